@@ -1,0 +1,35 @@
+"""behave hooks: thin on purpose; the work lives in support/ (see support/fixtures.py)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # so steps and hooks can import support/
+
+from behave import use_fixture  # noqa: E402
+from behave.model_core import Status  # noqa: E402
+
+from support.fixtures import live_services, run_order, scenario_world  # noqa: E402
+from support.settings import Settings  # noqa: E402
+
+
+def before_all(context):
+    context.settings = Settings.from_userdata(context.config.userdata)
+    use_fixture(run_order, context)
+    use_fixture(live_services, context)
+
+
+def before_feature(context, feature):
+    if context.skip_reason:
+        feature.skip(reason=context.skip_reason)
+
+
+def before_scenario(context, scenario):
+    if not context.skip_reason:
+        use_fixture(scenario_world, context)
+
+
+def after_step(context, step):
+    if step.status == Status.failed and getattr(context, "world", None) is not None:
+        report = context.world.report_text()
+        step.error_message = f"{step.error_message or ''}\n{report}"
+        print(report)

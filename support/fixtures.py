@@ -1,0 +1,78 @@
+"""behave fixtures: the run's services and Processor, and each scenario's world.
+
+``environment.py`` only wires these to hooks. A fixture's clean-up runs whatever happened before it (a
+failing step, an error in a hook, Ctrl-C), which is what guarantees nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+
+from behave import fixture
+from behave.runner import Context
+
+from .ordering import shuffle_run
+from .services import ServicesUnavailable
+from .settings import Settings
+from .suite import Suite
+from .world import World
+
+
+def say(message: str) -> None:
+    """Print outside behave's output capture, so the run's header and reasons are always seen."""
+    sys.__stdout__.write(message.rstrip("\n") + "\n")
+    sys.__stdout__.flush()
+
+
+@fixture
+def run_order(context: Context) -> Iterator[None]:
+    settings: Settings = context.settings
+    if settings.order == "random":
+        seed = shuffle_run(context._runner.features, settings.seed)
+        say(f"scenario order: random, seed {seed} (replay with -D order=random -D seed={seed})")
+    yield
+
+
+@fixture
+def live_services(context: Context) -> Iterator[Suite | None]:
+    """Start services, schema, CMS stub and Processor; or record why the run is skipped."""
+    suite = Suite(context.settings)
+    context.suite = suite
+    context.skip_reason = None
+    context.reset_seconds = []
+    try:
+        suite.start()
+    except ServicesUnavailable as exc:
+        suite.stop()
+        if context.settings.require_services:
+            raise RuntimeError(f"services are required (-D require_services=true) but {exc}") from None
+        context.skip_reason = f"{exc}"
+        say(f"SKIPPING every scenario: {exc}")
+        yield None
+        return
+    except BaseException:
+        suite.stop()
+        raise
+    say(suite.describe())
+    try:
+        yield suite
+    finally:
+        suite.stop()
+        resets = context.reset_seconds
+        if resets:
+            say(f"per-scenario set-up and clean-up: median {1000 * sorted(resets)[len(resets) // 2]:.1f} ms "
+                f"over {len(resets)} scenarios")
+
+
+@fixture
+def scenario_world(context: Context) -> Iterator[World]:
+    began = time.monotonic()
+    world = World(context.suite)
+    context.world = world
+    reset = time.monotonic() - began
+    yield world
+    began = time.monotonic()
+    context.suite.run(world.clean_up())
+    context.reset_seconds.append(reset + time.monotonic() - began)

