@@ -1,0 +1,11 @@
+"""Entry point for ``python -m processor``."""
+
+from __future__ import annotations
+
+import sys
+
+from .app import run
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,229 @@
+"""The consumer-group loop: read, dead-letter, store, publish, acknowledge.
+
+Acknowledgement is the last step of a batch, so a crash or an outage at any point leaves the entries
+pending and they are read again (own pending at start, others' through ``XAUTOCLAIM``). Storing is
+idempotent, so redelivery costs a duplicate count, never a second row or a second broadcast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from .backoff import Backoff
+from .config import Config
+from .metrics import Metrics
+from .store import Store, StoreResult
+from .telemetry import Position, Rejection, validate
+
+
+__all__ = ["Ingest"]
+
+logger = logging.getLogger("processor.ingest")
+
+Entry = tuple[bytes, dict[bytes, bytes] | None]
+
+
+class Ingest:
+    """Consumes ``config.stream`` through ``config.group`` until :meth:`stop` is called."""
+
+    def __init__(self, config: Config, redis: aioredis.Redis, store: Store, metrics: Metrics) -> None:
+        self.config = config
+        self.redis = redis
+        self.store = store
+        self.metrics = metrics
+        self.running = False  # for /healthz: the loop runs and Redis answers it
+        self.stopping = asyncio.Event()
+        self.reading = False  # blocked in XREADGROUP: safe to cancel at shutdown
+        self._next_claim = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        backoff = Backoff()
+        while not self.stopping.is_set():
+            try:
+                await self._ensure_group()
+                self.running = True
+                backoff.reset()
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    logger.warning("consumer group %s vanished; recreating it", self.config.group)
+                    continue
+                self.running = False
+                delay = backoff.next()
+                logger.error("redis error: %s; retrying in %.1f s", exc, delay)
+                await self._sleep(delay)
+            except Exception as exc:
+                self.running = False
+                delay = backoff.next()
+                logger.warning("redis unavailable (%s: %s); retrying in %.1f s", type(exc).__name__, exc, delay)
+                await self._sleep(delay)
+        self.running = False
+
+    async def _sleep(self, delay: float) -> None:
+        try:
+            await asyncio.wait_for(self.stopping.wait(), delay)
+        except TimeoutError:
+            pass
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(
+                self.config.stream, self.config.group, id=self.config.group_start_id, mkstream=True
+            )
+            logger.info("created consumer group %s on %s", self.config.group, self.config.stream)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        config = self.config
+        # Our own pending entries first: what a previous run of this consumer read but never acknowledged.
+        while not self.stopping.is_set():
+            entries = await self._read("0", block=None)
+            if not entries:
+                break
+            await self.handle(entries)
+        self._next_claim = 0.0
+        while not self.stopping.is_set():
+            if time.monotonic() >= self._next_claim:
+                await self._claim()
+                self._next_claim = time.monotonic() + config.claim_idle_ms / 2000
+                continue
+            # Never block past the next claim, so idle work is taken over every CLAIM_IDLE_MS / 2.
+            until_claim = int((self._next_claim - time.monotonic()) * 1000)
+            self.reading = True
+            try:
+                entries = await self._read(">", block=max(1, min(config.read_block_ms, until_claim)))
+            finally:
+                self.reading = False
+            if entries:
+                await self.handle(entries)
+
+    async def _read(self, start: str, block: int | None) -> list[Entry]:
+        response = await self.redis.xreadgroup(
+            self.config.group, self.config.consumer, {self.config.stream: start},
+            count=self.config.read_count, block=block,
+        )
+        if not response:
+            return []
+        entries: list[Entry] = []
+        for _stream, items in response:
+            entries.extend(items)
+        return entries
+
+    async def _claim(self) -> None:
+        """Take over entries idle for longer than ``CLAIM_IDLE_MS`` (a dead instance's work)."""
+        cursor: Any = "0-0"
+        while not self.stopping.is_set():
+            response = await self.redis.xautoclaim(
+                self.config.stream, self.config.group, self.config.consumer,
+                min_idle_time=self.config.claim_idle_ms, start_id=cursor, count=self.config.read_count,
+            )
+            cursor, entries = response[0], response[1]
+            if entries:
+                logger.info("claimed %d idle entries", len(entries))
+                await self.handle(entries)
+            if cursor in (b"0-0", "0-0"):
+                return
+
+    # -- one batch -------------------------------------------------------------------------------------
+
+    async def handle(self, entries: Sequence[Entry]) -> None:
+        """Dead-letter, store, publish and acknowledge one batch, in that order."""
+        started = time.perf_counter()
+        ids = [entry_id for entry_id, _ in entries]
+        valid: list[Position] = []
+        rejected: list[tuple[bytes, dict[bytes, bytes], Rejection]] = []
+        for entry_id, fields in entries:
+            if not fields:  # deleted from the stream while pending: nothing left to store
+                continue
+            result = validate(entry_id.decode("ascii"), fields)
+            if isinstance(result, Rejection):
+                rejected.append((entry_id, fields, result))
+            else:
+                valid.append(result)
+
+        if rejected:
+            await self._dead_letter(rejected)
+            for _, _, rejection in rejected:
+                self.metrics.dead_letter.labels(rejection.reason).inc()
+        stored = await self._store(valid) if valid else None
+        if stored is not None:
+            self.metrics.stored.inc(stored.inserted)
+            self.metrics.duplicates.inc(stored.duplicates)
+            self.metrics.orphans.inc(stored.orphans)
+        if stored is not None and stored.routed:
+            message = json.dumps({"positions": stored.routed}, separators=(",", ":"), ensure_ascii=False)
+            await self.redis.publish(self.config.live_channel, message)
+        await self.redis.xack(self.config.stream, self.config.group, *ids)
+
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        logger.debug(
+            "batch of %d: %d stored, %d duplicate, %d dead-lettered, %d routed",
+            len(entries), stored.inserted if stored else 0, stored.duplicates if stored else 0,
+            len(rejected), len(stored.routed) if stored else 0,
+        )
+
+    async def _dead_letter(self, rejected: Sequence[tuple[bytes, dict[bytes, bytes], Rejection]]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for entry_id, fields, rejection in rejected:
+                logger.info("dead-lettering %s: %s (%s)", entry_id.decode("ascii"), rejection.reason, rejection.detail)
+                record: dict[bytes | str, bytes | str] = dict(fields)
+                record[b"reason"] = rejection.reason
+                record[b"detail"] = rejection.detail
+                record[b"source_id"] = entry_id
+                pipe.xadd(self.config.dead_stream, record)
+            await pipe.execute()
+
+    async def _store(self, positions: Sequence[Position]) -> StoreResult:
+        """Insert, retrying with backoff while PostgreSQL fails; nothing is acknowledged meanwhile."""
+        backoff = Backoff()
+        while True:
+            try:
+                return await self.store.insert(positions)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = backoff.next()
+                logger.warning(
+                    "storing a batch of %d failed (%s: %s); retrying in %.1f s",
+                    len(positions), type(exc).__name__, exc, delay,
+                )
+                await asyncio.sleep(delay)  # even when stopping: the shutdown timeout bounds this
+
+    # -- observation -----------------------------------------------------------------------------------
+
+    async def observe(self, interval: float = 1.0) -> None:
+        """Refresh ``processor_stream_lag`` and ``processor_stream_pending`` from ``XINFO GROUPS``."""
+        group = self.config.group.encode()
+        while True:
+            try:
+                for info in await self.redis.xinfo_groups(self.config.stream):
+                    name = info.get("name")
+                    if name == group or name == self.config.group:
+                        lag = info.get("lag")
+                        if lag is not None:
+                            self.metrics.stream_lag.set(lag)
+                        self.metrics.stream_pending.set(info.get("pending") or 0)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.debug("XINFO GROUPS failed: %s", exc)
+            await asyncio.sleep(interval)

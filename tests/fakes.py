@@ -1,0 +1,163 @@
+"""Fakes standing in for WebSocket connections, Redis, PostgreSQL and Directus in the unit lane."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from processor.directus import Outcome
+from processor.store import StoreResult
+
+
+class FakeConnection:
+    """Records frames; ``blocked`` makes ``send`` hang like a client that stopped reading."""
+
+    def __init__(self, blocked: bool = False) -> None:
+        self.sent: list[str] = []
+        self.closed_with: tuple[int, str] | None = None
+        self.unblocked = asyncio.Event()
+        if not blocked:
+            self.unblocked.set()
+
+    async def send(self, message: str) -> None:
+        await self.unblocked.wait()
+        self.sent.append(message)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        if self.closed_with is None:
+            self.closed_with = (code, reason)
+
+    @property
+    def frames(self) -> list[dict[str, Any]]:
+        return [json.loads(message) for message in self.sent]
+
+
+class FakeRedis:
+    """Just enough of redis.asyncio.Redis for Ingest.handle: records calls in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.fail_publish = False
+
+    def pipeline(self, transaction: bool = True) -> "FakePipeline":
+        return FakePipeline(self)
+
+    async def publish(self, channel: str, message: str) -> int:
+        if self.fail_publish:
+            raise ConnectionError("redis went away")
+        self.calls.append(("publish", channel, message))
+        return 1
+
+    async def xack(self, stream: str, group: str, *ids: bytes) -> int:
+        self.calls.append(("xack", stream, group, ids))
+        return len(ids)
+
+
+class FakePipeline:
+    def __init__(self, redis: FakeRedis) -> None:
+        self.redis = redis
+        self.queued: list[tuple[Any, ...]] = []
+
+    async def __aenter__(self) -> "FakePipeline":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def xadd(self, stream: str, fields: dict[Any, Any]) -> None:
+        self.queued.append(("xadd", stream, fields))
+
+    async def execute(self) -> list[Any]:
+        self.redis.calls.extend(self.queued)
+        return [b"1-0"] * len(self.queued)
+
+
+class FakeStore:
+    """Stores positions in a dict keyed by (device_id, ts); routes devices via ``routes``."""
+
+    def __init__(self, routes: dict[str, list[tuple[str, str]]] | None = None) -> None:
+        self.rows: dict[tuple[str, Any], Any] = {}
+        self.routes = routes or {}
+        self.failures = 0
+        self.calls = 0
+        self.snapshots: dict[str, list[dict[str, Any]]] = {}
+        self.snapshot_error: Exception | None = None
+        self.snapshot_gate: asyncio.Event | None = None
+
+    async def insert(self, positions: list[Any]) -> StoreResult:
+        from processor.store import position_item
+
+        self.calls += 1
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionRefusedError("postgres is down")
+        inserted = orphans = 0
+        routed = []
+        for p in positions:
+            key = (p.device_id, p.ts)
+            if key in self.rows:
+                continue
+            self.rows[key] = p
+            inserted += 1
+            routes = self.routes.get(p.device_id, [])
+            if not routes:
+                orphans += 1
+            row = {
+                "device_id": p.device_id, "ts": p.ts, "latitude": p.latitude, "longitude": p.longitude,
+                "altitude": p.altitude, "speed": p.speed, "heading": p.heading, "satellites": p.satellites,
+                "stream_id": p.stream_id,
+            }
+            for event_id, entry_id in routes:
+                routed.append(position_item(row, event_id, entry_id))
+        return StoreResult(inserted, len(positions) - inserted, orphans, routed)
+
+    async def snapshot(self, event_id: str) -> list[dict[str, Any]]:
+        if self.snapshot_gate is not None:
+            await self.snapshot_gate.wait()
+        if self.snapshot_error is not None:
+            raise self.snapshot_error
+        return self.snapshots.get(event_id, [])
+
+
+class FakeDirectus:
+    def __init__(self, user: Outcome = Outcome.OK, event: Outcome = Outcome.OK) -> None:
+        self.user = user
+        self.event = event
+        self.calls: list[str] = []
+
+    async def current_user(self, cookie: str) -> tuple[Outcome, str | None]:
+        self.calls.append("/users/me")
+        return self.user, ("u1" if self.user is Outcome.OK else None)
+
+    async def may_watch(self, cookie: str, event_id: str) -> Outcome:
+        self.calls.append(f"/items/events/{event_id}")
+        return self.event
+
+
+class FakeHealth:
+    def __init__(self, healthy: bool = True) -> None:
+        self.healthy = healthy
+
+    def report(self) -> tuple[bool, dict[str, Any]]:
+        state = "up" if self.healthy else "down"
+        return self.healthy, {
+            "status": "ok" if self.healthy else "unavailable", "redis": state, "postgres": state,
+            "consumer": "running" if self.healthy else "stopped",
+        }
+
+
+def position(event_id: str, device_id: str, ts: str, stream_id: str = "1-0", **extra: Any) -> dict[str, Any]:
+    """A ``<position>`` item as published on the live channel."""
+    item = {
+        "eventId": event_id, "entryId": "e-" + device_id, "deviceId": device_id, "ts": ts, "lat": 1.0,
+        "lon": 2.0, "altitude": None, "speed": None, "heading": None, "satellites": None, "streamId": stream_id,
+    }
+    item.update(extra)
+    return item
+
+
+async def settle(rounds: int = 5) -> None:
+    """Let writer tasks run."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)

@@ -1,0 +1,59 @@
+import json
+
+import pytest
+from hypothesis import given, strategies as st
+
+from processor import frames
+from processor.frames import BadRequest, Subscribe, Unsubscribe
+
+EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
+
+
+@given(st.text() | st.binary())
+def test_parser_never_raises(message):
+    assert isinstance(frames.parse(message), (Subscribe, Unsubscribe, BadRequest))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.sampled_from(["type", "eventId", "x"]), children, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(json_values)
+def test_parser_never_raises_on_json(value):
+    result = frames.parse(json.dumps(value))
+    assert isinstance(result, (Subscribe, Unsubscribe, BadRequest))
+    if not isinstance(result, BadRequest):
+        assert result.event_id == result.event_id.lower()
+
+
+def test_subscribe_lowercases():
+    assert frames.parse(json.dumps({"type": "subscribe", "eventId": EVENT.upper()})) == Subscribe(EVENT)
+    assert frames.parse(json.dumps({"type": "unsubscribe", "eventId": EVENT})) == Unsubscribe(EVENT)
+
+
+@pytest.mark.parametrize("message", [
+    "", "null", "[]", '"subscribe"', "{}", '{"type": 1}', '{"type": "subscribe"}',
+    '{"type": "subscribe", "eventId": "7f0c1b9e3c1a4d8e9a435b1f2e3d4c5a"}',
+    '{"type": "subscribe", "eventId": "{7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a}"}',
+    '{"type": "subscribe", "eventId": "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a\\n"}',
+    '{"type": "subscribe", "eventId": 7}', b'{"type": "subscribe"}',
+])
+def test_bad_requests(message):
+    assert isinstance(frames.parse(message), BadRequest)
+
+
+def test_bad_request_keeps_a_valid_event_id():
+    result = frames.parse(json.dumps({"type": "watch", "eventId": EVENT.upper()}))
+    assert result == BadRequest(result.message, EVENT)
+    assert json.loads(frames.error("bad_request", result.event_id))["eventId"] == EVENT
+
+
+def test_rendering_is_compact():
+    assert frames.unsubscribed(EVENT) == '{"type":"unsubscribed","eventId":"%s"}' % EVENT
+    error = json.loads(frames.error("forbidden", EVENT))
+    assert error == {"type": "error", "code": "forbidden", "eventId": EVENT, "message": "you may not watch this event"}
+    assert "eventId" not in json.loads(frames.error("bad_request"))

@@ -1,0 +1,185 @@
+import json
+
+from processor.hub import Client, Hub
+
+from .conftest import run
+from .fakes import FakeConnection, position, settle
+
+EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
+OTHER = "11111111-1111-1111-1111-111111111111"
+
+
+def message(*items):
+    return json.dumps({"positions": list(items)})
+
+
+def sample(metrics, name):
+    return metrics.registry.get_sample_value(name) or 0
+
+
+def test_fan_out_reaches_only_subscribers_of_the_event(metrics):
+    async def main():
+        hub = Hub(metrics)
+        a, b, c = FakeConnection(), FakeConnection(), FakeConnection()
+        ca, cb, cc = (Client(conn, 10, metrics) for conn in (a, b, c))
+        for client, event in ((ca, EVENT), (cb, EVENT), (cc, OTHER)):
+            hub.complete(hub.begin(client, event), [])
+        await hub.dispatch_message(message(position(EVENT, "d1", "2026-05-02T11:00:00.000Z", "5-0")))
+        await settle()
+        return a.frames, b.frames, c.frames
+
+    a, b, c = run(main())
+    assert [f["type"] for f in a] == ["subscribed", "position"]
+    assert a[1] == {"type": "position", **position(EVENT, "d1", "2026-05-02T11:00:00.000Z", "5-0")}
+    assert b == a and [f["type"] for f in c] == ["subscribed"]
+    assert sample(metrics, "processor_positions_broadcast_total") == 1
+    assert metrics.registry.get_sample_value("processor_frames_sent_total", {"type": "position"}) == 2
+    assert sample(metrics, "processor_subscriptions") == 3
+
+
+def test_position_frame_is_rendered_once_per_message(metrics, monkeypatch):
+    from processor import frames
+
+    calls = []
+    original = frames.position_frame
+    monkeypatch.setattr(frames, "position_frame", lambda item: calls.append(item) or original(item))
+
+    async def main():
+        hub = Hub(metrics)
+        clients = [Client(FakeConnection(), 10, metrics) for _ in range(5)]
+        for client in clients:
+            hub.complete(hub.begin(client, EVENT), [])
+        await hub.dispatch_message(message(position(EVENT, "d1", "2026-05-02T11:00:00.000Z")))
+
+    run(main())
+    assert len(calls) == 1
+
+
+def test_snapshot_live_boundary(metrics):
+    """Buffered positions not newer than the snapshot's for their device are dropped; the rest follow it."""
+
+    async def main():
+        hub = Hub(metrics)
+        conn = FakeConnection()
+        client = Client(conn, 100, metrics)
+        sub = hub.begin(client, EVENT)  # buffering starts; the snapshot query would run now
+        await hub.dispatch_message(message(
+            position(EVENT, "d1", "2026-05-02T11:00:00.000Z", "1-0"),  # committed before the query: in snapshot
+            position(EVENT, "d1", "2026-05-02T11:00:01.000Z", "2-0"),  # committed after: not in snapshot
+            position(EVENT, "d2", "2026-05-02T10:00:00.000Z", "3-0"),  # device absent from the snapshot
+            position(EVENT, "d3", "2026-05-02T09:59:59.999Z", "4-0"),  # older than d3's snapshot position
+        ))
+        await settle()
+        assert conn.sent == []  # nothing before the snapshot
+        hub.complete(sub, [
+            position(EVENT, "d1", "2026-05-02T11:00:00.000Z", "1-0"),
+            position(EVENT, "d3", "2026-05-02T10:00:00.000Z", "0-5"),
+        ])
+        await hub.dispatch_message(message(
+            position(EVENT, "d3", "2026-05-02T10:00:00.000Z", "0-5"),  # same as snapshot: dropped
+            position(EVENT, "d3", "2026-05-02T10:00:00.001Z", "5-0"),
+        ))
+        await settle()
+        return conn.frames
+
+    sent = run(main())
+    assert sent[0]["type"] == "subscribed" and [p["streamId"] for p in sent[0]["snapshot"]] == ["1-0", "0-5"]
+    assert [f["streamId"] for f in sent[1:]] == ["2-0", "3-0", "5-0"]
+
+
+def test_resubscribe_sends_a_fresh_snapshot_and_keeps_one_subscription(metrics):
+    async def main():
+        hub = Hub(metrics)
+        conn = FakeConnection()
+        client = Client(conn, 100, metrics)
+        hub.complete(hub.begin(client, EVENT), [])
+        hub.complete(hub.begin(client, EVENT), [position(EVENT, "d1", "2026-05-02T11:00:00.000Z")])
+        await hub.dispatch_message(message(position(EVENT, "d1", "2026-05-02T11:00:02.000Z", "9-0")))
+        await settle()
+        return conn.frames
+
+    sent = run(main())
+    assert [f["type"] for f in sent] == ["subscribed", "subscribed", "position"]
+    assert sample(metrics, "processor_subscriptions") == 1
+
+
+def test_failed_snapshot_makes_no_subscription(metrics):
+    async def main():
+        hub = Hub(metrics)
+        conn = FakeConnection()
+        client = Client(conn, 100, metrics)
+        sub = hub.begin(client, EVENT)
+        await hub.dispatch_message(message(position(EVENT, "d1", "2026-05-02T11:00:00.000Z")))
+        hub.abort(sub)
+        await hub.dispatch_message(message(position(EVENT, "d1", "2026-05-02T11:00:01.000Z")))
+        await settle()
+        return conn.sent, hub.by_event, client.subscriptions
+
+    sent, by_event, subs = run(main())
+    assert sent == [] and by_event == {} and subs == {}
+    assert sample(metrics, "processor_subscriptions") == 0
+
+
+def test_slow_consumer_is_closed_with_1013_without_slowing_others(metrics):
+    async def main():
+        hub = Hub(metrics)
+        slow, fast = FakeConnection(blocked=True), FakeConnection()
+        slow_client, fast_client = Client(slow, 3, metrics), Client(fast, 3, metrics)
+        for client in (slow_client, fast_client):
+            hub.complete(hub.begin(client, EVENT), [])
+        for second in range(6):
+            await hub.dispatch_message(message(position(EVENT, "d1", f"2026-05-02T11:00:0{second}.000Z", f"{second}-0")))
+            await settle()
+        return slow, fast
+
+    slow, fast = run(main())
+    assert slow.closed_with == (1013, "slow consumer")
+    assert fast.closed_with is None
+    assert [f["type"] for f in fast.frames] == ["subscribed"] + ["position"] * 6
+    assert sample(metrics, "processor_slow_consumer_disconnects_total") == 1
+
+
+def test_unsubscribe_and_removal(metrics):
+    async def main():
+        hub = Hub(metrics)
+        conn = FakeConnection()
+        client = Client(conn, 10, metrics)
+        hub.complete(hub.begin(client, EVENT), [])
+        hub.complete(hub.begin(client, OTHER), [])
+        assert hub.unsubscribe(client, EVENT) is True
+        assert hub.unsubscribe(client, EVENT) is False
+        await hub.dispatch_message(message(position(EVENT, "d1", "2026-05-02T11:00:00.000Z")))
+        await settle()
+        positions = [f for f in conn.frames if f["type"] == "position"]
+        hub.remove_client(client)
+        return positions, hub.by_event
+
+    positions, by_event = run(main())
+    assert positions == [] and by_event == {}
+    assert sample(metrics, "processor_subscriptions") == 0
+
+
+def test_close_after_flush_sends_queued_frames_first(metrics):
+    async def main():
+        conn = FakeConnection()
+        client = Client(conn, 10, metrics)
+        client.send('{"type":"error"}', "error")
+        client.close_after_flush(1008, "session revoked")
+        await settle()
+        return conn
+
+    conn = run(main())
+    assert conn.sent == ['{"type":"error"}'] and conn.closed_with == (1008, "session revoked")
+
+
+def test_malformed_live_messages_are_ignored(metrics):
+    async def main():
+        hub = Hub(metrics)
+        conn = FakeConnection()
+        hub.complete(hub.begin(Client(conn, 10, metrics), EVENT), [])
+        for data in (b"not json", b"[]", b'{"positions": 3}', b'{"positions": [1, {"eventId": 5}]}'):
+            await hub.dispatch_message(data)
+        await settle()
+        return conn.frames
+
+    assert [f["type"] for f in run(main())] == ["subscribed"]

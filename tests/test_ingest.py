@@ -1,0 +1,74 @@
+import asyncio
+import json
+
+from processor.config import load
+from processor.ingest import Ingest
+
+from .conftest import run
+from .fakes import FakeRedis, FakeStore
+from .test_config import BASE
+
+EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
+
+
+def entry(entry_id, ts="2026-05-02T11:00:00.000Z", device="d1", **payload):
+    body = {"latitude": 1.5, "longitude": 2.5, **payload}
+    return entry_id.encode(), {b"ts": ts.encode(), b"device_id": device.encode(), b"codec": b"08",
+                               b"payload": json.dumps(body).encode()}
+
+
+def make(metrics, store):
+    return Ingest(load(BASE), FakeRedis(), store, metrics)
+
+
+def test_batch_order_dead_letter_store_publish_ack(metrics):
+    store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
+    ingest = make(metrics, store)
+    bad = (b"2-0", {b"ts": b"nope", b"device_id": b"d1", b"codec": b"08", b"payload": b"{}"})
+    run(ingest.handle([entry("1-0"), bad, entry("3-0", device="d9"), entry("4-0"), (b"5-0", None)]))
+    calls = ingest.redis.calls
+    assert [c[0] for c in calls] == ["xadd", "publish", "xack"]
+    _, stream, fields = calls[0]
+    assert stream == "telemetry:teltonika:dead"
+    assert fields[b"reason"] == "bad_ts" and fields[b"source_id"] == b"2-0" and fields[b"ts"] == b"nope"
+    _, channel, message = calls[1]
+    assert channel == "telemetry:teltonika:live"
+    positions = json.loads(message)["positions"]
+    assert [(p["eventId"], p["entryId"], p["deviceId"], p["streamId"], p["ts"]) for p in positions] == [
+        (EVENT, "entry-1", "d1", "1-0", "2026-05-02T11:00:00.000Z")]
+    assert calls[2][3] == (b"1-0", b"2-0", b"3-0", b"4-0", b"5-0")
+    value = metrics.registry.get_sample_value
+    assert value("processor_positions_stored_total") == 2
+    assert value("processor_positions_duplicate_total") == 1
+    assert value("processor_live_broadcast_orphan_records_total") == 1
+    assert value("processor_dead_letter_entries_total", {"reason": "bad_ts"}) == 1
+    assert value("processor_ingest_batch_seconds_count") == 1
+
+
+def test_postgres_failure_retries_and_acks_only_after_store(metrics, monkeypatch):
+    store = FakeStore()
+    store.failures = 3
+    ingest = make(metrics, store)
+    real_sleep = asyncio.sleep
+    monkeypatch.setattr(asyncio, "sleep", lambda delay: real_sleep(0))
+    run(ingest.handle([entry("1-0")]))
+    assert store.calls == 4 and len(store.rows) == 1
+    assert [c[0] for c in ingest.redis.calls] == ["xack"]
+
+
+def test_redis_failure_leaves_the_batch_unacknowledged(metrics):
+    store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
+    ingest = make(metrics, store)
+    ingest.redis.fail_publish = True
+    try:
+        run(ingest.handle([entry("1-0")]))
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the Redis failure must propagate so the loop reconnects")
+    assert not any(c[0] == "xack" for c in ingest.redis.calls)
+    # Redelivery stores nothing new and broadcasts nothing again.
+    ingest.redis.fail_publish = False
+    run(ingest.handle([entry("1-0")]))
+    assert [c[0] for c in ingest.redis.calls] == ["xack"]
+    assert metrics.registry.get_sample_value("processor_positions_duplicate_total") == 1

@@ -1,0 +1,190 @@
+import asyncio
+import json
+import types
+import uuid
+
+import pytest
+from websockets.datastructures import Headers
+from websockets.http11 import Request
+
+from processor.config import load
+from processor.directus import Outcome
+from processor.hub import Hub
+from processor.server import Server, TokenBucket
+
+from .conftest import run
+from .fakes import FakeConnection, FakeDirectus, FakeHealth, FakeStore, position, settle
+from .test_config import BASE
+
+EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
+
+
+def make_server(metrics, directus=None, store=None, healthy=True, **env):
+    config = load({**BASE, **{f"PROCESSOR_{k.upper()}": str(v) for k, v in env.items()}})
+    return Server(config, metrics, Hub(metrics), directus or FakeDirectus(), store or FakeStore(), FakeHealth(healthy))
+
+
+def request(path, **headers):
+    h = Headers()
+    for name, value in headers.items():
+        h[name.replace("_", "-")] = value
+    return Request(path, h)
+
+
+def answer(server, req):
+    conn = types.SimpleNamespace()
+    return conn, run(server.process_request(conn, req))
+
+
+def test_healthz(metrics):
+    _, response = answer(make_server(metrics), request("/healthz"))
+    assert response.status_code == 200
+    assert json.loads(response.body) == {"status": "ok", "redis": "up", "postgres": "up", "consumer": "running"}
+    _, response = answer(make_server(metrics, healthy=False), request("/healthz"))
+    assert response.status_code == 503 and json.loads(response.body)["redis"] == "down"
+
+
+def test_metrics_and_404(metrics):
+    _, response = answer(make_server(metrics), request("/metrics"))
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert b"processor_positions_stored_total 0.0" in response.body
+    _, response = answer(make_server(metrics), request("/other"))
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("origins, origin, status", [
+    ("", "https://evil.example", 403),
+    ("https://map.example", "https://evil.example", 403),
+    ("https://map.example", "https://map.example", None),
+    ("*", "https://evil.example", None),
+    ("", None, None),
+])
+def test_origin_check(metrics, origins, origin, status):
+    directus = FakeDirectus()
+    server = make_server(metrics, directus, allowed_origins=origins)
+    headers = {"Cookie": "s=1"}
+    if origin:
+        headers["Origin"] = origin
+    _, response = answer(server, request("/live", **headers))
+    assert (response.status_code if response else None) == status
+    assert directus.calls == ([] if status == 403 else ["/users/me"])
+
+
+@pytest.mark.parametrize("outcome, status, reason", [
+    (Outcome.OK, None, None), (Outcome.UNAUTHORIZED, 401, "invalid_cookie"),
+    (Outcome.UNAVAILABLE, 503, "directus_unavailable"),
+])
+def test_cookie_check(metrics, outcome, status, reason):
+    server = make_server(metrics, FakeDirectus(user=outcome))
+    conn, response = answer(server, request("/live", Cookie="directus_session_token=abc"))
+    assert (response.status_code if response else None) == status
+    if reason:
+        assert metrics.registry.get_sample_value("processor_auth_failures_total", {"reason": reason}) == 1
+    else:
+        assert conn.processor_cookie == "directus_session_token=abc"
+
+
+def test_no_cookie_never_calls_directus(metrics):
+    directus = FakeDirectus()
+    _, response = answer(make_server(metrics, directus), request("/live"))
+    assert response.status_code == 401 and directus.calls == []
+
+
+def test_token_bucket():
+    now = [0.0]
+    bucket = TokenBucket(2, 4, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(5)] == [True] * 4 + [False]
+    now[0] = 0.5
+    assert bucket.take() and not bucket.take()
+
+
+class FakeWebSocket(FakeConnection):
+    """A server-side connection fed by the test: ``incoming`` frames, then closed."""
+
+    def __init__(self, cookie="s=1"):
+        super().__init__()
+        self.id = uuid.uuid4()
+        self.processor_cookie = cookie
+        self.incoming: asyncio.Queue = asyncio.Queue()
+        self.close_code = None
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        message = await self.incoming.get()
+        if message is None:
+            raise StopAsyncIteration
+        return message
+
+    async def close(self, code=1000, reason=""):
+        await super().close(code, reason)
+        self.incoming.put_nowait(None)
+
+
+async def converse(server, frames_in, *, wait=0.05):
+    ws = FakeWebSocket()
+    task = asyncio.create_task(server.handler(ws))
+    for frame in frames_in:
+        ws.incoming.put_nowait(frame if isinstance(frame, (str, bytes)) else json.dumps(frame))
+    await asyncio.sleep(wait)
+    await settle()
+    ws.incoming.put_nowait(None)
+    await task
+    return ws
+
+
+def test_subscribe_flow(metrics):
+    store = FakeStore()
+    store.snapshots[EVENT] = [position(EVENT, "d1", "2026-05-02T11:00:00.000Z")]
+    directus = FakeDirectus()
+    server = make_server(metrics, directus, store)
+    ws = run(converse(server, ["nonsense", {"type": "subscribe", "eventId": EVENT.upper()},
+                               {"type": "unsubscribe", "eventId": EVENT}]))
+    assert [f["type"] for f in ws.frames] == ["error", "subscribed", "unsubscribed"]
+    assert ws.frames[0]["code"] == "bad_request"
+    assert ws.frames[1]["eventId"] == EVENT and ws.frames[1]["snapshot"][0]["deviceId"] == "d1"
+    assert directus.calls == [f"/items/events/{EVENT}"]
+    assert metrics.registry.get_sample_value("processor_websocket_connections") == 0
+
+
+@pytest.mark.parametrize("outcome, code", [
+    (Outcome.FORBIDDEN, "forbidden"), (Outcome.NOT_FOUND, "not_found"), (Outcome.UNAVAILABLE, "unavailable"),
+])
+def test_subscribe_refusals(metrics, outcome, code):
+    server = make_server(metrics, FakeDirectus(event=outcome))
+    ws = run(converse(server, [{"type": "subscribe", "eventId": EVENT}]))
+    assert ws.frames == [{"type": "error", "code": code, "eventId": EVENT, "message": ws.frames[0]["message"]}]
+    assert ws.closed_with is None
+
+
+def test_unauthorized_subscribe_closes_with_1008(metrics):
+    server = make_server(metrics, FakeDirectus(event=Outcome.UNAUTHORIZED))
+    ws = run(converse(server, [{"type": "subscribe", "eventId": EVENT}]))
+    assert [f["code"] for f in ws.frames] == ["unauthorized"] and ws.closed_with[0] == 1008
+
+
+def test_snapshot_failure_is_unavailable_and_no_subscription(metrics):
+    store = FakeStore()
+    store.snapshot_error = ConnectionRefusedError("postgres down")
+    server = make_server(metrics, store=store)
+    ws = run(converse(server, [{"type": "subscribe", "eventId": EVENT}]))
+    assert [f["code"] for f in ws.frames] == ["unavailable"]
+    assert server.hub.by_event == {}
+
+
+def test_rate_limit_skips_directus(metrics):
+    directus = FakeDirectus()
+    server = make_server(metrics, directus, subscribe_rate=2)  # burst of 4
+    ws = run(converse(server, [{"type": "subscribe", "eventId": EVENT}] * 7))
+    codes = [f.get("code") for f in ws.frames]
+    assert codes.count("rate_limited") == 3 and len(directus.calls) == 4
+
+
+def test_max_subscriptions(metrics):
+    directus = FakeDirectus()
+    server = make_server(metrics, directus, max_subscriptions=2)
+    events = [str(uuid.UUID(int=i)) for i in range(1, 4)]
+    ws = run(converse(server, [{"type": "subscribe", "eventId": e} for e in events] + [{"type": "subscribe", "eventId": events[0]}]))
+    assert [f["type"] for f in ws.frames] == ["subscribed", "subscribed", "error", "subscribed"]
+    assert ws.frames[2]["code"] == "too_many_subscriptions" and len(directus.calls) == 3
