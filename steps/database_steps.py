@@ -1,8 +1,14 @@
 """The event as the CMS stores it, and what the Processor stored: seeded and checked in PostgreSQL."""
 
-from behave import given, then
-from hamcrest import assert_that, contains_exactly, has_properties
+from collections import Counter
 
+from behave import given, then, when
+from behave.runner import Context
+from hamcrest import assert_that, close_to, contains_exactly, equal_to, has_properties, is_in
+
+from support.matchers import COORDINATE_TOLERANCE
+from support.telemetry import render_ts
+from support.traffic import Report
 from support.waiting import eventually
 from support.world import parse_time
 
@@ -57,3 +63,116 @@ def step_stored(context, tracker, time):
 
     rows = context.suite.run(eventually(stored, timeout=5, what=f"{tracker}'s position at {time} in positions"))
     assert_that(rows, contains_exactly(has_properties(device_id=device_id, ts=ts, faulty=False)))
+
+
+# -- stored exactly once -------------------------------------------------------------------------------
+
+def _report_ids(world, tracker: str, ts) -> set[str]:  # type: ignore[no-untyped-def]
+    """The stream entry ids of every report of ``tracker`` at ``ts`` in this scenario."""
+    rendered = render_ts(ts)
+    return {entry_id for alias, entry_id, fields in world.published
+            if alias == tracker and fields.get("ts") == rendered}
+
+
+def _stored_once(context: Context, tracker: str, time: str) -> None:
+    world = context.world
+    device_id, ts = world.device(tracker), parse_time(time)
+    ids = _report_ids(world, tracker, ts)
+    assert ids, f"{tracker} has not reported a position at {time} in this scenario"
+
+    async def stored():  # type: ignore[no-untyped-def]
+        rows = [row for row in await world.db.positions_of(device_id) if row.ts == ts]
+        return len(rows) >= 1, rows
+
+    context.suite.run(eventually(stored, timeout=5, what=f"{tracker}'s position at {time} in positions"))
+    rows = [row for row in context.suite.run(world.db.positions_of(device_id)) if row.ts == ts]
+    assert_that(rows, contains_exactly(has_properties(device_id=device_id, ts=ts, stream_id=is_in(ids))),
+                f"the rows of {tracker} at {time}; its reports were stream entries {sorted(ids)}")
+
+
+@then("the position of {tracker} at {time} is stored as {latitude:g}, {longitude:g}, taken from its report")
+def step_stored_as(context: Context, tracker: str, time: str, latitude: float, longitude: float) -> None:
+    """Stored with the reported coordinates, and ``stream_id`` naming the stream entry it was taken from."""
+    _stored_once(context, tracker, time)
+    world = context.world
+    rows = [row for row in context.suite.run(world.db.positions_of(world.device(tracker)))
+            if row.ts == parse_time(time)]
+    assert_that(rows, contains_exactly(has_properties(latitude=close_to(latitude, COORDINATE_TOLERANCE),
+                                                      longitude=close_to(longitude, COORDINATE_TOLERANCE))))
+
+
+@then("the position of {tracker} at {time} is stored exactly once")
+def step_stored_once(context: Context, tracker: str, time: str) -> None:
+    _stored_once(context, tracker, time)
+
+
+@then("each of these positions is stored exactly once:")
+def step_each_stored_once(context: Context) -> None:
+    for row in context.table:
+        _stored_once(context, row["tracker"], row["time (UTC)"])
+
+
+@then("each of the {count:d} positions is stored exactly once")
+def step_burst_stored_once(context: Context, count: int) -> None:
+    """Count in the database itself: one row per report, none missing, none extra, each from its own entry."""
+    world = context.world
+    reports: list[Report] = context.reports
+    assert_that(len(reports), equal_to(count), "reports sent in this scenario's latest round")
+    expected = {report.key: report.entry_id for report in reports}
+    devices = sorted({report.device_id for report in reports})
+
+    async def all_stored():  # type: ignore[no-untyped-def]
+        rows = await world.db.positions_of_devices(devices)
+        present = {(row.device_id, render_ts(row.ts)) for row in rows}
+        return present >= expected.keys(), f"{len(present & expected.keys())} of {len(expected)} stored"
+
+    context.suite.run(eventually(all_stored, timeout=30, what=f"all {count} positions in positions"))
+    rows = context.suite.run(world.db.positions_of_devices(devices))
+    stored = Counter((row.device_id, render_ts(row.ts)) for row in rows)
+    twice = {key: n for key, n in stored.items() if n > 1}
+    extra = sorted(set(stored) - expected.keys())
+    wrong_source = sorted(key for row in rows
+                          if (key := (row.device_id, render_ts(row.ts))) in expected and row.stream_id != expected[key])
+    assert_that((len(rows), twice, extra[:10], wrong_source[:10]), equal_to((count, {}, [], [])),
+                "(rows, stored twice, not reported, stream_id not its own entry)")
+
+
+# -- holding inserts back (makes races and crashes deterministic) --------------------------------------
+
+@given("the database holds new positions back")
+def step_hold(context: Context) -> None:
+    """Every INSERT into positions waits from now on, until the positions are let through (or clean-up)."""
+    hold = context.suite.run(context.world.db.hold_inserts())
+    context.world.cleanups.append(hold.release)
+    context.hold = hold
+
+
+@when("the database lets the positions through")
+def step_release(context: Context) -> None:
+    context.suite.run(context.hold.release())
+
+
+# -- the cars' trackers changing during the rally --------------------------------------------------------
+
+@when("{tracker} is fitted to car {number}")
+def step_fit(context: Context, tracker: str, number: str) -> None:
+    world = context.world
+    entries = [entry_id for (_, car), entry_id in world.entries.items() if car == number]
+    assert len(entries) == 1, f"expected one car {number} in this scenario, found {len(entries)}"
+    context.suite.run(world.db.add_device(world.device(tracker), tracker))
+    context.suite.run(world.db.assign_device(entries[0], world.device(tracker)))
+
+
+@when("{tracker} is taken off its car")
+def step_take_off(context: Context, tracker: str) -> None:
+    context.suite.run(context.world.db.unassign_device(context.world.device(tracker)))
+
+
+@then("none of the broken reports is stored")
+def step_broken_not_stored(context: Context) -> None:
+    """Checked after a later valid report got through, so every broken one has been dealt with."""
+    world = context.world
+    broken_times = {ts for _, _, ts in context.broken.values()}
+    for alias, device_id in world.devices.items():
+        rows = [row for row in context.suite.run(world.db.positions_of(device_id)) if row.ts in broken_times]
+        assert_that(rows, equal_to([]), f"positions of {alias} stored from broken reports")

@@ -1,7 +1,10 @@
 """What the Processor counts, read from /metrics as deltas over the scenario."""
 
 from behave import then
+from behave.runner import Context
 from hamcrest import assert_that, equal_to
+
+from support.waiting import eventually
 
 ORPHANS = "processor_live_broadcast_orphan_records_total"
 
@@ -13,3 +16,21 @@ def step_orphans(context, count):
     assert world.baseline is not None, "no position was reported in this scenario"
     now = context.suite.run(world.metrics())
     assert_that(now.delta(world.baseline, ORPHANS), equal_to(count), f"{ORPHANS} moved by this much")
+
+
+DEAD_LETTERS = "processor_dead_letter_entries_total"
+
+
+@then("exactly {count:d} broken reports have been counted")
+def step_dead_letter_count(context: Context, count: int) -> None:
+    """Waits for the counter to reach ``count`` (it may be scraped before the last increment), then requires
+    that it did not go past it."""
+    world = context.world
+    assert world.baseline is not None, "no report was sent in this scenario"
+
+    async def counted() -> tuple[bool, float]:
+        delta = (await world.metrics()).delta(world.baseline, DEAD_LETTERS)
+        return delta >= count, delta
+
+    delta = context.suite.run(eventually(counted, timeout=5, what=f"{DEAD_LETTERS} to rise by {count}"))
+    assert_that(delta, equal_to(count), f"{DEAD_LETTERS} moved by this much")

@@ -1,9 +1,14 @@
 """Opening the live map of an event, and what a fan then sees."""
 
 from behave import given, then, when
-from hamcrest import assert_that, contains_inanyorder, has_entries, is_not, has_item
+from behave.runner import Context
+from hamcrest import assert_that, contains_inanyorder, equal_to, has_entries, is_not, has_item
 
+from support.deliveries import (assert_no_repeats, key_of, live_positions, seen_per_device, sent_after,
+                                sequence_problems, subscribed_frame, wait_for_positions)
 from support.matchers import a_position, a_position_frame, an_error, mentions_device
+from support.telemetry import render_ts
+from support.traffic import Report, split_names
 from support.viewer import QUIET_WINDOW
 from support.world import parse_time
 
@@ -87,3 +92,149 @@ def step_never_sees(context, person, tracker):
 @then('{person} is told that watching the "{event}" is forbidden')
 def step_forbidden(context, person, event):
     assert_that(context.world.answers[person], an_error("forbidden", context.world.event(event)))
+
+
+# -- several events, several instances, much traffic -----------------------------------------------------
+
+def _event_of_device(context: Context, device_id: str) -> str:
+    """The scenario's event whose cars carry ``device_id`` right now (from the database the suite seeded)."""
+    world = context.world
+    events = [event_id for event_id in world.events.values()
+              if device_id in context.suite.run(world.db.devices_of_event(event_id))]
+    assert len(events) == 1, f"{world.alias_of(device_id)} is on a car of {len(events)} events of this scenario"
+    return events[0]
+
+
+def _latest_reports_of(context: Context, tracker: str) -> list[Report]:
+    device_id = context.world.device(tracker)
+    return [report for report in context.reports if report.device_id == device_id]
+
+
+@given('{person} follows the "{event}" through Processor {name}')
+def step_follow_through(context: Context, person: str, event: str, name: str) -> None:
+    """A fan connected to one particular instance of several."""
+    world = context.world
+    context.suite.run(world.connect(person, processor=context.instances.instance(name).process))
+    _open_successfully(context, person, event)
+
+
+@when('{person} stops following the "{event}"')
+def step_unsubscribe(context: Context, person: str, event: str) -> None:
+    context.left = context.suite.run(context.world.close_map(person, event))
+
+
+@then('{person} is told {pronoun} no longer follows the "{event}"')
+def step_unsubscribed(context: Context, person: str, pronoun: str, event: str) -> None:
+    assert_that(context.left, has_entries(type="unsubscribed", eventId=context.world.event(event)))
+
+
+@then("{person} never receives the same position twice")
+def step_no_repeats(context: Context, person: str) -> None:
+    """A negative check: after the scenario's positive barrier, listen for the quiet window, then count."""
+    viewer = context.world.viewer(person)
+    context.suite.run(viewer.listen_quietly(QUIET_WINDOW))
+    assert_no_repeats(viewer)
+
+
+@then("neither {first} nor {second} receives any position twice")
+def step_neither_repeats(context: Context, first: str, second: str) -> None:
+    context.suite.run(context.world.viewer(first).listen_quietly(QUIET_WINDOW))
+    for person in (first, second):
+        assert_no_repeats(context.world.viewer(person))
+
+
+@then("{person} gets no new position of {tracker}")
+def step_no_live_position(context: Context, person: str, tracker: str) -> None:
+    """A negative check after a positive barrier: no live frame of ``tracker`` (its snapshot item is fine)."""
+    viewer = context.world.viewer(person)
+    device_id = context.world.device(tracker)
+    context.suite.run(viewer.listen_quietly(QUIET_WINDOW))
+    assert_that([frame for frame in live_positions(viewer) if frame.get("deviceId") == device_id], equal_to([]),
+                f"live positions of {tracker} that {person} received")
+
+
+@then("{person} receives all {count:d} of them, each on the map of its own event")
+def step_all_on_own_map(context: Context, person: str, count: int) -> None:
+    viewer = context.world.viewer(person)
+    reports: list[Report] = context.reports
+    assert_that(len(reports), equal_to(count), "reports in this scenario's latest round")
+    home = {device_id: _event_of_device(context, device_id) for device_id in {r.device_id for r in reports}}
+    for event_id in set(home.values()):
+        expected = [r.key for r in reports if home[r.device_id] == event_id]
+        context.suite.run(wait_for_positions(viewer, expected, event_id=event_id, timeout=DEFAULT_WAIT,
+                                             what=f"positions of event {event_id}"))
+    context.suite.run(viewer.listen_quietly(QUIET_WINDOW))
+    misrouted = [frame for frame in live_positions(viewer)
+                 if frame.get("deviceId") in home and frame.get("eventId") != home[frame["deviceId"]]]
+    assert_that(misrouted, equal_to([]), f"positions {person} received on the map of another event")
+
+
+@then("{person} receives the {count:d} positions of {tracker}")
+@then("{person} receives the {count:d} new positions of {tracker}")
+def step_receives_round(context: Context, person: str, count: int, tracker: str) -> None:
+    reports = _latest_reports_of(context, tracker)
+    assert_that(len(reports), equal_to(count), f"reports of {tracker} in this scenario's latest round")
+    event_id = _event_of_device(context, reports[0].device_id)
+    context.suite.run(wait_for_positions(context.world.viewer(person), [r.key for r in reports], event_id=event_id,
+                                         timeout=DEFAULT_WAIT, what=f"positions of {tracker}"))
+
+
+@then("{person} receives none of the new positions of {tracker}")
+def step_receives_none(context: Context, person: str, tracker: str) -> None:
+    """A negative check after a positive barrier (a later position of the same round that did arrive)."""
+    viewer = context.world.viewer(person)
+    unwanted = {report.key for report in _latest_reports_of(context, tracker)}
+    context.suite.run(viewer.listen_quietly(QUIET_WINDOW))
+    assert_that([frame for frame in live_positions(viewer) if key_of(frame) in unwanted], equal_to([]),
+                f"new positions of {tracker} that {person} received")
+
+
+@then("{people} each receive all {count:d} positions, each of them once")
+def step_each_receive_all(context: Context, people: str, count: int) -> None:
+    reports: list[Report] = context.reports
+    assert_that(len(reports), equal_to(count), "reports in this scenario's latest round")
+    names = split_names(people)
+    for person in names:
+        viewer = context.world.viewer(person)
+        context.suite.run(wait_for_positions(viewer, [r.key for r in reports],
+                                             event_id=context.world.answers[person]["eventId"], timeout=20,
+                                             what="positions of the burst"))
+    context.suite.run(context.world.viewer(names[0]).listen_quietly(QUIET_WINDOW))
+    for person in names:
+        assert_no_repeats(context.world.viewer(person))
+
+
+@then("{people} receive every position reported after their map opened")
+def step_receive_after_opening(context: Context, people: str) -> None:
+    """The part of the boundary rule that needs no history: whatever was sent after the ``subscribed`` answer
+    arrived was stored after the snapshot was read, so it must come live."""
+    for person in split_names(people):
+        answer = context.world.answers[person]
+        assert_that(answer, has_entries(type="subscribed"), f"{person}'s answer to opening the map")
+        later = sent_after(context.traffic.reports, answer["_received_at"])
+        assert later, f"nothing was reported after {person}'s map opened"
+        context.suite.run(wait_for_positions(context.world.viewer(person), [r.key for r in later],
+                                             event_id=answer["eventId"], timeout=10,
+                                             what=f"positions reported after {person}'s map opened"))
+
+
+@then("{people} see each tracker's positions in time order, without a gap")
+def step_in_order_without_gap(context: Context, people: str) -> None:
+    """Per tracker, snapshot item then live frames must be exactly the stored history from the snapshot's item on
+    (support/deliveries.py, sequence_problems)."""
+    world = context.world
+    devices = sorted({report.device_id for report in context.traffic.reports})
+    rows = context.suite.run(world.db.positions_of_devices(devices))
+    history: dict[str, list[str]] = {device_id: [] for device_id in devices}
+    for row in rows:
+        if not row.faulty:
+            history[row.device_id].append(render_ts(row.ts))
+    for person in split_names(people):
+        viewer = world.viewer(person)
+        event_id = world.answers[person]["eventId"]
+        _, answer = subscribed_frame(viewer, event_id)
+        in_snapshot = {item.get("deviceId") for item in answer.get("snapshot") or []}
+        seen = seen_per_device(viewer, event_id)
+        problems = sequence_problems({d: seen.get(d, []) for d in devices}, history, in_snapshot)
+        assert_that(problems, equal_to([]), f"how {person}'s view of each tracker departs from what was stored "
+                                            f"(devices: {[world.alias_of(d) for d in devices]})")

@@ -1,10 +1,164 @@
-"""Trackers reporting positions through the telemetry stream."""
+"""Trackers reporting positions through the telemetry stream: one at a time, in bursts, continuously, broken."""
 
-from behave import when
+from datetime import datetime, timedelta, timezone
 
+from behave import given, then, when
+from behave.runner import Context
+from hamcrest import assert_that, contains_inanyorder, equal_to, has_entries, is_not, empty
+
+from support.stream import DeadLetter, dead_letters, delete_dead_letters, publish_burst
+from support.telemetry import position_entry, render_ts
+from support.traffic import ContinuousTraffic, Report, broken_entry, report_burst, split_names
+from support.waiting import eventually
 from support.world import parse_time
+
+#: Where generated traffic starts on each tracker's clock (after every position a feature file names).
+TRAFFIC_START = datetime(2026, 5, 2, 12, 0, tzinfo=timezone.utc)
+#: Where broken reports sit on the clock: apart from everything else, so "not stored" is unambiguous.
+BROKEN_START = datetime(2026, 5, 2, 13, 0, tzinfo=timezone.utc)
+
+
+def _trackers(context: Context, aliases: list[str]) -> list[tuple[str, str]]:
+    return [(alias, context.world.device(alias)) for alias in aliases]
+
+
+def _remember(context: Context, reports: list[Report]) -> None:
+    """Keep the latest round of reports (what "them" and "new positions" refer to) and all of them."""
+    context.reports = reports
+    context.all_reports = [*getattr(context, "all_reports", []), *reports]
+    if reports:
+        aliases = sorted({report.alias for report in reports})
+        context.world.published.append((", ".join(aliases), f"{reports[0].entry_id} … {reports[-1].entry_id}",
+                                        {"reports": str(len(reports))}))
+
+
+def _next_start(context: Context) -> datetime:
+    earlier = getattr(context, "all_reports", [])
+    return max((report.ts for report in earlier), default=TRAFFIC_START - timedelta(seconds=1)) + timedelta(seconds=1)
 
 
 @when("{tracker} reports the position {latitude:g}, {longitude:g} at {time}")
 def step_report(context, tracker, latitude, longitude, time):
     context.suite.run(context.world.report(tracker, parse_time(time), latitude, longitude))
+
+
+@when("{tracker}'s report of {time} arrives once more")
+def step_report_again(context: Context, tracker: str, time: str) -> None:
+    """The producer retries: the very same fields, as a new stream entry."""
+    world = context.world
+    ts = render_ts(parse_time(time))
+    earlier = [fields for alias, _, fields in world.published if alias == tracker and fields.get("ts") == ts]
+    assert earlier, f"{tracker} has not reported a position at {time} in this scenario"
+    entry_id = context.suite.run(world.publisher.publish(dict(earlier[0])))
+    world.published.append((tracker, entry_id, dict(earlier[0])))
+
+
+@when("{tracker}'s position {latitude:g}, {longitude:g} at {time} arrives twice in a row")
+def step_report_twice(context: Context, tracker: str, latitude: float, longitude: float, time: str) -> None:
+    """The same report twice, back to back in one round trip, so that both usually land in one batch."""
+    world = context.world
+    if world.baseline is None:
+        world.baseline = context.suite.run(world.metrics())
+    fields = position_entry(world.device(tracker), parse_time(time), latitude, longitude, altitude=110.0,
+                            angle=90.0, speed=80.0, satellites=11)
+    for entry_id in context.suite.run(publish_burst(world.publisher, [fields, dict(fields)])):
+        world.published.append((tracker, entry_id, dict(fields)))
+
+
+@given('the trackers of the "{event}" have reported {count:d} positions in a burst')
+@when('the trackers of the "{event}" report {count:d} positions in a burst')
+def step_burst(context: Context, event: str, count: int) -> None:
+    world = context.world
+    devices = set(context.suite.run(world.db.devices_of_event(world.event(event))))
+    trackers = [(alias, device_id) for alias, device_id in world.devices.items() if device_id in devices]
+    assert trackers, f"no tracker is on a car of the {event}"
+    reports = context.suite.run(report_burst(world.publisher, trackers, count, _next_start(context)))
+    _remember(context, reports)
+
+
+@when("{trackers} each report {count:d} positions, taking turns")
+@when("{trackers} each report {count:d} more positions, taking turns")
+def step_rounds(context: Context, trackers: str, count: int) -> None:
+    aliases = split_names(trackers)
+    reports = context.suite.run(report_burst(context.world.publisher, _trackers(context, aliases),
+                                             count * len(aliases), _next_start(context)))
+    _remember(context, reports)
+
+
+# -- continuous traffic --------------------------------------------------------------------------------
+
+@given("{trackers} keep reporting their positions")
+def step_keep_reporting(context: Context, trackers: str) -> None:
+    """Start the traffic and return once the Processor is visibly storing it: fans join a rally in progress."""
+    world = context.world
+    devices = _trackers(context, split_names(trackers))
+    traffic = ContinuousTraffic(world.publisher, devices, _next_start(context))
+    world.cleanups.append(traffic.stop)
+    context.traffic = traffic
+    context.suite.run(traffic.start())
+    minimum = 10 * len(devices)
+    context.suite.run(traffic.wait_reported(minimum))
+
+    async def flowing() -> tuple[bool, int]:
+        rows = await world.db.positions_of_devices([device_id for _, device_id in devices])
+        stored = sum(1 for row in rows if row.ts >= traffic.start_ts)
+        return stored >= minimum // 2, stored
+
+    context.suite.run(eventually(flowing, timeout=10, what=f"at least {minimum // 2} positions of the traffic stored"))
+
+
+@when("the trackers report {count:d} more positions and stop")
+def step_traffic_stops(context: Context, count: int) -> None:
+    traffic: ContinuousTraffic = context.traffic
+    context.suite.run(traffic.wait_reported(len(traffic.reports) + count))
+    context.suite.run(traffic.stop())
+    _remember(context, list(traffic.reports))
+
+
+# -- broken reports ------------------------------------------------------------------------------------
+
+@when("{tracker} sends these broken reports:")
+def step_broken(context: Context, tracker: str) -> None:
+    """Each row breaks one otherwise valid report of ``tracker`` (support/traffic.py, BREAKAGES)."""
+    world = context.world
+    if world.baseline is None:
+        world.baseline = context.suite.run(world.metrics())
+    context.broken = {}
+    for index, row in enumerate(context.table):
+        ts = BROKEN_START + timedelta(seconds=index)
+        fields = broken_entry(row["problem"], world.device(tracker), ts)
+        entry_id = context.suite.run(world.publisher.publish(fields))
+        world.published.append((tracker, entry_id, fields))
+        context.broken[row["problem"].strip()] = (entry_id, fields, ts)
+    redis, stream = world.publisher.redis, world.publisher.stream
+
+    async def forget_dead_letters() -> None:
+        ids = [entry_id for entry_id, _, _ in context.broken.values()]
+        await delete_dead_letters(redis, stream, await dead_letters(redis, stream, ids))
+
+    world.cleanups.append(forget_dead_letters)
+
+
+@then("the broken reports are set aside, untouched, with these reasons:")
+def step_dead_letters(context: Context) -> None:
+    """Read ``<stream>:dead`` itself: one entry per broken report, its fields intact, plus reason, detail and
+    the id of the report it came from."""
+    world = context.world
+    expected = {row["problem"].strip(): row["reason"].strip() for row in context.table}
+    assert_that(sorted(expected), equal_to(sorted(context.broken)), "the table names other reports than were sent")
+    by_source = {entry_id: problem for problem, (entry_id, _, _) in context.broken.items()}
+    redis, stream = world.publisher.redis, world.publisher.stream
+
+    async def all_set_aside() -> tuple[bool, list[DeadLetter]]:
+        letters = await dead_letters(redis, stream, by_source)
+        return len(letters) >= len(by_source), letters
+
+    letters = context.suite.run(eventually(all_set_aside, timeout=5, what=f"{len(by_source)} entries in {stream}:dead"))
+    assert_that([letter.source_id for letter in letters], contains_inanyorder(*by_source),
+                f"dead letters for each broken report once; got {[letter.fields for letter in letters]}")
+    for letter in letters:
+        problem = by_source[letter.source_id]
+        _, fields, _ = context.broken[problem]
+        assert_that(letter.fields, has_entries({**fields, "reason": expected[problem], "source_id": letter.source_id}),
+                    f"the dead letter of the report where {problem}")
+        assert_that(letter.fields.get("detail", ""), is_not(empty()), f"the detail of the report where {problem}")

@@ -110,3 +110,75 @@ class Database:
             await conn.execute("DELETE FROM positions WHERE device_id = ANY($1::text[])", devices)
             await conn.execute("DELETE FROM organizations WHERE id = ANY($1::uuid[])", list(organizations))
             await conn.execute("DELETE FROM devices WHERE id = ANY($1::text[])", devices)
+
+    # -- pipeline and scale-out checks -----------------------------------------------------------------
+
+    async def devices_of_event(self, event_id: str) -> list[str]:
+        """The trackers currently on a car of ``event_id``."""
+        rows = await self._pool.fetch(
+            "SELECT ed.device_id FROM entry_devices ed JOIN entries e ON e.id = ed.entry_id"
+            " WHERE e.event_id = $1 ORDER BY ed.device_id",
+            event_id,
+        )
+        return [row["device_id"] for row in rows]
+
+    async def positions_of_devices(self, device_ids: Iterable[str]) -> list[StoredPosition]:
+        """Every stored position of these devices (a burst's whole outcome in one query)."""
+        rows = await self._pool.fetch(
+            "SELECT device_id, ts, latitude, longitude, faulty, stream_id FROM positions"
+            " WHERE device_id = ANY($1::text[]) ORDER BY device_id, ts",
+            list(device_ids),
+        )
+        return [StoredPosition(**dict(row)) for row in rows]
+
+    async def inserts_waiting(self) -> int:
+        """How many sessions wait for a lock on ``positions`` right now (the held-up inserts of :class:`InsertHold`)."""
+        return int(await self._pool.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'relation'"
+            " AND relation = 'positions'::regclass AND NOT granted"
+        ))
+
+    async def hold_inserts(self) -> "InsertHold":
+        """Hold every new position back until the returned hold is released (see :class:`InsertHold`)."""
+        hold = InsertHold(self._pool)
+        await hold.acquire()
+        return hold
+
+
+class InsertHold:
+    """An open transaction holding ``positions`` in EXCLUSIVE mode: reads go on, every INSERT waits.
+
+    It turns "two instances store the same position at the same moment" and "an instance dies in the middle of
+    storing" from luck into a state the suite can wait for (:meth:`Database.inserts_waiting`). If the suite
+    hangs, PostgreSQL ends the transaction itself after ``idle_in_transaction_session_timeout``.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._conn: asyncpg.Connection | None = None
+        self._transaction: asyncpg.transaction.Transaction | None = None
+
+    async def acquire(self) -> None:
+        self._conn = await self._pool.acquire()
+        try:
+            self._transaction = self._conn.transaction()
+            await self._transaction.start()
+            await self._conn.execute("SET LOCAL idle_in_transaction_session_timeout = '60s'")
+            await self._conn.execute("LOCK TABLE positions IN EXCLUSIVE MODE")
+        except BaseException:
+            await self.release()
+            raise
+
+    async def release(self) -> None:
+        """Let the held-up inserts through; idempotent (also the scenario's clean-up)."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if self._transaction is not None:
+                await self._transaction.rollback()
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            conn.terminate()  # the server already ended it (timeout) or it broke: do not reuse the connection
+        finally:
+            self._transaction = None
+            await self._pool.release(conn)

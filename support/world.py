@@ -11,12 +11,14 @@ import asyncio
 import re
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .metrics import MetricsSnapshot, scrape
+from .processor_process import ProcessorProcess
 from .suite import Suite
-from .telemetry import position_entry
+from .telemetry import TelemetryPublisher, position_entry
 from .viewer import Frame, Viewer
 
 
@@ -50,6 +52,10 @@ class World:
         self.stub_mark = len(suite.stub.requests)
         self.baseline: MetricsSnapshot | None = None
         self.published: list[tuple[str, str, dict[str, str]]] = []
+        #: Where this scenario's trackers report: the run's stream, unless a scenario points it at its own.
+        self.publisher: TelemetryPublisher | None = suite.publisher
+        #: Extra clean-ups a scenario registers (its own Processor instances, locks, traffic); run last first.
+        self.cleanups: list[Callable[[], Awaitable[None]]] = []
 
     def run(self, coro):  # type: ignore[no-untyped-def]
         return self.suite.run(coro)
@@ -114,11 +120,13 @@ class World:
 
     # -- viewers ---------------------------------------------------------------------------------------
 
-    async def connect(self, name: str, *, origin: str | None = None, signed_in: bool = True) -> Viewer:
+    async def connect(self, name: str, *, origin: str | None = None, signed_in: bool = True,
+                      processor: ProcessorProcess | None = None) -> Viewer:
+        """Open ``name``'s connection to ``processor`` (default: the run's main Processor)."""
         person = self.person(name, signed_in=signed_in)
         viewer = Viewer(name, person.cookie)
         self.viewers[name] = viewer
-        await viewer.connect(self.suite.processor.live_url, origin=origin)
+        await viewer.connect((processor or self.suite.processor).live_url, origin=origin)
         return viewer
 
     async def open_map(self, name: str, event: str) -> Frame:
@@ -134,6 +142,17 @@ class World:
         )
         return self.answers[name]
 
+    async def close_map(self, name: str, event: str) -> Frame:
+        """Unsubscribe ``name`` from ``event``; return the Processor's answer (``unsubscribed`` or ``error``)."""
+        viewer = self.viewer(name)
+        event_id = self.event(event)
+        already = len(viewer.inbox)
+        await viewer.send({"type": "unsubscribe", "eventId": event_id})
+        return await viewer.wait_for(
+            lambda f: f.get("eventId") == event_id and f.get("type") in ("unsubscribed", "error"),
+            timeout=5, what=f"an answer to unsubscribing from {event!r}", since=already,
+        )
+
     def viewer(self, name: str) -> Viewer:
         assert name in self.viewers, f"{name} has no connection (known: {list(self.viewers)})"
         return self.viewers[name]
@@ -146,8 +165,8 @@ class World:
             self.baseline = await self.metrics()
         fields = position_entry(self.device(alias), ts, latitude, longitude, altitude=110.0, angle=90.0,
                                 speed=80.0, satellites=11)
-        assert self.suite.publisher is not None
-        entry_id = await self.suite.publisher.publish(fields)
+        assert self.publisher is not None
+        entry_id = await self.publisher.publish(fields)
         self.published.append((alias, entry_id, fields))
         return entry_id
 
@@ -159,12 +178,20 @@ class World:
 
     async def clean_up(self) -> None:
         await asyncio.gather(*(viewer.close() for viewer in self.viewers.values()), return_exceptions=True)
+        failures = []
+        for cleanup in reversed(self.cleanups):  # every one runs, even after another failed
+            try:
+                await cleanup()
+            except Exception as exc:
+                failures.append(exc)
         await self.db.forget(organizations=self.organizations.values(), devices=self.devices.values())
         self.suite.stub.forget(
             cookies=[p.cookie for p in self.people.values() if p.cookie],
             users=[p.user_id for p in self.people.values()],
             events=list(self.events.values()),
         )
+        if failures:
+            raise failures[0]
 
     def report_text(self) -> str:
         """What a failing scenario saw: every frame, the CMS requests, the Processor's last log lines."""

@@ -1,0 +1,111 @@
+@pipeline
+Feature: From the trackers to the database and the live map
+  Every position a tracker reports is stored once, however often it arrives. Broken reports are set aside with
+  the reason and never hold up the others. Each position is shown to the fans of the event its car races in
+  right now, and to nobody else; a fan who opens the map while the cars are reporting sees every position from
+  then on, once each and in order.
+
+  Background:
+    Given the organisation "Albanian Rally Club" runs the event "Rally of Tirana"
+    And the "Rally of Tirana" has these entries:
+      | car | crew             | trackers             |
+      | #7  | Hoxha / Dervishi | tracker-A, tracker-D |
+      | #12 | Leka / Marku     | tracker-B, tracker-C |
+    And these positions were recorded:
+      | tracker   | time (UTC)          | latitude | longitude |
+      | tracker-A | 2026-05-02 11:00:00 | 41.3270  | 19.8190   |
+      | tracker-A | 2026-05-02 11:01:00 | 41.3280  | 19.8200   |
+      | tracker-B | 2026-05-02 11:00:30 | 41.3300  | 19.8250   |
+    And Alice may watch the "Rally of Tirana"
+
+  @stored
+  Scenario: A reported position is stored and is on the map of a fan who opens it afterwards
+    When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
+    Then the position of tracker-A at 2026-05-02 11:02:00 is stored as 41.3290, 19.8210, taken from its report
+    When Alice opens the live map of the "Rally of Tirana"
+    Then Alice sees these cars on the map:
+      | tracker   | time (UTC)          | latitude | longitude |
+      | tracker-A | 2026-05-02 11:02:00 | 41.3290  | 19.8210   |
+      | tracker-B | 2026-05-02 11:00:30 | 41.3300  | 19.8250   |
+
+  @duplicate
+  Scenario: A position that arrives twice is stored once and shown once
+    Given Alice has the live map of the "Rally of Tirana" open
+    When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
+    Then Alice sees tracker-A move to 41.3290, 19.8210
+    When tracker-A's report of 2026-05-02 11:02:00 arrives once more
+    And tracker-C's position 41.3320, 19.8270 at 2026-05-02 11:02:30 arrives twice in a row
+    And tracker-B reports the position 41.3310, 19.8260 at 2026-05-02 11:03:00
+    Then Alice sees tracker-B move to 41.3310, 19.8260
+    And Alice sees tracker-C move to 41.3320, 19.8270
+    And each of these positions is stored exactly once:
+      | tracker   | time (UTC)          |
+      | tracker-A | 2026-05-02 11:02:00 |
+      | tracker-C | 2026-05-02 11:02:30 |
+    And Alice never receives the same position twice
+
+  @malformed
+  Scenario: Broken reports are set aside with their reason and the live map carries on
+    Given Alice has the live map of the "Rally of Tirana" open
+    When tracker-A sends these broken reports:
+      | problem                   |
+      | the payload is not JSON   |
+      | the tracker id is missing |
+      | the latitude is 91.5      |
+      | the codec is 0C           |
+    And tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
+    Then Alice sees tracker-A move to 41.3290, 19.8210
+    And the broken reports are set aside, untouched, with these reasons:
+      | problem                   | reason                |
+      | the payload is not JSON   | bad_json              |
+      | the tracker id is missing | missing_field         |
+      | the latitude is 91.5      | latitude_out_of_range |
+      | the codec is 0C           | unknown_codec         |
+    And exactly 4 broken reports have been counted
+    And none of the broken reports is stored
+
+  @live-routing
+  Scenario: A tracker fitted to a car or taken off it during the rally is routed from its next position on
+    Given Alice has the live map of the "Rally of Tirana" open
+    When tracker-E is fitted to car #7
+    And tracker-E reports the position 41.3330, 19.8330 at 2026-05-02 11:05:00
+    Then Alice sees tracker-E move to 41.3330, 19.8330 within 2 seconds
+    When tracker-B is taken off its car
+    And tracker-B reports the position 41.3340, 19.8340 at 2026-05-02 11:05:10
+    And tracker-A reports the position 41.3350, 19.8350 at 2026-05-02 11:05:20
+    Then Alice sees tracker-A move to 41.3350, 19.8350
+    And Alice gets no new position of tracker-B
+    And exactly 1 orphan position has been counted
+    And the position of tracker-B at 2026-05-02 11:05:10 is stored
+
+  @event-isolation
+  Scenario: Fans see only the events they follow, and leaving one event stops only that one
+    Given the organisation "Kosovo Motorsport" runs the event "Rally of Prishtina"
+    And the "Rally of Prishtina" has these entries:
+      | car | crew            | trackers  |
+      | #3  | Berisha / Gashi | tracker-P |
+    And Alice may watch the "Rally of Prishtina"
+    And Dan may watch the "Rally of Tirana"
+    And Alice has the live map of the "Rally of Tirana" open
+    And Alice has the live map of the "Rally of Prishtina" open
+    And Dan has the live map of the "Rally of Tirana" open
+    When tracker-A and tracker-P each report 20 positions, taking turns
+    Then Alice receives all 40 of them, each on the map of its own event
+    And Dan receives the 20 positions of tracker-A
+    And Dan never sees tracker-P
+    When Alice stops following the "Rally of Prishtina"
+    Then Alice is told she no longer follows the "Rally of Prishtina"
+    When tracker-A and tracker-P each report 20 more positions, taking turns
+    Then Alice receives the 20 new positions of tracker-A
+    And Alice receives none of the new positions of tracker-P
+
+  @snapshot-boundary
+  Scenario: A fan who opens the map while the cars are reporting misses nothing and sees nothing twice
+    Given Carol may watch the "Rally of Tirana"
+    And tracker-A, tracker-B and tracker-C keep reporting their positions
+    When Alice opens the live map of the "Rally of Tirana"
+    And Carol opens the live map of the "Rally of Tirana"
+    And the trackers report 60 more positions and stop
+    Then Alice and Carol receive every position reported after their map opened
+    And neither Alice nor Carol receives any position twice
+    And Alice and Carol see each tracker's positions in time order, without a gap

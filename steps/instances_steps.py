@@ -1,0 +1,95 @@
+"""Several Processor instances on a scenario's own telemetry stream: started, killed, and what they still owe.
+
+The instances and the stream are :class:`support.instances.ScenarioInstances`; what the group owes is read
+from Redis (``XPENDING``), what was stored from PostgreSQL, never from the instances themselves.
+"""
+
+from behave import given, then, when
+from behave.runner import Context
+from hamcrest import assert_that, equal_to
+
+from support.instances import ScenarioInstances
+from support.stream import Pending
+from support.waiting import eventually
+
+
+def _instances(context: Context) -> ScenarioInstances:
+    """The scenario's private stream and instances, created on first use (the world cleans them up)."""
+    if "instances" not in context:
+        context.instances = ScenarioInstances(context.suite, context.world)
+    return context.instances
+
+
+@given("Processors {first} and {second} each read every report of one telemetry stream")
+def step_two_groups(context: Context, first: str, second: str) -> None:
+    """One consumer group each: both instances get every entry, so both store every position."""
+    instances = _instances(context)
+    for name in (first, second):
+        instances.start(name, group=f"group-{name}")
+
+
+@given("Processors {first} and {second} share the reports of one telemetry stream")
+def step_one_group(context: Context, first: str, second: str) -> None:
+    """One consumer group: each entry goes to one of the two instances."""
+    instances = _instances(context)
+    for name in (first, second):
+        instances.start(name)
+
+
+@given("Processors {first} and {second} are set up to share one telemetry stream, handing stuck work over "
+       "after {idle:d} ms")
+def step_set_up(context: Context, first: str, second: str, idle: int) -> None:
+    """Nothing runs yet: the scenario starts each instance when its story needs it."""
+    _instances(context).common["PROCESSOR_CLAIM_IDLE_MS"] = str(idle)
+
+
+@when("Processor {name} starts")
+def step_start(context: Context, name: str) -> None:
+    _instances(context).start(name)
+
+
+@when("Processor {name} dies suddenly")
+def step_kill(context: Context, name: str) -> None:
+    _instances(context).kill(name)
+
+
+@when("Processor {name} has taken reports it has not stored yet")
+def step_taken_not_stored(context: Context, name: str) -> None:
+    """The moment to kill it: the group lists entries as delivered to it, and its insert waits in the database."""
+    instances = _instances(context)
+    instance = instances.instance(name)
+
+    async def holding() -> tuple[bool, str]:
+        owed: Pending = await instances.pending(instance.group)
+        waiting = await context.world.db.inserts_waiting()
+        return owed.of(instance.consumer) > 0 and waiting >= 1, f"pending {owed}, inserts waiting: {waiting}"
+
+    context.suite.run(eventually(holding, timeout=10, what=f"Processor {name} to hold reports it has not stored"))
+
+
+@when("Processors {first} and {second} are both about to store it")
+def step_both_about_to_store(context: Context, first: str, second: str) -> None:
+    """Both groups delivered the entry, and both instances' inserts wait for the held table: released together,
+    they race on the same (device, ts)."""
+    instances = _instances(context)
+    groups = [instances.instance(name).group for name in (first, second)]
+
+    async def both_waiting() -> tuple[bool, str]:
+        owed = [await instances.pending(group) for group in groups]
+        waiting = await context.world.db.inserts_waiting()
+        return all(p.total >= 1 for p in owed) and waiting >= 2, f"pending {owed}, inserts waiting: {waiting}"
+
+    context.suite.run(eventually(both_waiting, timeout=10, what=f"{first} and {second} both storing the position"))
+
+
+@then("no report is left pending")
+def step_nothing_pending(context: Context) -> None:
+    """Every entry was acknowledged by its group (XPENDING empty), whoever took it first."""
+    instances = _instances(context)
+
+    async def settled() -> tuple[bool, dict[str, Pending]]:
+        owed = {group: await instances.pending(group) for group in instances.groups()}
+        return all(p.total == 0 for p in owed.values()), owed
+
+    owed = context.suite.run(eventually(settled, timeout=20, what="every group's pending list to be empty"))
+    assert_that({group: p.total for group, p in owed.items()}, equal_to({group: 0 for group in owed}))
