@@ -100,6 +100,19 @@ def _give_to(path: Path, user: str | None) -> None:
             os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
 
+def _scratch_root() -> str | None:
+    """Memory-backed ``/dev/shm`` when it is writable and roomy: copying the 39 MB cluster there takes 0.1 s
+    instead of 0.1 to 1 s on disk (bench/ANALYSIS.md). ``None``: the system's temporary directory."""
+    shm = "/dev/shm"
+    try:
+        stats = os.statvfs(shm)
+    except OSError:
+        return None
+    if os.access(shm, os.W_OK | os.X_OK) and stats.f_bavail * stats.f_frsize >= 1 << 30:
+        return shm
+    return None
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("SUITE_CACHE_DIR", "/var/tmp/live-telemetry-suite"))
 
@@ -125,7 +138,7 @@ class EmbeddedServices:
         if reason:
             raise ServicesUnavailable(f"embedded services unavailable: {reason}")
         self.user = _system_user()
-        self.tmp = Path(tempfile.mkdtemp(prefix="live-suite-"))
+        self.tmp = Path(tempfile.mkdtemp(prefix="live-suite-", dir=_scratch_root()))
         self.tmp.chmod(0o755)
         try:
             self._start_redis()

@@ -1,0 +1,1 @@
+"""Benchmarks: suite speed and Processor load, with baselines (``python -m bench --help``)."""

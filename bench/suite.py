@@ -1,0 +1,171 @@
+"""Suite speed: wall time of the six ``@live`` scenarios and of the whole suite, cold and warm.
+
+Each run is a real ``.venv/bin/behave`` subprocess on the embedded services. *Cold*: ``SUITE_CACHE_DIR`` is a
+fresh empty directory, so the run ``initdb``s its PostgreSQL cluster. *Warm*: the cache holds the cluster
+template from an earlier run. Each figure is the median of the runs; each run is split into
+
+* services / schema / processor: the suite's own line ``started in: services X s, schema Y s, processor Z s``;
+* per-scenario reset: its line ``per-scenario set-up and clean-up: median N ms over M scenarios``;
+* scenario bodies: the sum of behave's step durations (``-f json``), background steps included;
+* other: wall minus all of the above (interpreter start-up, imports, behave's parsing, shutdown).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+BEHAVE = REPO / ".venv" / "bin" / "behave"
+
+STARTED = re.compile(r"started in: (.*)")
+PHASE = re.compile(r"(\w+) ([0-9.]+) s")
+RESET = re.compile(r"per-scenario set-up and clean-up: median ([0-9.]+) ms over (\d+) scenarios")
+TOOK = re.compile(r"Took (?:(\d+)h ?)?(\d+)m(?:in)? ?([0-9.]+)s")
+COUNTS = re.compile(r"(\d+) scenarios? passed, (\d+) failed(?:, (\d+) skipped)?")
+
+
+def behave_once(tags: str | None, cache: Path, timeout: float = 300.0) -> dict[str, Any]:
+    """One behave run; its wall time and its phases."""
+    with tempfile.TemporaryDirectory(prefix="bench-behave-") as tmp:
+        report = Path(tmp) / "report.json"
+        argv = [str(BEHAVE), "-D", "services=embedded", "-D", "require_services=true", "-f", "json", "-o",
+                str(report), "-f", "progress"]
+        if tags:
+            argv.append(f"--tags={tags}")
+        env = dict(os.environ, SUITE_CACHE_DIR=str(cache))
+        began = time.monotonic()
+        try:
+            proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+            output, status = proc.stdout + proc.stderr, proc.returncode
+        except subprocess.TimeoutExpired as exc:
+            output = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else str(exc.stdout)
+            status = -1
+        wall = time.monotonic() - began
+        bodies, scenarios, statuses = _bodies(report)
+    run: dict[str, Any] = {"wall": wall, "status": status, "scenarios": scenarios, "statuses": statuses,
+                           "bodies": bodies}
+    started = STARTED.search(output)
+    if started:
+        run.update({name: float(seconds) for name, seconds in PHASE.findall(started.group(1))})
+    reset = RESET.search(output)
+    if reset:
+        run["reset_ms"] = float(reset.group(1))
+        run["reset_scenarios"] = int(reset.group(2))
+    took = TOOK.search(output)
+    if took:
+        run["behave_took"] = int(took.group(1) or 0) * 3600 + int(took.group(2)) * 60 + float(took.group(3))
+    counts = COUNTS.search(output)
+    if counts:
+        run["passed"], run["failed"] = int(counts.group(1)), int(counts.group(2))
+    if status != 0:
+        run["tail"] = "\n".join(output.splitlines()[-25:])
+    booted = sum(run.get(k, 0.0) for k in ("services", "schema", "processor"))
+    run["booted"] = booted
+    run["resets_total"] = run.get("reset_ms", 0.0) / 1000 * run.get("reset_scenarios", 0)
+    run["other"] = wall - booted - bodies - run["resets_total"]
+    return run
+
+
+def _bodies(report: Path) -> tuple[float, int, dict[str, int]]:
+    """Sum of step durations and scenario statuses from behave's JSON report."""
+    try:
+        features = json.loads(report.read_text() or "[]")
+    except (OSError, ValueError):
+        return 0.0, 0, {}
+    total, scenarios, statuses = 0.0, 0, {}
+    for feature in features:
+        for element in feature.get("elements", []):
+            if element.get("type") != "scenario":
+                continue
+            scenarios += 1
+            status = element.get("status", "?")
+            statuses[status] = statuses.get(status, 0) + 1
+            for step in element.get("steps", []):
+                total += (step.get("result") or {}).get("duration", 0.0)
+    return total, scenarios, statuses
+
+
+KEYS = ("wall", "services", "schema", "processor", "booted", "reset_ms", "bodies", "other")
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"runs": len(runs), "all_passed": all(r["status"] == 0 for r in runs)}
+    for key in KEYS:
+        values = [r[key] for r in runs if key in r]
+        if values:
+            out[key] = statistics.median(values)
+            out[f"{key}_all"] = values
+    out["scenarios"] = max((r["scenarios"] for r in runs), default=0)
+    return out
+
+
+def measure(repeats: int, say: Callable[[str], None], *, whole_suite: bool = True) -> dict[str, Any]:
+    """Cold and warm, ``@live`` and the whole suite (default tags), ``repeats`` runs each."""
+    warm_cache = Path(tempfile.mkdtemp(prefix="bench-suite-cache-"))
+    results: dict[str, Any] = {"repeats": repeats}
+    try:
+        for label, tags in (("live", "@live"), ("whole", None)) if whole_suite else (("live", "@live"),):
+            cold, warm = [], []
+            for i in range(repeats):
+                # the first cold run of the first set fills the warm cache; the others start from nothing
+                fresh = warm_cache if label == "live" and i == 0 else Path(tempfile.mkdtemp(prefix="bench-cold-"))
+                try:
+                    run = behave_once(tags, fresh)
+                finally:
+                    if fresh != warm_cache:
+                        shutil.rmtree(fresh, ignore_errors=True)
+                cold.append(run)
+                say(f"  suite {label} cold #{i + 1}: {run['wall']:.2f} s wall, status {run['status']}")
+            for i in range(repeats):
+                run = behave_once(tags, warm_cache)
+                warm.append(run)
+                say(f"  suite {label} warm #{i + 1}: {run['wall']:.2f} s wall, status {run['status']}")
+            results[label] = {"cold": median_of(cold), "warm": median_of(warm),
+                              "runs": {"cold": cold, "warm": warm}}
+    finally:
+        shutil.rmtree(warm_cache, ignore_errors=True)
+    return results
+
+
+def services_experiment(repeats: int = 3) -> dict[str, Any]:
+    """Embedded service start (valkey + PostgreSQL from the warm template) with the run's files on the disk,
+    as ``support/services/embedded.py`` does today, and on ``/dev/shm`` (tmpfs): how much of *booted* is the
+    copy of the cluster template to disk?"""
+    import types
+
+    import support.services.embedded as embedded
+
+    if not os.path.isdir("/dev/shm") or not os.access("/dev/shm", os.W_OK):
+        return {"error": "no writable /dev/shm"}
+    real = embedded.tempfile
+
+    def start_stop(directory: str | None) -> float:
+        def mkdtemp(*args: Any, **kwargs: Any) -> str:
+            if directory and kwargs.get("prefix") == "live-suite-":
+                kwargs["dir"] = directory
+            return real.mkdtemp(*args, **kwargs)
+
+        embedded.tempfile = types.SimpleNamespace(mkdtemp=mkdtemp)  # type: ignore[assignment]
+        services = embedded.EmbeddedServices()
+        try:
+            began = time.monotonic()
+            services.start()
+            return time.monotonic() - began
+        finally:
+            services.stop()
+            embedded.tempfile = real
+
+    start_stop(None)  # makes sure the template exists (a cold start the first time on a machine)
+    disk = [start_stop(None) for _ in range(repeats)]
+    shm = [start_stop("/dev/shm") for _ in range(repeats)]
+    return {"disk": disk, "shm": shm, "disk_median": statistics.median(disk), "shm_median": statistics.median(shm)}
