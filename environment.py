@@ -9,6 +9,7 @@ from behave import use_fixture  # noqa: E402
 from behave.model_core import Status  # noqa: E402
 
 from support.fixtures import live_services, run_order, scenario_world  # noqa: E402
+from support.services.base import ServiceControlUnsupported, service_control  # noqa: E402
 from support.settings import Settings  # noqa: E402
 
 
@@ -24,8 +25,15 @@ def before_feature(context, feature):
 
 
 def before_scenario(context, scenario):
-    if not context.skip_reason:
-        use_fixture(scenario_world, context)
+    if context.skip_reason:
+        return
+    if "needs-service-control" in scenario.effective_tags:
+        try:
+            service_control(context.suite.provider)
+        except ServiceControlUnsupported as exc:
+            scenario.skip(reason=f"@needs-service-control: {exc}")
+            return
+    use_fixture(scenario_world, context)
 
 
 def after_step(context, step):

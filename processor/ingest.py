@@ -75,7 +75,7 @@ class Ingest:
         try:
             await asyncio.wait_for(self.stopping.wait(), delay)
         except TimeoutError:
-            pass
+            return  # the backoff delay elapsed without a stop request: carry on
 
     def stop(self) -> None:
         self.stopping.set()

@@ -50,5 +50,5 @@ class LiveReader:
                 self.subscribed = False
                 try:
                     await asyncio.wait_for(pubsub.aclose(), 1.0)
-                except Exception:
-                    pass
+                except Exception as exc:  # the connection is already broken; the next round reconnects
+                    logger.debug("closing the live subscription: %s", exc)

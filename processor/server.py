@@ -147,7 +147,7 @@ class Server:
                     continue
                 pending.put_nowait(frame)
         except ConnectionClosed:
-            pass
+            logger.debug("connection closed by the client")
         finally:
             worker.cancel()
             self.hub.remove_client(client)

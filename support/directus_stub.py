@@ -8,6 +8,7 @@ request it saw, for assertions ("the CMS was not consulted") and for failure rep
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -40,6 +41,10 @@ class DirectusStub:
     known_events: set[str] = field(default_factory=set)
     revoked: set[str] = field(default_factory=set)
     requests: list[SeenRequest] = field(default_factory=list)
+    #: ``None``: answering normally. ``"503"``: every request gets 503. ``"silent"``: every request is held
+    #: for :attr:`silence` seconds (longer than the Processor's Directus timeout) before a 503, as if down.
+    down: str | None = None
+    silence: float = 3.0
     port: int = 0
     _runner: web.AppRunner | None = None
 
@@ -59,6 +64,13 @@ class DirectusStub:
         token = _session_of(cookie)
         if token:
             self.revoked.add(token)
+
+    def go_down(self, how: str) -> None:
+        assert how in ("503", "silent"), how
+        self.down = how
+
+    def come_back(self) -> None:
+        self.down = None
 
     def forget(self, *, cookies: list[str], users: list[str], events: list[str]) -> None:
         for cookie in cookies:
@@ -105,13 +117,25 @@ class DirectusStub:
             return web.json_response({"errors": [{"message": "stub says no"}]}, status=status)
         return web.json_response({"data": data}, status=status)
 
+    async def _outage(self, request: web.Request) -> web.Response | None:
+        if self.down is None:
+            return None
+        if self.down == "silent":
+            await asyncio.sleep(self.silence)  # the stub plays a CMS that does not answer in time
+        token = _session_of(request.headers.get("Cookie", ""))
+        return self._answer(request, token, 503)
+
     async def _users_me(self, request: web.Request) -> web.Response:
+        if (outage := await self._outage(request)) is not None:
+            return outage
         token, user = self._user(request)
         if user is None:
             return self._answer(request, token, 401)
         return self._answer(request, token, 200, {"id": user})
 
     async def _event(self, request: web.Request) -> web.Response:
+        if (outage := await self._outage(request)) is not None:
+            return outage
         token, user = self._user(request)
         event_id = request.match_info["event_id"]
         if user is None:

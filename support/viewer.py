@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 Frame = dict[str, Any]
 Predicate = Callable[[Frame], bool]
@@ -50,6 +51,7 @@ class Viewer:
         self._arrived = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self.closed_with: tuple[int | None, str] | None = None
+        self.paused = False
 
     # -- connection ------------------------------------------------------------------------------------
 
@@ -81,6 +83,9 @@ class Viewer:
                 frame["_received_at"] = time.monotonic()
                 self.inbox.append(frame)
                 self._arrived.set()
+        except ConnectionClosed as exc:  # closed with an error code: keep the code the Processor sent
+            received = exc.rcvd
+            self.closed_with = (received.code, received.reason) if received else (None, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # a dropped connection ends the inbox; what ended it is reported below
             self.closed_with = (None, f"{type(exc).__name__}: {exc}")
         finally:
@@ -92,7 +97,23 @@ class Viewer:
         assert self.connection is not None, f"{self.name} is not connected"
         await self.connection.send(frame if isinstance(frame, str) else json.dumps(frame))
 
+    def stop_reading(self) -> None:
+        """Act as a stalled client: stop taking bytes off the socket (the kernel's buffers then fill up and
+        pings go unanswered). The receive buffer is shrunk so the Processor notices sooner."""
+        assert self.connection is not None, f"{self.name} is not connected"
+        sock = self.connection.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.connection.transport.pause_reading()
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        if self.paused and self.connection is not None:
+            self.paused = False
+            self.connection.transport.resume_reading()
+
     async def close(self) -> None:
+        self.resume_reading()
         if self.connection is not None:
             await self.connection.close()
         if self._reader is not None:

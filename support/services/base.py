@@ -40,3 +40,12 @@ class ServiceProvider(Protocol):
     def describe(self) -> str:
         """One line for the run's header: what runs where."""
         ...
+
+
+def service_control(provider: object | None) -> object:
+    """The provider, if it can stop and start its servers in place (same ports, same data); else raise
+    :class:`ServiceControlUnsupported` saying why."""
+    if provider is None or not getattr(provider, "controls_services", False):
+        name = getattr(provider, "name", "no provider")
+        raise ServiceControlUnsupported(f"the {name} services cannot be stopped and restarted by the suite")
+    return provider

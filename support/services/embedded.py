@@ -18,6 +18,7 @@ import os
 import platform
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -163,6 +164,35 @@ class EmbeddedServices:
         temperature = "cold: initdb" if self.cold_start else "warm: cached cluster"
         return (f"embedded services: valkey-server on 127.0.0.1:{self.redis_port}, "
                 f"PostgreSQL 18 on 127.0.0.1:{self.pg_port} ({temperature}), files in {self.tmp}")
+
+    # -- service control (resilience scenarios) --------------------------------------------------------
+
+    #: This provider can stop and restart its servers (see :func:`support.services.base.service_control`).
+    controls_services = True
+
+    def stop_service(self, name: str) -> None:
+        """Stop ``redis`` or ``postgres`` (fast shutdown: PostgreSQL does not wait for its clients)."""
+        server = self._server(name)
+        if server is not None:
+            server.stop(signal.SIGINT if name == "postgres" else signal.SIGTERM)
+
+    def start_service(self, name: str) -> None:
+        """Start ``redis`` or ``postgres`` again on the same port (PostgreSQL on the same data directory)."""
+        server = self._server(name)
+        if server is not None and server.running():
+            return
+        if name == "redis":
+            self._start_redis()  # --save '': it comes back empty
+        else:
+            self._start_postgres()
+
+    def service_running(self, name: str) -> bool:
+        server = self._server(name)
+        return server is not None and server.running()
+
+    def _server(self, name: str) -> ServerProcess | None:
+        assert name in ("redis", "postgres"), name
+        return self.redis if name == "redis" else self.postgres
 
     # -- Redis -----------------------------------------------------------------------------------------
 
