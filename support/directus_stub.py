@@ -120,10 +120,11 @@ class DirectusStub:
     async def _outage(self, request: web.Request) -> web.Response | None:
         if self.down is None:
             return None
+        token = _session_of(request.headers.get("Cookie", ""))
+        answer = self._answer(request, token, 503)  # recorded on arrival, within the scenario that caused it
         if self.down == "silent":
             await asyncio.sleep(self.silence)  # the stub plays a CMS that does not answer in time
-        token = _session_of(request.headers.get("Cookie", ""))
-        return self._answer(request, token, 503)
+        return answer
 
     async def _users_me(self, request: web.Request) -> web.Response:
         if (outage := await self._outage(request)) is not None:

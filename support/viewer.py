@@ -52,16 +52,25 @@ class Viewer:
         self._reader: asyncio.Task[None] | None = None
         self.closed_with: tuple[int | None, str] | None = None
         self.paused = False
+        self._reading = asyncio.Event()
+        self._reading.set()
 
     # -- connection ------------------------------------------------------------------------------------
 
-    async def connect(self, url: str, *, origin: str | None = None, timeout: float = 5.0) -> bool:
-        """Open the connection; return False (and keep the HTTP status in :attr:`refusal`) if refused."""
+    async def connect(self, url: str, *, origin: str | None = None, timeout: float = 5.0,
+                      receive_buffer: int | None = None) -> bool:
+        """Open the connection; return False (and keep the HTTP status in :attr:`refusal`) if refused.
+
+        ``receive_buffer`` (bytes) sets the socket's receive buffer before connecting: a client on a poor
+        network, whose stalls the Processor notices after little data instead of megabytes."""
         headers = {"Cookie": self.cookie} if self.cookie is not None else {}
+        extra = {}
+        if receive_buffer is not None:
+            extra["sock"] = await _small_socket(url, receive_buffer)
         try:
             self.connection = await connect(
                 url, additional_headers=headers, origin=origin, open_timeout=timeout,  # type: ignore[arg-type]
-                compression=None, max_size=None, ping_interval=None,
+                compression=None, max_size=None, ping_interval=None, **extra,
             )
         except InvalidStatus as exc:
             body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
@@ -74,6 +83,7 @@ class Viewer:
         assert self.connection is not None
         try:
             async for message in self.connection:
+                await self._reading.wait()  # cleared by stop_reading(): a stalled client
                 try:
                     frame = json.loads(message)
                 except (TypeError, ValueError):
@@ -99,17 +109,16 @@ class Viewer:
 
     def stop_reading(self) -> None:
         """Act as a stalled client: stop taking bytes off the socket (the kernel's buffers then fill up and
-        pings go unanswered). The receive buffer is shrunk so the Processor notices sooner."""
+        pings go unanswered)."""
         assert self.connection is not None, f"{self.name} is not connected"
-        sock = self.connection.transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self._reading.clear()
         self.connection.transport.pause_reading()
         self.paused = True
 
     def resume_reading(self) -> None:
         if self.paused and self.connection is not None:
             self.paused = False
+            self._reading.set()
             self.connection.transport.resume_reading()
 
     async def close(self) -> None:
@@ -169,3 +178,20 @@ class Viewer:
             shown = {k: v for k, v in frame.items() if k != "_received_at"}
             lines.append("  " + json.dumps(shown, default=str)[:500])
         return "\n".join(lines)
+
+
+async def _small_socket(url: str, receive_buffer: int) -> socket.socket:
+    """A TCP socket connected to ``url``'s host and port, with its receive buffer set before the handshake
+    (so the window it advertises stays small)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (parts.hostname, parts.port or 80))
+    except BaseException:
+        sock.close()
+        raise
+    return sock

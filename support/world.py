@@ -121,12 +121,13 @@ class World:
     # -- viewers ---------------------------------------------------------------------------------------
 
     async def connect(self, name: str, *, origin: str | None = None, signed_in: bool = True,
-                      processor: ProcessorProcess | None = None) -> Viewer:
+                      processor: ProcessorProcess | None = None, receive_buffer: int | None = None) -> Viewer:
         """Open ``name``'s connection to ``processor`` (default: the run's main Processor)."""
         person = self.person(name, signed_in=signed_in)
         viewer = Viewer(name, person.cookie)
         self.viewers[name] = viewer
-        await viewer.connect((processor or self.suite.processor).live_url, origin=origin)
+        await viewer.connect((processor or self.suite.processor).live_url, origin=origin,
+                             receive_buffer=receive_buffer)
         return viewer
 
     async def open_map(self, name: str, event: str) -> Frame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Endpoints, ServicesUnavailable
+from .base import Endpoints, ServiceControlUnsupported, ServicesUnavailable
 
 REDIS_IMAGE = "redis:7"
 POSTGRES_IMAGE = "timescale/timescaledb:latest-pg16"
@@ -30,6 +30,13 @@ class DockerServices:
     """``redis:7`` and ``timescale/timescaledb`` containers, removed by :meth:`stop` (and Ryuk as a backstop)."""
 
     name = "docker"
+    #: Resilience scenarios (@needs-service-control) are skipped here: testcontainers maps random host ports, which a restarted container does not keep.
+    controls_services = False
+
+    def stop_service(self, name: str) -> None:
+        raise ServiceControlUnsupported(f"the docker provider cannot stop {name}: testcontainers maps random host ports, which a restarted container does not keep")
+
+    start_service = stop_service
 
     def __init__(self, redis_image: str = REDIS_IMAGE, postgres_image: str = POSTGRES_IMAGE) -> None:
         self.redis_image = redis_image

@@ -1,0 +1,302 @@
+"""Trouble around the Processor: the CMS down, the database or Redis stopped and restarted, stalled fans,
+shutdown. Whatever a scenario breaks it repairs in a clean-up registered before breaking it, and the clean-up
+waits until the run's main Processor is healthy again, so the next scenario finds everything as it was."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta, timezone
+
+import aiohttp
+from behave import given, then, when
+from behave.runner import Context
+from hamcrest import assert_that, equal_to, greater_than_or_equal_to, has_entries, is_not, less_than, none
+
+from support.instances import ScenarioInstances
+from support.matchers import an_error
+from support.metrics import scrape
+from support.services.base import service_control
+from support.deliveries import wait_for_positions
+from support.traffic import report_burst
+from support.waiting import eventually
+
+OUTAGE_REPORTS_START = datetime(2026, 5, 2, 14, 0, tzinfo=timezone.utc)
+
+CMS_OUTAGES = {"answers every request with 503": "503", "does not answer at all": "silent"}
+SERVICE_NAMES = {"the database": "postgres", "Redis": "redis"}
+RECOVERY_TIMEOUT = 30.0
+#: Bursts a stalled fan may survive before the slow-consumer scenario gives up.
+MAX_BURSTS = 10
+
+
+def _instances(context: Context) -> ScenarioInstances:
+    if "instances" not in context:
+        context.instances = ScenarioInstances(context.suite, context.world)
+    return context.instances
+
+
+async def _health(context: Context, base_url: str | None = None) -> tuple[int, dict]:
+    assert context.suite.http is not None
+    url = f"{base_url or context.suite.processor.base_url}/healthz"
+    async with context.suite.http.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def _main_processor_healthy(context: Context, timeout: float = RECOVERY_TIMEOUT) -> float:
+    """Wait for the main Processor's /healthz 200 and for the suite's own database pool to work again;
+    return how long it took."""
+    began = time.monotonic()
+
+    async def healthy() -> tuple[bool, object]:
+        status, body = await _health(context)
+        return status == 200, body
+
+    await eventually(healthy, timeout=timeout, what="the main Processor to be healthy again")
+
+    async def suite_db() -> tuple[bool, str]:
+        await context.world.db.positions_of_devices([])
+        return True, "ok"
+
+    await eventually(suite_db, timeout=timeout, what="the suite's database connection to work again")
+
+    async def suite_redis() -> tuple[bool, str]:
+        assert context.suite.publisher is not None
+        await context.suite.publisher.redis.ping()
+        return True, "ok"
+
+    await eventually(suite_redis, timeout=timeout, what="the suite's Redis connection to work again")
+    return time.monotonic() - began
+
+
+# -- the CMS -----------------------------------------------------------------------------------------------
+
+@given("the CMS is down and {how}")
+def step_cms_down(context: Context, how: str) -> None:
+    assert how in CMS_OUTAGES, f"no CMS outage called {how!r} (known: {list(CMS_OUTAGES)})"
+    stub = context.suite.stub
+
+    async def come_back() -> None:
+        stub.come_back()
+
+    context.world.cleanups.append(come_back)
+    context.suite.run(_call(stub.go_down, CMS_OUTAGES[how]))
+
+
+async def _call(function, *args):  # type: ignore[no-untyped-def]
+    """Run a plain function on the suite's I/O loop (where the stub and the viewers live)."""
+    return function(*args)
+
+
+@when("the CMS is back")
+def step_cms_back(context: Context) -> None:
+    context.suite.run(_call(context.suite.stub.come_back))
+    context.back_at = time.monotonic()
+
+
+@when("{person} tries to open the live channel")
+def step_open_channel(context: Context, person: str) -> None:
+    began = time.monotonic()
+    context.suite.run(context.world.connect(person, processor=context.suite.processor))
+    context.upgrade_seconds = time.monotonic() - began
+
+
+@then("{person} is turned away within {seconds:g} seconds because signing in is unavailable")
+def step_refused_unavailable(context: Context, person: str, seconds: float) -> None:
+    viewer = context.world.viewer(person)
+    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal.status, equal_to(503), f"refusal: {viewer.refusal}")
+    assert_that(context.upgrade_seconds, less_than(seconds), "seconds until the refusal")
+    print(f"refused with {viewer.refusal.status} after {context.upgrade_seconds:.2f} s")
+
+
+@then('{person} can open the live map of the "{event}" again')
+def step_open_again(context: Context, person: str, event: str) -> None:
+    world = context.world
+    world.viewers.pop(person, None)
+    viewer = context.suite.run(world.connect(person))
+    assert_that(viewer.refusal, none(), f"{person}'s connection was refused again")
+    answer = context.suite.run(world.open_map(person, event))
+    assert_that(answer, has_entries(type="subscribed"))
+    print(f"{person} was back on the map {time.monotonic() - context.back_at:.2f} s after the CMS came back")
+
+
+# -- the database and Redis --------------------------------------------------------------------------------
+
+@when("{service} goes down")
+def step_service_down(context: Context, service: str) -> None:
+    assert service in SERVICE_NAMES, f"no service called {service!r} (known: {list(SERVICE_NAMES)})"
+    provider = service_control(context.suite.provider)
+    name = SERVICE_NAMES[service]
+
+    async def restore() -> None:  # registered before breaking anything: runs even if a later step fails
+        await asyncio.to_thread(provider.start_service, name)  # type: ignore[attr-defined]
+        await _main_processor_healthy(context)
+
+    context.world.cleanups.append(restore)
+    provider.stop_service(name)  # type: ignore[attr-defined]
+    context.down_at = time.monotonic()
+
+
+@when("{service} is back, empty")
+@when("{service} is back")
+def step_service_back(context: Context, service: str) -> None:
+    assert service in SERVICE_NAMES, f"no service called {service!r} (known: {list(SERVICE_NAMES)})"
+    provider = service_control(context.suite.provider)
+    provider.start_service(SERVICE_NAMES[service])  # type: ignore[attr-defined]
+    context.back_at = time.monotonic()
+
+
+@then("the Processor reports {service} as down")
+def step_reported_down(context: Context, service: str) -> None:
+    key = SERVICE_NAMES[service]
+
+    async def reported() -> tuple[bool, object]:
+        status, body = await _health(context)
+        return status == 503 and body.get(key) == "down", (status, body)
+
+    status, body = context.suite.run(eventually(reported, timeout=10, what=f"/healthz to report {key} down"))
+    print(f"/healthz {status} {body} {time.monotonic() - context.down_at:.2f} s after {key} went down")
+
+
+@then("the Processor is healthy again")
+def step_healthy_again(context: Context) -> None:
+    seconds = context.suite.run(_main_processor_healthy(context), timeout=RECOVERY_TIMEOUT + 10)
+    print(f"healthy again {time.monotonic() - context.back_at:.2f} s after the restart (waited {seconds:.2f} s)")
+
+
+@then("{person} is told the live map is unavailable for now")
+def step_told_unavailable(context: Context, person: str) -> None:
+    assert_that(context.world.answers[person], an_error("unavailable"))
+
+
+# -- Processors of the scenario's own ----------------------------------------------------------------------
+
+@given("a Processor {name} that lets {count:d} messages queue up for each fan")
+def step_small_queue(context: Context, name: str, count: int) -> None:
+    _instances(context).start(name, PROCESSOR_CLIENT_QUEUE=str(count))
+
+
+@given("a Processor {name} of this scenario's own")
+def step_own_processor(context: Context, name: str) -> None:
+    _instances(context).start(name)
+
+
+@given("a Processor {name} that pings every fan every {interval:g} seconds and waits {timeout:g} seconds for the "
+       "answer")
+def step_pinging_processor(context: Context, name: str, interval: float, timeout: float) -> None:
+    _instances(context).start(name, PROCESSOR_PING_INTERVAL=str(interval), PROCESSOR_PING_TIMEOUT=str(timeout))
+
+
+@when("{person} stops reading {pronoun} messages")
+def step_stop_reading(context: Context, person: str, pronoun: str) -> None:
+    viewer = context.world.viewer(person)
+    if "instances" in context:
+        base = next(iter(context.instances.instances.values())).process.base_url
+        context.private_baseline = context.suite.run(scrape(base, context.suite.http))
+    context.suite.run(_call(viewer.stop_reading))
+
+
+def _private_metrics(context: Context, name: str):  # type: ignore[no-untyped-def]
+    return scrape(context.instances.instance(name).process.base_url, context.suite.http)
+
+
+@then("Processor {name} has disconnected {count:d} fan as too slow")
+@then("Processor {name} has disconnected {count:d} fans as too slow")
+def step_slow_disconnects(context: Context, name: str, count: int) -> None:
+    metric = "processor_slow_consumer_disconnects_total"
+
+    async def counted() -> tuple[bool, float]:
+        delta = (await _private_metrics(context, name)).delta(context.private_baseline, metric)
+        return delta >= count, delta
+
+    delta = context.suite.run(eventually(counted, timeout=10, what=f"{metric} to rise by {count}"))
+    assert_that(delta, equal_to(count), f"{metric} moved by this much")
+
+
+@when("Processor {name} is asked to shut down")
+def step_sigterm(context: Context, name: str) -> None:
+    process = context.instances.instance(name).process
+    assert process.running(), f"Processor {name} had already exited:\n{process.tail()}"
+    began = time.monotonic()
+    context.exit_status = process.stop(timeout=10)
+    context.exit_seconds = time.monotonic() - began
+
+
+@then("Processor {name} exits with status {status:d} within {seconds:g} seconds")
+def step_exit_status(context: Context, name: str, status: int, seconds: float) -> None:
+    print(f"Processor {name} exited with {context.exit_status} after {context.exit_seconds:.2f} s")
+    assert_that(context.exit_status, equal_to(status), "exit status")
+    assert_that(context.exit_seconds, less_than(seconds), "seconds from SIGTERM to exit")
+
+
+@then("Processor {name} drops {person}'s connection within {seconds:g} seconds")
+def step_dropped(context: Context, name: str, person: str, seconds: float) -> None:
+    gauge = "processor_websocket_connections"
+    began = time.monotonic()
+
+    async def dropped() -> tuple[bool, float]:
+        now = (await _private_metrics(context, name)).value(gauge)
+        return now <= context.private_baseline.value(gauge) - 1, now
+
+    context.suite.run(eventually(dropped, timeout=seconds, what=f"{gauge} on Processor {name} to drop by 1"))
+    print(f"{gauge} dropped {time.monotonic() - began:.2f} s after {person} stopped reading")
+    viewer = context.world.viewer(person)
+    context.suite.run(_call(viewer.resume_reading))
+    closed = context.suite.run(viewer.wait_closed(timeout=5))
+    print(f"{person}'s connection ended with {closed}")
+    assert_that(closed[0], greater_than_or_equal_to(1000), f"{person}'s connection ended with {closed}")
+
+
+@given('{person} follows the "{event}" through Processor {name} over a poor network')
+def step_follow_poor_network(context: Context, person: str, event: str, name: str) -> None:
+    """A small receive buffer: when the fan stalls, the Processor's queue fills after little traffic."""
+    world = context.world
+    viewer = context.suite.run(world.connect(person, processor=context.instances.instance(name).process,
+                                             receive_buffer=4096))
+    assert_that(viewer.refusal, none(), f"{person}'s connection was refused")
+    answer = context.suite.run(world.open_map(person, event))
+    assert_that(answer, has_entries(type="subscribed"), f"{person} could not open the map of {event}")
+
+
+@when("{tracker} reports {count:d} positions meanwhile")
+def step_reports_meanwhile(context: Context, tracker: str, count: int) -> None:
+    """Reports that touch nothing but the stream (the suite's own database may be down too)."""
+    world = context.world
+    reports = context.suite.run(report_burst(world.publisher, [(tracker, world.device(tracker))], count,
+                                             OUTAGE_REPORTS_START))
+    context.reports = reports
+    world.published.append((tracker, f"{reports[0].entry_id} … {reports[-1].entry_id}", {"reports": str(count)}))
+
+
+@when("{tracker} reports bursts of {count:d} positions until Processor {name} gives up on {person}")
+def step_bursts_until_slow(context: Context, tracker: str, count: int, name: str, person: str) -> None:
+    """Burst after burst: each one must reach every fan still reading (the positive barrier) before the
+    Processor's slow-consumer counter is read; stop once it has risen, or fail after a bounded number."""
+    world = context.world
+    readers = [v for n, v in world.viewers.items() if n != person]
+    event_id = world.answers[readers[0].name]["eventId"]
+    metric = "processor_slow_consumer_disconnects_total"
+    start = datetime(2026, 5, 2, 15, 0, tzinfo=timezone.utc)
+    context.reports = []
+    for burst in range(MAX_BURSTS):
+        reports = context.suite.run(report_burst(world.publisher, [(tracker, world.device(tracker))], count,
+                                                 start + timedelta(minutes=10 * burst)))
+        context.reports += reports
+        for viewer in readers:
+            context.suite.run(wait_for_positions(viewer, [r.key for r in reports], event_id=event_id, timeout=20,
+                                                 what=f"the positions of burst {burst + 1}"))
+        delta = context.suite.run(_private_metrics(context, name)).delta(context.private_baseline, metric)
+        if delta >= 1:
+            print(f"Processor {name} gave up on {person} during burst {burst + 1} "
+                  f"({len(context.reports)} positions reported)")
+            return
+    raise AssertionError(f"Processor {name} still served {person} after {MAX_BURSTS} bursts of {count} positions")
+
+
+@then("{person} has received every one of those positions")
+def step_received_all(context: Context, person: str) -> None:
+    viewer = context.world.viewer(person)
+    context.suite.run(wait_for_positions(viewer, [r.key for r in context.reports],
+                                         event_id=context.world.answers[person]["eventId"], timeout=20,
+                                         what="positions reported"))

@@ -1,0 +1,236 @@
+"""Hostile and careless clients: no session, foreign sites, malformed or huge messages, floods, revoked
+sessions, and the secrecy of session cookies in the Processor's logs."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from behave import given, then, when
+from behave.runner import Context
+from hamcrest import assert_that, equal_to, has_entries, is_not, none, less_than, greater_than
+
+from support.directus_stub import SESSION_COOKIE, _session_of
+from support.matchers import an_error
+from support.viewer import Viewer
+from support.waiting import eventually
+
+#: The malformed messages of the feature file, by the name it gives them.
+MALFORMED = {
+    "text that is not JSON": "{subscribe: yes",
+    "a list instead of an object": json.dumps([{"type": "subscribe", "eventId": "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"}]),
+    "a message of an unknown type": json.dumps({"type": "watch", "eventId": "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"}),
+    "a request to follow with no event": json.dumps({"type": "subscribe"}),
+}
+
+#: Hostile event ids: each must be refused before the CMS or the database is asked about it.
+HOSTILE_IDS = {
+    "written like an SQL injection": "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a'; DROP TABLE positions; --",
+    "pointing at another CMS path": "../users/me",
+    "10 KB long": "a" * 10_240,
+    # ARABIC-INDIC and FULLWIDTH digits: "digits" to Unicode-aware matching, not to the UUID grammar
+    "written with look-alike digits": "\u0667f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5\uff15",
+}
+
+CLOSE_WAIT = 5.0
+
+
+def _made_up_cookie() -> str:
+    return f"{SESSION_COOKIE}={secrets.token_urlsafe(24)}"
+
+
+def _cookies_seen(context: Context) -> list[str]:
+    cookies = getattr(context, "made_up_cookies", [])
+    return [*cookies, *(p.cookie for p in context.world.people.values() if p.cookie)]
+
+
+# -- the upgrade -------------------------------------------------------------------------------------------
+
+def _connect_visitor_with_made_up_cookie(context: Context) -> Viewer:
+    cookie = _made_up_cookie()
+    context.made_up_cookies = [*getattr(context, "made_up_cookies", []), cookie]
+    viewer = Viewer("the visitor", cookie)
+    context.world.viewers["the visitor"] = viewer
+    context.suite.run(viewer.connect(context.suite.processor.live_url))
+    return viewer
+
+
+@when("a visitor with a made-up session cookie opens the live channel")
+def step_made_up_cookie(context: Context) -> None:
+    _connect_visitor_with_made_up_cookie(context)
+
+
+@given("a visitor with a made-up session cookie has been turned away")
+def step_made_up_cookie_refused(context: Context) -> None:
+    viewer = _connect_visitor_with_made_up_cookie(context)
+    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal.status, equal_to(401), f"refusal: {viewer.refusal}")
+
+
+@when('{person}\'s browser opens the live channel from the web site "{origin}"')
+def step_foreign_origin(context: Context, person: str, origin: str) -> None:
+    context.world.stub_mark = len(context.suite.stub.requests)
+    context.suite.run(context.world.connect(person, origin=origin))
+
+
+@given('{person} has been turned away when opening the live channel from the web site "{origin}"')
+def step_foreign_origin_refused(context: Context, person: str, origin: str) -> None:
+    viewer = context.suite.run(context.world.connect(person, origin=origin))
+    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal.status, equal_to(403), f"refusal: {viewer.refusal}")
+
+
+@then("{person} is turned away as coming from a foreign web site")
+def step_refused_origin(context: Context, person: str) -> None:
+    viewer = context.world.viewer(person)
+    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal.status, equal_to(403), f"refusal: {viewer.refusal}")
+
+
+@then("the CMS was not asked about {person}")
+def step_cms_not_asked_about(context: Context, person: str) -> None:
+    token = _session_of(context.world.person(person).cookie or "")
+    seen = [str(r) for r in context.suite.stub.requests_since(context.world.stub_mark) if r.session == token]
+    assert_that(seen, equal_to([]))
+
+
+# -- messages ----------------------------------------------------------------------------------------------
+
+@given("{person} has the live channel open")
+def step_channel_open(context: Context, person: str) -> None:
+    viewer = context.suite.run(context.world.connect(person))
+    assert_that(viewer.refusal, none(), f"{person}'s connection was refused")
+    context.world.stub_mark = len(context.suite.stub.requests)  # what the CMS is asked from here on
+
+
+def _send_and_await_error(context: Context, person: str, message: str) -> None:
+    viewer = context.world.viewer(person)
+    already = len(viewer.inbox)
+    context.suite.run(viewer.send(message))
+    context.answer = context.suite.run(viewer.wait_for(lambda f: f.get("type") == "error", timeout=5,
+                                                       what="an error", since=already))
+
+
+@when('{person} sends the malformed message "{message}"')
+def step_send_malformed(context: Context, person: str, message: str) -> None:
+    assert message in MALFORMED, f"no malformed message called {message!r} (known: {list(MALFORMED)})"
+    _send_and_await_error(context, person, MALFORMED[message])
+
+
+@when("{person} asks to follow the event {kind}")
+def step_hostile_id(context: Context, person: str, kind: str) -> None:
+    assert kind in HOSTILE_IDS, f"no hostile id called {kind!r} (known: {list(HOSTILE_IDS)})"
+    _send_and_await_error(context, person, json.dumps({"type": "subscribe", "eventId": HOSTILE_IDS[kind]}))
+
+
+@then("{person} is told the message was malformed")
+def step_told_malformed(context: Context, person: str) -> None:
+    assert_that(context.answer, an_error("bad_request"))
+
+
+@then('{person} can still open the live map of the "{event}"')
+def step_still_usable(context: Context, person: str, event: str) -> None:
+    answer = context.suite.run(context.world.open_map(person, event))
+    assert_that(answer, has_entries(type="subscribed"), f"{person} could not open the map of {event} afterwards")
+
+
+@then('the CMS was asked about no event but the "{event}"')
+def step_cms_only_event(context: Context, event: str) -> None:
+    wanted = f"/items/events/{context.world.event(event)}"
+    seen = [r.path for r in context.suite.stub.requests_since(context.world.stub_mark)]
+    assert_that(seen, equal_to([wanted]), "what the CMS was asked after the connection opened")
+
+
+@when("{person} sends a message larger than 64 KiB")
+def step_oversized(context: Context, person: str) -> None:
+    viewer = context.world.viewer(person)
+    frame = json.dumps({"type": "subscribe", "eventId": "x" * (64 * 1024 + 1)})
+
+    async def send() -> None:
+        try:
+            await viewer.send(frame)
+        except Exception:  # the Processor may close while the frame is still being written
+            pass
+
+    context.suite.run(send())
+
+
+@then("{person}'s connection is closed with code {code:d}")
+def step_closed_with(context: Context, person: str, code: int) -> None:
+    viewer = context.world.viewer(person)
+    closed = context.suite.run(viewer.wait_closed(timeout=CLOSE_WAIT))
+    assert_that(closed[0], equal_to(code), f"{person}'s connection ended with {closed}")
+
+
+# -- floods ------------------------------------------------------------------------------------------------
+
+@when('{person} asks to follow the "{event}" {count:d} times in one burst')
+def step_flood(context: Context, person: str, event: str, count: int) -> None:
+    viewer = context.world.viewer(person)
+    message = json.dumps({"type": "subscribe", "eventId": context.world.event(event)})
+    context.flood = (len(viewer.inbox), count, context.world.event(event))
+    context.world.stub_mark = len(context.suite.stub.requests)
+
+    async def _send_all() -> None:
+        for _ in range(count):
+            await viewer.send(message)
+
+    context.suite.run(_send_all())
+
+
+@then('{person} gets an answer to each request, most of them "{code}"')
+def step_flood_answers(context: Context, person: str, code: str) -> None:
+    viewer = context.world.viewer(person)
+    since, count, event_id = context.flood
+
+    def answers() -> list:
+        return [f for f in viewer.inbox[since:]
+                if f.get("eventId") == event_id and f.get("type") in ("subscribed", "error")]
+
+    async def all_answered() -> tuple[bool, int]:
+        return len(answers()) >= count, len(answers())
+
+    context.suite.run(eventually(all_answered, timeout=30, what=f"{count} answers to {person}'s requests"))
+    answers = answers()
+    assert_that(len(answers), equal_to(count), f"answers to {person}'s {count} requests")
+    limited = [a for a in answers if a.get("type") == "error" and a.get("code") == code]
+    print(f"{len(answers)} answers, {len(limited)} of them {code!r}")
+    assert_that(len(limited), greater_than(count // 2), f"answers that were {code!r}")
+
+
+@then("the CMS was asked about {person}'s requests far fewer than {count:d} times")
+def step_cms_spared(context: Context, person: str, count: int) -> None:
+    token = _session_of(context.world.person(person).cookie or "")
+    seen = [r for r in context.suite.stub.requests_since(context.world.stub_mark) if r.session == token]
+    print(f"the CMS saw {len(seen)} requests for {person}'s session during the flood")
+    assert_that(len(seen), less_than(count // 10), "requests the CMS saw for Alice's session during the flood")
+
+
+# -- revoked sessions --------------------------------------------------------------------------------------
+
+@when("the CMS revokes {person}'s session")
+def step_revoke(context: Context, person: str) -> None:
+    cookie = context.world.person(person).cookie
+    assert cookie is not None, f"{person} is not signed in"
+    context.suite.stub.revoke(cookie)
+
+
+@then("{person} is told her session is no longer valid")
+@then("{person} is told his session is no longer valid")
+def step_told_unauthorized(context: Context, person: str) -> None:
+    assert_that(context.world.answers[person], an_error("unauthorized"))
+
+
+# -- secrets -----------------------------------------------------------------------------------------------
+
+@then("no session cookie of this scenario appears in any Processor log")
+def step_no_cookie_in_logs(context: Context) -> None:
+    cookies = _cookies_seen(context)
+    assert cookies, "this scenario used no session cookie"
+    secrets_used = {value for cookie in cookies for value in (cookie, _session_of(cookie)) if value}
+
+    leaks = []
+    for process in context.suite.processors:
+        text = process.log_path.read_text(errors="replace") if process.log_path.exists() else ""
+        leaks += [f"{process.log_path.name}: …{secret[-6:]}" for secret in secrets_used if secret in text]
+    assert_that(leaks, equal_to([]), "session cookies found in the Processor's logs")
