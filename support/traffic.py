@@ -100,7 +100,7 @@ class ContinuousTraffic:
                 try:  # producer cadence: TRAFFIC_CADENCE above; stop() interrupts it at once
                     await asyncio.wait_for(self._stopping.wait(), self.cadence)
                 except TimeoutError:
-                    pass
+                    continue  # the cadence elapsed: report the next position
         except BaseException as exc:  # a dead producer must fail the scenario, not stall it silently
             self.failure = exc
             raise
