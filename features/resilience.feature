@@ -48,6 +48,17 @@ Feature: The live map survives trouble in the services around it
     When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
     Then Alice sees tracker-A move to 41.3290, 19.8210 within 10 seconds
 
+  @redis-paused @needs-service-control
+  Scenario: Redis freezing for a while does not hang the Processor
+    Given Alice has the live map of the "Rally of Tirana" open
+    When Redis freezes
+    Then the Processor reports Redis as down
+    And the Processor's reads from Redis give up instead of hanging
+    When Redis thaws
+    Then the Processor is healthy again
+    When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
+    Then Alice sees tracker-A move to 41.3290, 19.8210 within 10 seconds
+
   @slow-consumer
   Scenario: A fan who stops reading is disconnected without slowing anyone else
     Given a Processor P that lets 8 messages queue up for each fan

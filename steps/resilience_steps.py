@@ -138,6 +138,39 @@ def step_service_down(context: Context, service: str) -> None:
     context.down_at = time.monotonic()
 
 
+@when("Redis freezes")
+def step_redis_freezes(context: Context) -> None:
+    provider = service_control(context.suite.provider)
+
+    async def thaw() -> None:  # registered before freezing: runs even if a later step fails
+        provider.resume_service("redis")  # type: ignore[attr-defined]
+        await _main_processor_healthy(context)
+
+    context.world.cleanups.append(thaw)
+    provider.pause_service("redis")  # type: ignore[attr-defined]
+    context.down_at = time.monotonic()
+
+
+@then("the Processor's reads from Redis give up instead of hanging")
+def step_reads_give_up(context: Context) -> None:
+    """A read blocked on a frozen Redis must end at the Processor's socket timeout (5 s by default): /healthz
+    then shows the consumer stopped, retrying."""
+
+    async def gave_up() -> tuple[bool, object]:
+        status, body = await _health(context)
+        return body.get("consumer") == "stopped", (status, body)
+
+    status, body = context.suite.run(eventually(gave_up, timeout=15, what="/healthz to report the consumer stopped"),
+                                     timeout=30)
+    print(f"/healthz {status} {body} {time.monotonic() - context.down_at:.2f} s after Redis froze")
+
+
+@when("Redis thaws")
+def step_redis_thaws(context: Context) -> None:
+    service_control(context.suite.provider).resume_service("redis")  # type: ignore[attr-defined]
+    context.back_at = time.monotonic()
+
+
 @when("{service} is back, empty")
 @when("{service} is back")
 def step_service_back(context: Context, service: str) -> None:

@@ -186,6 +186,18 @@ class EmbeddedServices:
         else:
             self._start_postgres()
 
+    def pause_service(self, name: str) -> None:
+        """Freeze the server (SIGSTOP): its sockets stay open but nothing answers, like a stalled host."""
+        server = self._server(name)
+        if server is not None:
+            server.send_signal(signal.SIGSTOP)
+
+    def resume_service(self, name: str) -> None:
+        """Let a frozen server carry on (SIGCONT) where it stopped, data intact."""
+        server = self._server(name)
+        if server is not None:
+            server.send_signal(signal.SIGCONT)
+
     def service_running(self, name: str) -> bool:
         server = self._server(name)
         return server is not None and server.running()
