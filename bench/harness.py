@@ -8,6 +8,7 @@ phase by phase so baselines can run before (or without) a working Processor.
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,8 @@ class Harness:
         OUT.mkdir(parents=True, exist_ok=True)
         try:
             shutil.copy(process.log_path, OUT / process.log_path.name)
-        except OSError:
-            pass
+        except OSError as exc:  # a missing log must not lose the measurements; say so instead
+            print(f"could not keep {process.log_path.name}: {exc}", file=sys.stderr)
 
     def stop(self) -> None:
         for process in self.suite.processors:

