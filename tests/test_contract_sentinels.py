@@ -36,7 +36,17 @@ def test_processor_decodes_what_the_suite_encodes(value):
     assert codec.decode(codec.loads(text)) == value
 
 
-@given(st.dictionaries(st.integers(0, 65535).map(str), SCALARS, max_size=8))
+# What PostgreSQL's jsonb can store: no U+0000 and no lone UTF-16 surrogate (JSON can spell one as "\ud800", but
+# it is not Unicode text). Both are refused by contract, each tested on its own below. Drawing them here made
+# this test fail on the rare runs where hypothesis generated a surrogate (about 1 run in 12).
+STORABLE_TEXT = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=20)
+STORABLE_SCALARS = st.one_of(
+    st.none(), st.booleans(), AVL_INTEGERS, st.floats(allow_nan=False, allow_infinity=False), STORABLE_TEXT,
+    st.binary(max_size=32),
+)
+
+
+@given(st.dictionaries(st.integers(0, 65535).map(str), STORABLE_SCALARS, max_size=8))
 def test_io_elements_survive_the_stream_entry(io):
     ts = datetime(2026, 5, 2, 11, 0, 0, 250_000, tzinfo=timezone.utc)
     fields = position_entry("356307042441013", ts, 41.3275, 19.8187, codec="8E", speed=87.5, io=io)
@@ -53,3 +63,11 @@ def test_a_nul_character_is_refused_as_bad_payload():
     fields = position_entry("356307042441013", ts, 41.0, 19.0, io={"1": "a\x00b"})
     rejection = telemetry.validate("1-0", {k.encode(): v.encode() for k, v in fields.items()})
     assert rejection == telemetry.Rejection("bad_payload", rejection.detail)
+
+
+def test_a_lone_surrogate_is_refused_as_bad_payload():
+    ts = datetime(2026, 5, 2, 11, 0, tzinfo=timezone.utc)
+    fields = position_entry("356307042441013", ts, 41.0, 19.0, io={"1": "a\ud800b"})
+    rejection = telemetry.validate("1-0", {k.encode(): v.encode() for k, v in fields.items()})
+    assert rejection == telemetry.Rejection("bad_payload", rejection.detail)
+    assert "surrogate" in rejection.detail
