@@ -76,3 +76,17 @@ def scenario_world(context: Context) -> Iterator[World]:
     began = time.monotonic()
     context.suite.run(world.clean_up())
     context.reset_seconds.append(reset + time.monotonic() - began)
+
+
+def browser_missing(context: Context, tags: list[str] | set[str]) -> str | None:
+    """Why a @browser scenario cannot run here (no Chromium), or None. Said once per run; with
+    ``-D require_browser=true`` (CI) a missing browser fails the run instead of skipping."""
+    if "browser" not in tags or not context.suite.browser_missing:
+        return None
+    reason = f"@browser: {context.suite.browser_missing}"
+    if context.settings.require_browser:
+        raise RuntimeError(f"a browser is required (-D require_browser=true) but {reason}")
+    if not context.suite.browser_skip_said:  # on the suite: behave drops what a hook sets on the context
+        context.suite.browser_skip_said = True
+        say(f"SKIPPING the @browser scenarios: {context.suite.browser_missing}")
+    return reason
