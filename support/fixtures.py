@@ -85,7 +85,7 @@ def browser_missing(context: Context, tags: list[str] | set[str]) -> str | None:
         return None
     reason = f"@browser: {context.suite.browser_missing}"
     if context.settings.require_browser:
-        raise RuntimeError(f"a browser is required (-D require_browser=true) but {reason}")
+        raise RuntimeError(f"a browser is required (-D require_browser=true, the default under CI=true) but {reason}")
     if not context.suite.browser_skip_said:  # on the suite: behave drops what a hook sets on the context
         context.suite.browser_skip_said = True
         say(f"SKIPPING the @browser scenarios: {context.suite.browser_missing}")

@@ -72,5 +72,7 @@ class Settings:
             database_url=userdata.get("database_url") or os.environ.get("DATABASE_URL"),
             keep_logs=_flag(userdata, "keep_logs"),
             chromium=userdata.get("chromium") or None,
-            require_browser=_flag(userdata, "require_browser"),
+            # CI never skips @browser: there a missing Chromium fails the run (-D require_browser=false to allow it)
+            require_browser=_flag({"require_browser": str(os.environ.get("CI") == "true"), **userdata},
+                                  "require_browser"),
         )
