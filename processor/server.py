@@ -157,6 +157,10 @@ class Server:
         whose connection failed asks here. The answer runs the upgrade's own checks (same order, same CMS
         question, same statuses), as JSON, with the CORS headers the allow-list implies.
         """
+        if getattr(request, "method", "GET") != "GET":  # no preflight either: a page's plain fetch needs none
+            response = _text(http.HTTPStatus.METHOD_NOT_ALLOWED, "only GET")
+            response.headers["Allow"] = "GET"
+            return response
         foreign = self._refuse_origin(request)
         refusal = foreign or await self._authenticate(SimpleNamespace(), request)  # type: ignore[arg-type]
         status = http.HTTPStatus(refusal.status_code) if refusal is not None else http.HTTPStatus.OK

@@ -124,3 +124,14 @@ def test_a_client_without_origin_gets_no_cors_headers(metrics):
     response, body, _ = session(metrics, origin=None)
     assert response.status_code == 200 and body["status"] == "signed_in"
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "POST", "HEAD"])
+def test_the_session_check_is_get_only_and_other_methods_never_reach_the_cms(metrics, method):
+    directus = FakeDirectus()
+    server = make_server(metrics, directus, allowed_origins=PAGE)
+    headers = Headers()
+    headers["Origin"] = PAGE
+    headers["Cookie"] = COOKIE
+    _, response = answer(server, Request("/live/session", headers, method=method))
+    assert response.status_code == 405 and response.headers["Allow"] == "GET" and directus.calls == []
