@@ -101,7 +101,8 @@ def step_shows_cars(context: Context, person: str) -> None:
 def step_shows_car_within(context: Context, person: str, tracker: str, latitude: float, longitude: float,
                           seconds: float) -> None:
     fan = _browsers(context)[person]
-    context.suite.run(fan.wait_for_car(context.world.device(tracker), latitude, longitude, timeout=seconds))
+    context.suite.run(fan.wait_for_car(context.world.device(tracker), latitude, longitude, timeout=seconds,
+                                       label=tracker))
 
 
 @then("{person}'s browser shows the live map")
@@ -111,18 +112,7 @@ def step_shows_live(context: Context, person: str) -> None:
 
 @then('{person}\'s page says "{text}"')
 def step_page_says(context: Context, person: str, text: str) -> None:
-    fan = _browsers(context)[person]
-
-    async def said() -> str:
-        await fan.page.wait_for_function("text => document.getElementById('status').textContent === text",
-                                         arg=text, timeout=PAGE_WAIT * 1000)
-        return await fan.status_text()
-
-    try:
-        context.suite.run(said())
-    except Exception as exc:  # Playwright's TimeoutError: show what the page said instead
-        raise AssertionError(f"{person}'s page did not say {text!r} within {PAGE_WAIT} s; "
-                             f"{context.suite.run(fan.describe())}") from exc
+    context.suite.run(_browsers(context)[person].wait_for_text(text, timeout=PAGE_WAIT))
 
 
 @then("{person}'s page shows no cars")

@@ -99,23 +99,39 @@ class FanBrowser:
 
     async def wait_for_state(self, state: str, *, timeout: float) -> None:
         """Until the page shows ``state`` in ``#status``; on timeout fail with what the page showed."""
+        from playwright.async_api import TimeoutError as PageTimeout
+
         try:
             await self.page.wait_for_function("state => window.liveMap && window.liveMap.state === state", arg=state,
                                               timeout=timeout * 1000)
-        except Exception as exc:  # Playwright's TimeoutError: say what the page went through instead
+        except PageTimeout:
             raise AssertionError(f"{self.name}'s page did not show {state!r} within {timeout} s; "
-                                 f"{await self.describe()}") from exc
+                                 f"{await self.describe()}") from None
 
-    async def wait_for_car(self, device_id: str, latitude: float, longitude: float, *, timeout: float) -> None:
+    async def wait_for_text(self, text: str, *, timeout: float) -> None:
+        """Until ``#status`` reads ``text``, the words the fan sees; on timeout fail with what the page showed."""
+        from playwright.async_api import TimeoutError as PageTimeout
+
+        try:
+            await self.page.wait_for_function("text => document.getElementById('status').textContent === text",
+                                              arg=text, timeout=timeout * 1000)
+        except PageTimeout:
+            raise AssertionError(f"{self.name}'s page did not say {text!r} within {timeout} s; "
+                                 f"{await self.describe()}") from None
+
+    async def wait_for_car(self, device_id: str, latitude: float, longitude: float, *, timeout: float,
+                           label: str = "") -> None:
         script = """([device, lat, lon]) => {
             const item = document.querySelector(`#cars li[data-device="${device}"]`);
             return item !== null && Number(item.dataset.lat) === lat && Number(item.dataset.lon) === lon;
         }"""
+        from playwright.async_api import TimeoutError as PageTimeout
+
         try:
             await self.page.wait_for_function(script, arg=[device_id, latitude, longitude], timeout=timeout * 1000)
-        except Exception as exc:  # Playwright's TimeoutError: show the cars the page did show
-            raise AssertionError(f"{self.name}'s page did not show {device_id} at {latitude}, {longitude} within "
-                                 f"{timeout} s; {await self.describe()}") from exc
+        except PageTimeout:
+            raise AssertionError(f"{self.name}'s page did not show {label or device_id} at {latitude}, {longitude} "
+                                 f"within {timeout} s; {await self.describe()}") from None
 
     async def cars(self) -> list[dict[str, str]]:
         return await self.page.eval_on_selector_all("#cars li", "items => items.map(i => ({...i.dataset}))")

@@ -14,116 +14,13 @@ people) and the cars in ``#cars``; ``window.liveMap`` keeps a log of what happen
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-PAGE = r"""<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Rally live map</title></head>
-<body>
-<h1>Live map</h1>
-<p id="status" data-state="starting">Starting…</p>
-<ul id="cars"></ul>
-<form id="follow"><input name="event" aria-label="event"><button>Add to the map</button></form>
-<script>
-"use strict";
-const query = new URLSearchParams(location.search);
-const live = query.get("live"), sessionUrl = query.get("session");
-const followed = new Set([query.get("event")]);
-let socket = null;
-const protocol = query.get("protocol");
-const firstDelay = Number(query.get("backoff") || 500), maxDelay = 8 * firstDelay;
-const map = window.liveMap = {state: "starting", attempts: 0, opened: 0, closes: [], sessionChecks: [],
-                              errors: [], log: []};
-const TEXT = {
-  connecting: "Connecting…",
-  live: "Live",
-  "sign-in": "Sign in to follow the rally live.",
-  "session-ended": "Your session has ended. Sign in again to follow the rally live.",
-  unavailable: "The live map is unavailable for now. Trying again…",
-  reconnecting: "Connection lost. Reconnecting…",
-  "not-allowed": "This page may not show the live map.",
-  forbidden: "You may not watch this event.",
-};
-function show(state) {
-  map.state = state;
-  const status = document.getElementById("status");
-  status.dataset.state = state;
-  status.textContent = TEXT[state];
-  map.log.push(state);
-}
-function place(p) {
-  let item = document.querySelector(`#cars li[data-device="${CSS.escape(p.deviceId)}"]`);
-  if (item === null) {
-    item = document.createElement("li");
-    item.dataset.device = p.deviceId;
-    document.getElementById("cars").append(item);
-  }
-  if (item.dataset.ts && item.dataset.ts >= p.ts) return;  // never move a car back in time
-  Object.assign(item.dataset, {lat: p.lat, lon: p.lon, ts: p.ts});
-  item.textContent = `${p.deviceId}: ${p.lat}, ${p.lon} at ${p.ts}`;
-}
-async function whyRefused() {
-  try {
-    const answer = await fetch(sessionUrl, {credentials: "include", cache: "no-store"});
-    map.sessionChecks.push(answer.status);
-    return answer.status;
-  } catch (error) {  // no CORS headers: the Processor does not let this site read the answer
-    map.sessionChecks.push("unreadable");
-    return "unreadable";
-  }
-}
-let delay = firstDelay;
-function retry(state) {
-  show(state);
-  setTimeout(connect, delay);
-  delay = Math.min(2 * delay, maxDelay);
-}
-function connect() {
-  map.attempts += 1;
-  show("connecting");
-  let opened = false;
-  socket = protocol ? new WebSocket(live, protocol) : new WebSocket(live);
-  socket.onopen = () => {
-    opened = true;
-    map.opened += 1;
-    delay = firstDelay;
-    followed.forEach((eventId) => socket.send(JSON.stringify({type: "subscribe", eventId})));
-  };
-  socket.onmessage = (message) => {
-    const frame = JSON.parse(message.data);
-    if (frame.type === "subscribed") {
-      frame.snapshot.forEach(place);  // the snapshot is the recovery: it brings every car up to date
-      show("live");
-    } else if (frame.type === "position") {
-      place(frame);
-    } else if (frame.type === "error") {
-      map.errors.push(frame.code);
-      if (frame.code === "forbidden" || frame.code === "not_found") show("forbidden");
-    }
-  };
-  socket.onclose = async (event) => {
-    map.closes.push({code: event.code, wasClean: event.wasClean, opened});
-    if (event.code === 1008) return show("session-ended");  // revoked: only signing in again helps
-    if (opened) return retry("reconnecting");
-    const why = await whyRefused();  // the browser hides the refusal's status: 1006 whatever happened
-    if (why === 401) return show("sign-in");
-    if (why === 403 || why === "unreadable") return show("not-allowed");
-    retry(why === 503 ? "unavailable" : "reconnecting");
-  };
-}
-document.getElementById("follow").onsubmit = (submitted) => {
-  submitted.preventDefault();
-  const eventId = submitted.target.elements.event.value;
-  followed.add(eventId);
-  if (socket !== null && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({type: "subscribe", eventId}));
-};
-connect();
-</script>
-</body>
-</html>
-"""
+#: The page (HTML and its JavaScript). Kept in a file of its own so that editors treat it as what it is.
+PAGE = (Path(__file__).resolve().parent / "browser_map.html").read_text(encoding="utf-8")
 
 
 class WebSite:
@@ -136,6 +33,7 @@ class WebSite:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/map", self._map)
+        app.router.add_get("/favicon.ico", self._no_icon)  # else every page logs a 404 to its console
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         for site_name in ("ours", "other"):
@@ -167,3 +65,6 @@ class WebSite:
 
     async def _map(self, request: web.Request) -> web.Response:
         return web.Response(text=PAGE, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+    async def _no_icon(self, request: web.Request) -> web.Response:
+        return web.Response(status=204)

@@ -60,6 +60,8 @@ def live_services(context: Context) -> Iterator[Suite | None]:
         yield suite
     finally:
         suite.stop()
+        if suite.chromium.launch_seconds is not None:
+            say(f"Chromium (for @browser) launched in {suite.chromium.launch_seconds:.2f} s")
         resets = context.reset_seconds
         if resets:
             say(f"per-scenario set-up and clean-up: median {1000 * sorted(resets)[len(resets) // 2]:.1f} ms "

@@ -70,8 +70,8 @@ class Viewer:
         try:
             self.connection = await connect(
                 url, additional_headers=headers, origin=origin, open_timeout=timeout,  # type: ignore[arg-type]
-                compression=None, max_size=None, ping_interval=None, subprotocols=subprotocols,  # type: ignore[arg-type]
-                **extra,
+                compression=None, max_size=None, ping_interval=None,
+                subprotocols=subprotocols, **extra,  # type: ignore[arg-type]
             )
         except InvalidStatus as exc:
             body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
