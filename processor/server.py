@@ -170,6 +170,10 @@ class Server:
         assert response is not None
         response.headers["Cache-Control"] = "no-store"
         response.headers["Vary"] = "Origin"
+        retry_after = refusal.headers.get("Retry-After") if refusal is not None else None
+        if retry_after is not None:  # the upgrade's hint to a busy or unavailable CMS, for the page's back-off
+            response.headers["Retry-After"] = retry_after
+            response.headers["Access-Control-Expose-Headers"] = "Retry-After"
         origins = request.headers.get_all("Origin")
         if foreign is None and len(origins) == 1:  # a page of an allowed site: let it read the answer
             response.headers["Access-Control-Allow-Origin"] = origins[0]

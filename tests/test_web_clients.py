@@ -135,3 +135,20 @@ def test_the_session_check_is_get_only_and_other_methods_never_reach_the_cms(met
     headers["Cookie"] = COOKIE
     _, response = answer(server, Request("/live/session", headers, method=method))
     assert response.status_code == 405 and response.headers["Allow"] == "GET" and directus.calls == []
+
+
+def test_a_retry_hint_of_the_upgrade_reaches_the_page(metrics, monkeypatch):
+    server = make_server(metrics, FakeDirectus(), allowed_origins=PAGE)
+
+    async def busy(connection, request):
+        from processor.server import _text
+        import http
+
+        response = _text(http.HTTPStatus.SERVICE_UNAVAILABLE, "the CMS is busy")
+        response.headers["Retry-After"] = "3"
+        return response
+
+    monkeypatch.setattr(server, "_authenticate", busy)
+    _, response = answer(server, request("/live/session", Origin=PAGE, Cookie=COOKIE))
+    assert response.status_code == 503 and response.headers["Retry-After"] == "3"
+    assert response.headers["Access-Control-Expose-Headers"] == "Retry-After"
