@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # so steps and hooks c
 from behave import use_fixture  # noqa: E402
 from behave.model_core import Status  # noqa: E402
 
-from support.fixtures import live_services, run_order, say, scenario_world  # noqa: E402
+from support.fixtures import browser_missing, live_services, run_order, say, scenario_world  # noqa: E402
 from support.services.base import ServiceControlUnsupported, service_control  # noqa: E402
 from support.settings import Settings  # noqa: E402
 
@@ -35,6 +35,9 @@ def before_scenario(context, scenario):
             say(f"skipping {scenario.name!r}: {reason}")
             scenario.skip(reason=reason)
             return
+    if reason := browser_missing(context, scenario.effective_tags):
+        scenario.skip(reason=reason)
+        return
     use_fixture(scenario_world, context)
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from .origins import OriginError, parse_allow_list
+
 
 __all__ = ["Config", "ConfigError", "load"]
 
@@ -129,7 +131,11 @@ def _start_id(name: str, text: str) -> str:
 
 
 def _origins(name: str, text: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in text.split(",") if item.strip())
+    """Normalised origins (see processor/origins.py): an entry no browser could send is a deploy-time error."""
+    try:
+        return parse_allow_list(text)
+    except OriginError as exc:
+        raise ConfigError(f"{name} {exc}") from None
 
 
 def _log_level(name: str, text: str) -> str:

@@ -19,6 +19,7 @@ AUTH_REASONS = (
     "forbidden",
     "not_found",
     "unauthorized",
+    "subprotocol",
 )
 FRAME_TYPES = ("subscribed", "position", "unsubscribed", "error")
 

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
@@ -25,6 +26,7 @@ from .directus import Directus, Outcome
 from .health import Health
 from .hub import Client, Hub
 from .metrics import CONTENT_TYPE, Metrics
+from .origins import AllowList
 from .store import Store
 
 
@@ -33,6 +35,15 @@ __all__ = ["Server", "TokenBucket"]
 logger = logging.getLogger("processor.ws")
 
 SNAPSHOT_TIMEOUT = 5.0
+SESSION_PATH = "/live/session"
+CHALLENGE = 'Cookie realm="live"'
+#: ``/live/session`` answers: the HTTP status a refused upgrade would have had, named for a page's code.
+SESSION_STATES = {
+    http.HTTPStatus.OK: "signed_in",
+    http.HTTPStatus.UNAUTHORIZED: "sign_in",
+    http.HTTPStatus.FORBIDDEN: "origin_not_allowed",
+    http.HTTPStatus.SERVICE_UNAVAILABLE: "unavailable",
+}
 
 SUBSCRIBE_ERRORS = {
     Outcome.FORBIDDEN: ("forbidden", "forbidden"),
@@ -74,6 +85,18 @@ def _text(status: http.HTTPStatus, text: str) -> Response:
     return _response(status, (text + "\n").encode(), "text/plain; charset=utf-8")
 
 
+def _challenge(response: Response | None) -> Response | None:
+    """Add the ``WWW-Authenticate`` header every 401 must carry (RFC 9110 §15.5.2).
+
+    The credential is the CMS's session cookie, for which HTTP has no registered scheme; ``Cookie`` follows
+    the (expired) draft-broyer-http-cookie-auth, and tells a client that signing in on the web site, not an
+    ``Authorization`` header, is the way in.
+    """
+    if response is not None and response.status_code == http.HTTPStatus.UNAUTHORIZED:
+        response.headers["WWW-Authenticate"] = CHALLENGE
+    return response
+
+
 class Server:
     """Request routing, upgrade checks and the per-connection frame loop."""
 
@@ -86,8 +109,7 @@ class Server:
         self.directus = directus
         self.store = store
         self.health = health
-        self.allow_any_origin = "*" in config.allowed_origins
-        self.allowed_origins = frozenset(config.allowed_origins)
+        self.origins = AllowList.of(config.allowed_origins)
 
     # -- HTTP ------------------------------------------------------------------------------------------
 
@@ -99,16 +121,66 @@ class Server:
             return _response(status, json.dumps(body).encode(), "application/json")
         if path == "/metrics":
             return _response(http.HTTPStatus.OK, self.metrics.render(), CONTENT_TYPE)
+        if path == SESSION_PATH:
+            return await self._session(request)
         if path != "/live":
             return _text(http.HTTPStatus.NOT_FOUND, "not found")
-        return await self._authenticate(connection, request)
+        refusal = self._refuse_origin(request) or self._refuse_subprotocol(request)
+        if refusal is not None:
+            return refusal
+        return _challenge(await self._authenticate(connection, request))
+
+    # -- checks that need no CMS, and what a web page can read ------------------------------------------
+
+    def _refuse_origin(self, request: Request) -> Response | None:
+        """403 for a page whose origin is not allowed, before the cookie it carries is shown to anyone."""
+        origins = request.headers.get_all("Origin")
+        if origins and not self.origins.allows_all(origins):
+            self.metrics.auth_failures.labels("origin").inc()
+            logger.info("refused %s from origin %r", request.path.split("?", 1)[0][:100], origins[0][:200])
+            return _text(http.HTTPStatus.FORBIDDEN, "origin not allowed")
+        return None
+
+    def _refuse_subprotocol(self, request: Request) -> Response | None:
+        """400 for an upgrade offering subprotocols: the channel speaks none, and a browser that offered one
+        aborts an upgrade answered without one; refusing here spares the CMS a question whose answer is wasted."""
+        offered = [p.strip() for value in request.headers.get_all("Sec-WebSocket-Protocol") for p in value.split(",")]
+        if any(offered):
+            self.metrics.auth_failures.labels("subprotocol").inc()
+            return _text(http.HTTPStatus.BAD_REQUEST, "this channel speaks no subprotocol: open it without one")
+        return None
+
+    async def _session(self, request: Request) -> Response:
+        """``GET /live/session``: why an upgrade with the same cookie would be refused, readable by a page.
+
+        A browser hides the status of a refused upgrade (the page sees close 1006 whatever happened), so a page
+        whose connection failed asks here. The answer runs the upgrade's own checks (same order, same CMS
+        question, same statuses), as JSON, with the CORS headers the allow-list implies.
+        """
+        if getattr(request, "method", "GET") != "GET":  # no preflight either: a page's plain fetch needs none
+            response = _text(http.HTTPStatus.METHOD_NOT_ALLOWED, "only GET")
+            response.headers["Allow"] = "GET"
+            return response
+        foreign = self._refuse_origin(request)
+        refusal = foreign or await self._authenticate(SimpleNamespace(), request)  # type: ignore[arg-type]
+        status = http.HTTPStatus(refusal.status_code) if refusal is not None else http.HTTPStatus.OK
+        message = refusal.body.decode("utf-8", "replace").strip() if refusal is not None else "signed in"
+        body = {"status": SESSION_STATES.get(status, "refused"), "message": message}
+        response = _challenge(_response(status, json.dumps(body).encode(), "application/json"))
+        assert response is not None
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Vary"] = "Origin"
+        retry_after = refusal.headers.get("Retry-After") if refusal is not None else None
+        if retry_after is not None:  # the upgrade's hint to a busy or unavailable CMS, for the page's back-off
+            response.headers["Retry-After"] = retry_after
+            response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+        origins = request.headers.get_all("Origin")
+        if foreign is None and len(origins) == 1:  # a page of an allowed site: let it read the answer
+            response.headers["Access-Control-Allow-Origin"] = origins[0]
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+        return response
 
     async def _authenticate(self, connection: ServerConnection, request: Request) -> Response | None:
-        origins = request.headers.get_all("Origin")
-        if origins and not self.allow_any_origin and any(o not in self.allowed_origins for o in origins):
-            self.metrics.auth_failures.labels("origin").inc()
-            logger.info("refused upgrade from origin %r", origins[0][:200])
-            return _text(http.HTTPStatus.FORBIDDEN, "origin not allowed")
         cookie = "; ".join(value for value in request.headers.get_all("Cookie") if value.strip())
         if not cookie:
             self.metrics.auth_failures.labels("no_cookie").inc()

@@ -60,6 +60,8 @@ def live_services(context: Context) -> Iterator[Suite | None]:
         yield suite
     finally:
         suite.stop()
+        if suite.chromium.launch_seconds is not None:
+            say(f"Chromium (for @browser) launched in {suite.chromium.launch_seconds:.2f} s")
         resets = context.reset_seconds
         if resets:
             say(f"per-scenario set-up and clean-up: median {1000 * sorted(resets)[len(resets) // 2]:.1f} ms "
@@ -76,3 +78,17 @@ def scenario_world(context: Context) -> Iterator[World]:
     began = time.monotonic()
     context.suite.run(world.clean_up())
     context.reset_seconds.append(reset + time.monotonic() - began)
+
+
+def browser_missing(context: Context, tags: list[str] | set[str]) -> str | None:
+    """Why a @browser scenario cannot run here (no Chromium), or None. Said once per run; with
+    ``-D require_browser=true`` (CI) a missing browser fails the run instead of skipping."""
+    if "browser" not in tags or not context.suite.browser_missing:
+        return None
+    reason = f"@browser: {context.suite.browser_missing}"
+    if context.settings.require_browser:
+        raise RuntimeError(f"a browser is required (-D require_browser=true, the default under CI=true) but {reason}")
+    if not context.suite.browser_skip_said:  # on the suite: behave drops what a hook sets on the context
+        context.suite.browser_skip_said = True
+        say(f"SKIPPING the @browser scenarios: {context.suite.browser_missing}")
+    return reason

@@ -43,6 +43,8 @@ class Settings:
     redis_url: str | None
     database_url: str | None
     keep_logs: bool
+    chromium: str | None = None
+    require_browser: bool = False
 
     @classmethod
     def from_userdata(cls, userdata: Mapping[str, str]) -> "Settings":
@@ -69,4 +71,8 @@ class Settings:
             redis_url=userdata.get("redis_url") or os.environ.get("REDIS_URL"),
             database_url=userdata.get("database_url") or os.environ.get("DATABASE_URL"),
             keep_logs=_flag(userdata, "keep_logs"),
+            chromium=userdata.get("chromium") or None,
+            # CI never skips @browser: there a missing Chromium fails the run (-D require_browser=false to allow it)
+            require_browser=_flag({"require_browser": str(os.environ.get("CI") == "true"), **userdata},
+                                  "require_browser"),
         )

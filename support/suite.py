@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from .browser import Chromium, find_chromium
+from .browser_pages import WebSite
 from .database import Database
 from .directus_stub import DirectusStub
 from .loop import BackgroundLoop
@@ -39,6 +41,11 @@ class Suite:
         self.publisher: TelemetryPublisher | None = None
         self.http: aiohttp.ClientSession | None = None
         self.processors: list[ProcessorProcess] = []
+        #: The fans' web site (the live map page) and the browser that visits it (@browser scenarios).
+        self.web_site = WebSite()
+        chromium, self.browser_missing = find_chromium(settings.chromium)
+        self.chromium = Chromium(chromium)
+        self.browser_skip_said = False
         self.run_dir = Path(tempfile.mkdtemp(prefix="live-suite-run-"))
         #: Seconds spent in each phase of start-up, for the run's summary and the benchmarks.
         self.timings: dict[str, float] = {}
@@ -73,6 +80,7 @@ class Suite:
         await self.db.open()
         await self.db.load_schema()
         await self.stub.start()
+        await self.web_site.start()  # before any Processor: its origin goes into their allow-list
         self.publisher = TelemetryPublisher(self.endpoints.redis_url, self.endpoints.stream)
         self.http = aiohttp.ClientSession()
 
@@ -87,7 +95,7 @@ class Suite:
             "PROCESSOR_PORT": str(port),
             "PROCESSOR_STREAM": self.endpoints.stream,
             "PROCESSOR_CONSUMER": f"suite-{name}",
-            "PROCESSOR_ALLOWED_ORIGINS": "https://live.example.test",
+            "PROCESSOR_ALLOWED_ORIGINS": f"https://live.example.test,{self.web_site.origin}",
             "PROCESSOR_LOG_LEVEL": "INFO",
         }
         env.update(overrides)
@@ -124,6 +132,8 @@ class Suite:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
 
     async def _close_clients(self) -> None:
+        await self.chromium.close()
+        await self.web_site.close()
         if self.http is not None:
             await self.http.close()
         if self.publisher is not None:

@@ -58,7 +58,7 @@ class Viewer:
     # -- connection ------------------------------------------------------------------------------------
 
     async def connect(self, url: str, *, origin: str | None = None, timeout: float = 5.0,
-                      receive_buffer: int | None = None) -> bool:
+                      receive_buffer: int | None = None, subprotocols: list[str] | None = None) -> bool:
         """Open the connection; return False (and keep the HTTP status in :attr:`refusal`) if refused.
 
         ``receive_buffer`` (bytes) sets the socket's receive buffer before connecting: a client on a poor
@@ -70,7 +70,8 @@ class Viewer:
         try:
             self.connection = await connect(
                 url, additional_headers=headers, origin=origin, open_timeout=timeout,  # type: ignore[arg-type]
-                compression=None, max_size=None, ping_interval=None, **extra,
+                compression=None, max_size=None, ping_interval=None,
+                subprotocols=subprotocols, **extra,  # type: ignore[arg-type]
             )
         except InvalidStatus as exc:
             body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""

@@ -56,6 +56,8 @@ class World:
         self.publisher: TelemetryPublisher | None = suite.publisher
         #: Extra clean-ups a scenario registers (its own Processor instances, locks, traffic); run last first.
         self.cleanups: list[Callable[[], Awaitable[None]]] = []
+        #: Extra sections for a failing step's report (e.g. what a browser page showed): title -> text.
+        self.reporters: list[Callable[[], tuple[str, str]]] = []
 
     def run(self, coro):  # type: ignore[no-untyped-def]
         return self.suite.run(coro)
@@ -208,6 +210,9 @@ class World:
         parts += [f"  {entry_id} {alias}: {fields}" for alias, entry_id, fields in self.published]
         parts.append("---- requests the CMS stub saw ----")
         parts += [f"  {request}" for request in self.suite.stub.requests_since(self.stub_mark)] or ["  none"]
+        for reporter in self.reporters:
+            title, text = reporter()
+            parts += [f"---- {title} ----", text]
         for process in self.suite.processors:
             parts.append(f"---- last 50 lines of {process.log_path.name} ----")
             parts.append(process.tail(50))

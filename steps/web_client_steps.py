@@ -1,0 +1,110 @@
+"""Web pages' clients without a browser: allowed origins, sub-protocols, and what a turned-away page can learn.
+
+The browser itself is in steps/browser_steps.py; these steps speak the same protocol with exact headers, so
+they run everywhere and pin down the details a browser hides."""
+
+from __future__ import annotations
+
+from behave import given, then, when
+from behave.runner import Context
+from hamcrest import assert_that, equal_to, has_entries, is_not, none
+
+from support.browser_session import SessionAnswer, ask_session
+from support.instances import ScenarioInstances
+from support.viewer import Viewer
+
+#: Our web site as the main Processor's allow-list names it (support/suite.py).
+OUR_SITE = "https://live.example.test"
+#: What the page learns, by the feature file's words: HTTP status and the answer's ``status`` field.
+ANSWERS = {
+    "that Alice is signed in": (200, "signed_in"),
+    "that Alice must sign in": (401, "sign_in"),
+    "that signing in is unavailable for now": (503, "unavailable"),
+}
+
+
+def _instances(context: Context) -> ScenarioInstances:
+    if "instances" not in context:
+        context.instances = ScenarioInstances(context.suite, context.world)
+    return context.instances
+
+
+@given('a Processor {name} whose only allowed web site is written "{entry}"')
+def step_processor_allowing(context: Context, name: str, entry: str) -> None:
+    _instances(context).start(name, PROCESSOR_ALLOWED_ORIGINS=entry)
+
+
+@when('{person}\'s browser opens the live channel of Processor {name} from the web site "{origin}"')
+def step_open_on(context: Context, person: str, name: str, origin: str) -> None:
+    process = _instances(context).instance(name).process
+    context.suite.run(context.world.connect(person, origin=origin, processor=process))
+
+
+@when('{person}\'s page on our web site opens the live channel asking for the sub-protocol "{protocol}"')
+def step_open_with_subprotocol(context: Context, person: str, protocol: str) -> None:
+    world = context.world
+    world.stub_mark = len(context.suite.stub.requests)
+    viewer = world.viewers[person] = Viewer(person, world.person(person).cookie)
+    context.suite.run(viewer.connect(context.suite.processor.live_url, origin=OUR_SITE, subprotocols=[protocol]))
+
+
+@when("{person}'s page on our web site opens the live channel")
+def step_open_from_our_site(context: Context, person: str) -> None:
+    context.suite.run(context.world.connect(person, origin=OUR_SITE))
+
+
+@then("{person} is let in")
+def step_let_in(context: Context, person: str) -> None:
+    viewer = context.world.viewer(person)
+    assert_that(viewer.refusal, none(), f"{person} was turned away")
+
+
+@then('{person} can watch the "{event}" live')
+def step_can_watch(context: Context, person: str, event: str) -> None:
+    answer = context.suite.run(context.world.open_map(person, event))
+    assert_that(answer, has_entries(type="subscribed"), f"{person} could not open the map of {event}")
+
+
+@then("{person} is turned away because the live channel speaks no sub-protocol")
+def step_refused_subprotocol(context: Context, person: str) -> None:
+    viewer = context.world.viewer(person)
+    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal.status, equal_to(400), f"refusal: {viewer.refusal}")
+
+
+# -- GET /live/session ---------------------------------------------------------------------------------------
+
+@given("{person} is signed in")
+def step_signed_in(context: Context, person: str) -> None:
+    context.world.person(person)
+
+
+@given("{person} is not signed in")
+def step_not_signed_in(context: Context, person: str) -> None:
+    context.world.person(person, signed_in=False)
+
+
+@given("{person}'s session was revoked by the CMS")
+def step_revoked(context: Context, person: str) -> None:
+    cookie = context.world.person(person).cookie
+    assert cookie is not None
+    context.suite.stub.revoke(cookie)
+
+
+@when("the page of our web site asks why {person} would be turned away")
+def step_ask_session(context: Context, person: str) -> None:
+    suite = context.suite
+    cookie = context.world.person(person).cookie
+    context.session_answer = suite.run(ask_session(suite.http, suite.processor.base_url, origin=suite.web_site.origin,
+                                                   cookie=cookie))
+
+
+@then("the page learns {answer}")
+def step_page_learns(context: Context, answer: str) -> None:
+    assert answer in ANSWERS, f"no answer called {answer!r} (known: {list(ANSWERS)})"
+    status, state = ANSWERS[answer]
+    got: SessionAnswer = context.session_answer
+    assert_that((got.status, got.state), equal_to((status, state)), f"answer: {got}")
+    assert_that(got.readable_by, equal_to(context.suite.web_site.origin), f"the page may not read it: {got}")
+    if status == 401:
+        assert_that(got.headers.get("WWW-Authenticate"), equal_to('Cookie realm="live"'), f"answer: {got}")
