@@ -40,6 +40,8 @@ DEVICE_ID = re.compile(r"[^\x00]{1,256}")
 #: Seconds between two keepalive queries on the listening connection: a silently dead connection (no FIN, no
 #: error) would otherwise go unnoticed for as long as nobody changes anything.
 KEEPALIVE = 5.0
+#: Longest a resync waits for one event's snapshot (live positions for that event wait in its buffer meanwhile).
+SNAPSHOT_TIMEOUT = 5.0
 #: Most notifications folded into one recomputation.
 BATCH = 1000
 
@@ -237,7 +239,7 @@ class Corrections:
             for sub in subs:
                 self.hub.begin(sub.client, event_id)
             try:
-                snapshot = await self.store.snapshot(event_id)
+                snapshot = await asyncio.wait_for(self.store.snapshot(event_id), SNAPSHOT_TIMEOUT)
             except BaseException:
                 for sub in subs:
                     self.hub.abort(sub)
