@@ -302,12 +302,13 @@ class Hub:
         device_id, ts = item.get("deviceId"), item.get("ts")
         if not isinstance(device_id, str) or not isinstance(ts, str):
             return 1
-        fences = self.fences.get(item["eventId"])
+        event_id = item["eventId"]
+        fences = self.fences.get(event_id)
         if fences is not None:
             fence = fences.get(device_id)
             if fence is not None and ts <= fence:
                 return 1  # older than what a correction already settled: stale
-        newest = self.newest.get(item["eventId"])
+        newest = self.newest.get(event_id)
         if newest is not None and ts > newest.get(device_id, ""):
             newest[device_id] = ts
         frame = frames.position_frame(item)
@@ -329,7 +330,6 @@ class Hub:
             self._dispatch_one(item)
             if index % self.yield_every == 0:
                 await asyncio.sleep(0)
-
 
     # -- corrections (docs/processor.md section 4, "Corrections") ----------------------------------------
 
