@@ -246,3 +246,21 @@ def test_the_correction_frame_carries_the_position_or_null():
     assert json.loads(frames.correction(EVENT, "d1", None)) == {
         "type": "correction", "eventId": EVENT, "deviceId": "d1", "position": None}
     assert json.loads(frames.correction(EVENT, "d1", position(EVENT, "d1", T0)))["position"]["ts"] == T0
+
+
+def test_missing_triggers_are_a_warning_not_an_exit(caplog):
+    """Live positions still flow without the triggers; the log names what is missing (docs section 7)."""
+    from types import SimpleNamespace
+
+    from processor.app import App
+
+    class Store:
+        async def missing_triggers(self):
+            return ["entries.live_corrections_entries"]
+
+    app = SimpleNamespace(store=Store(), exit_code=0)
+    with caplog.at_level(logging.WARNING, logger="processor.app"):
+        run(App._check_triggers(app))
+    assert app.exit_code == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        "corrections will not reach open maps: the database lacks the trigger(s) entries.live_corrections_entries"]
