@@ -16,6 +16,7 @@ Feature: Race control's corrections reach the live map at once
       | tracker-A | 2026-05-02 11:01:00 | 41.3280  | 19.8200   |
       | tracker-B | 2026-05-02 11:00:30 | 41.3300  | 19.8250   |
     And Alice may watch the "Rally of Tirana"
+    And the Processor is listening for race control's corrections
 
   @flag-faulty
   Scenario: A car's latest position flagged as faulty goes back to its last sound position
@@ -70,12 +71,11 @@ Feature: Race control's corrections reach the live map at once
   @corrections-after-restart @needs-service-control
   Scenario: After the database restarts, corrections still reach the fans watching
     Given Alice has the live map of the "Rally of Tirana" open
-    And the Processor is listening for corrections
     When the database goes down
     Then the Processor reports the database as down
     When the database is back
     Then the Processor is healthy again
-    And the Processor is listening for corrections again
+    And the Processor is listening for race control's corrections again
     When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty
     Then Alice sees tracker-A go back to 41.3270, 19.8190 within 1 second
 

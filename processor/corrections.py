@@ -157,6 +157,7 @@ class Corrections:
                 await connection.add_listener(self.channel, self._on_notification)
                 self.connection = connection
                 self.listening = True
+                self.metrics.correction_listener_up.set(1)
                 backoff.reset()
                 if connected_before:
                     self.metrics.correction_listener_reconnects.inc()
@@ -178,9 +179,14 @@ class Corrections:
                 logger.warning("corrections listener: %s: %s; listening again in %.1f s", type(exc).__name__, exc,
                                delay)
                 self.listening = False
+                self.metrics.correction_listener_up.set(0)
+                if connection is not None:
+                    connection.terminate()
+                    connection = None
                 await asyncio.sleep(delay)
             finally:
                 self.listening = False
+                self.metrics.correction_listener_up.set(0)
                 self.connection = None
                 if connection is not None:
                     connection.terminate()

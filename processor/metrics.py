@@ -87,6 +87,10 @@ class Metrics:
             "processor_correction_listener_reconnects",
             "Times the corrections listener connected again after losing its connection", registry=registry,
         )
+        self.correction_listener_up = Gauge(
+            "processor_correction_listener_up", "1 while the corrections listener is LISTENing, else 0",
+            registry=registry,
+        )
         for kind in FRAME_TYPES:
             self.frames_sent.labels(kind)
         for reason in REASONS:
