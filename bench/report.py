@@ -199,6 +199,9 @@ def markdown(results: dict[str, Any]) -> str:
     lines += _load_md(results.get("load") or {}, results.get("baselines") or {})
     if ANALYSIS.exists():
         lines += ["", ANALYSIS.read_text().strip()]
+    corrections = ANALYSIS.parent / "CORRECTIONS.md"  # written by `python -m bench.corrections`; kept on re-render
+    if corrections.exists():
+        lines += ["", corrections.read_text().strip()]
     lines += ["", _METHOD]
     return "\n".join(lines) + "\n"
 

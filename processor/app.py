@@ -20,6 +20,7 @@ from websockets.asyncio.server import serve
 from . import config as config_module
 from .backoff import Backoff
 from .config import Config, ConfigError
+from .corrections import Corrections
 from .directus import Directus
 from .health import Health
 from .hub import Hub
@@ -61,6 +62,7 @@ class App:
         self.health = Health(self.redis, self.store, lambda: self.ingest.running)
         self.server = Server(config, self.metrics, self.hub, self.directus, self.store, self.health)
         self.live = LiveReader(self.redis, config.live_channel, self.hub)
+        self.corrections = Corrections(self.store, self.hub, self.metrics)
         self.stopping = asyncio.Event()
         self.exit_code = EXIT_OK
         self.tasks: list[asyncio.Task[None]] = []
@@ -87,8 +89,27 @@ class App:
                 logger.warning("postgres unavailable (%s: %s); retrying in %.1f s", type(exc).__name__, exc, delay)
                 await asyncio.sleep(delay)
         logger.info("postgres connected")
+        await self._check_triggers()
+        self.tasks += [
+            asyncio.create_task(self.corrections.listen(), name="corrections-listen"),
+            asyncio.create_task(self.corrections.work(), name="corrections-work"),
+        ]
         self.ingest_task = asyncio.create_task(self.ingest.run(), name="ingest")
         await self.health.probe()  # let /healthz see it now rather than at the next tick
+
+    async def _check_triggers(self) -> None:
+        """Missing correction triggers are a warning, not an exit: live positions still flow; maps are then
+        corrected only by the next position or snapshot (docs/processor.md section 7)."""
+        try:
+            missing = await self.store.missing_triggers()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the database went away again: the listener's own retries will say so
+            logger.warning("could not check the correction triggers: %s: %s", type(exc).__name__, exc)
+            return
+        if missing:
+            logger.warning("corrections will not reach open maps: the database lacks the trigger(s) %s",
+                           ", ".join(missing))
 
     async def run(self) -> int:
         config = self.config

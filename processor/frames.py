@@ -22,6 +22,7 @@ __all__ = [
     "subscribed",
     "unsubscribed",
     "position_frame",
+    "correction",
     "MESSAGES",
 ]
 
@@ -110,3 +111,9 @@ def unsubscribed(event_id: str) -> str:
 def position_frame(position: Mapping[str, Any]) -> str:
     """Render a live ``position`` frame from a ``<position>`` object (``type`` first)."""
     return render({"type": "position", **position})
+
+
+def correction(event_id: str, device_id: str, position: Mapping[str, Any] | None) -> str:
+    """A ``correction``: where the device belongs on the event's map now, or ``null``: gone from it."""
+    return render({"type": "correction", "eventId": event_id, "deviceId": device_id,
+                   "position": dict(position) if position is not None else None})

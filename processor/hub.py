@@ -68,7 +68,8 @@ class Client:
         self.closed = False
         self._ready = asyncio.Event()
         self._writing = False
-        self._sent = {kind: metrics.frames_sent.labels(kind) for kind in ("subscribed", "position", "unsubscribed", "error")}
+        self._sent = {kind: metrics.frames_sent.labels(kind)
+                      for kind in ("subscribed", "position", "unsubscribed", "error", "correction")}
         self.writer = asyncio.create_task(self._write(), name=f"writer-{name}")
 
     def send(self, frame: str, kind: str) -> bool:
@@ -147,6 +148,18 @@ class Client:
         self.writer.cancel()
 
 
+class _Correction:
+    """A correction that reached a subscription still waiting for its snapshot: judged once the snapshot is out."""
+
+    __slots__ = ("device_id", "horizon", "frame", "only_if_shown")
+
+    def __init__(self, device_id: str, horizon: str | None, frame: str, only_if_shown: bool) -> None:
+        self.device_id = device_id
+        self.horizon = horizon
+        self.frame = frame
+        self.only_if_shown = only_if_shown  # a "gone" for a device no live frame or correction mentioned yet
+
+
 class Subscription:
     """One (client, event) pair; buffering until its snapshot is queued, then live."""
 
@@ -155,7 +168,7 @@ class Subscription:
     def __init__(self, client: Client, event_id: str) -> None:
         self.client = client
         self.event_id = event_id
-        self.buffer: list[tuple[str, str, str]] | None = []
+        self.buffer: list[tuple[str, str, str] | _Correction] | None = []
         self.watermark: dict[str, str] = {}
         self.active = False  # counted in processor_subscriptions
 
@@ -171,6 +184,19 @@ class Subscription:
             return
         self.client.send(frame, "position")
 
+    def correct(self, device_id: str, horizon: str | None, frame: str, gone: bool, known: bool) -> bool:
+        """Send a ``correction`` unless this fan's snapshot is newer than what the correction's query saw, or it
+        says "gone" of a device this fan never had. While buffering, it waits in line with the live positions."""
+        if self.buffer is not None:
+            self.buffer.append(_Correction(device_id, horizon, frame, gone and not known))
+            return True
+        mark = self.watermark.get(device_id)
+        if mark is not None and mark > (horizon or ""):
+            return False  # the snapshot was read after the correction's query: it already says more
+        if gone and not known and mark is None:
+            return False  # never on this fan's map: nothing to take off
+        return self.client.send(frame, "correction")
+
 
 class Hub:
     """Registry of subscriptions by event, and the fan-out of live-channel messages."""
@@ -178,6 +204,11 @@ class Hub:
     def __init__(self, metrics: Metrics, client_queue: int = 1024) -> None:
         self.metrics = metrics
         self.by_event: dict[str, set[Subscription]] = {}
+        #: Per watched event and device: the newest ``ts`` dispatched live, and the fence a correction set
+        #: (live positions not newer than it are stale). Only kept while the event has subscribers.
+        self.newest: dict[str, dict[str, str]] = {}
+        self.fences: dict[str, dict[str, str]] = {}
+        self.corrections_sent = metrics.corrections_sent
         self.yield_every = max(1, min(YIELD_EVERY, client_queue // 4))
 
     # -- subscriptions ---------------------------------------------------------------------------------
@@ -189,6 +220,7 @@ class Hub:
             sub = Subscription(client, event_id)
             client.subscriptions[event_id] = sub
             self.by_event.setdefault(event_id, set()).add(sub)
+            self.newest.setdefault(event_id, {})
         else:  # re-subscribe: a fresh snapshot and a fresh boundary
             sub.buffer = []
         return sub
@@ -207,15 +239,22 @@ class Hub:
             sub.active = True
             self.metrics.subscriptions.inc()
         sub.client.send(frames.subscribed(sub.event_id, snapshot), "subscribed")
-        for device_id, ts, frame in buffered:
-            sub.deliver(device_id, ts, frame)
+        self._replay(sub, buffered)
+
+    @staticmethod
+    def _replay(sub: Subscription, buffered: list[tuple[str, str, str] | _Correction]) -> None:
+        """Deliver what waited for the snapshot, in arrival order, by the rules of each kind."""
+        for item in buffered:
+            if isinstance(item, _Correction):
+                sub.correct(item.device_id, item.horizon, item.frame, item.only_if_shown, False)
+            else:
+                sub.deliver(*item)
 
     def abort(self, sub: Subscription) -> None:
         """The snapshot failed: a new subscription is not made; an existing one carries on."""
         if sub.active:
             buffered, sub.buffer = sub.buffer or [], None
-            for device_id, ts, frame in buffered:
-                sub.deliver(device_id, ts, frame)
+            self._replay(sub, buffered)
         else:
             self._discard(sub)
 
@@ -238,6 +277,8 @@ class Hub:
             subs.discard(sub)
             if not subs:
                 del self.by_event[sub.event_id]
+                self.newest.pop(sub.event_id, None)
+                self.fences.pop(sub.event_id, None)
         if sub.active:
             sub.active = False
             self.metrics.subscriptions.dec()
@@ -261,6 +302,15 @@ class Hub:
         device_id, ts = item.get("deviceId"), item.get("ts")
         if not isinstance(device_id, str) or not isinstance(ts, str):
             return 1
+        event_id = item["eventId"]
+        fences = self.fences.get(event_id)
+        if fences is not None:
+            fence = fences.get(device_id)
+            if fence is not None and ts <= fence:
+                return 1  # older than what a correction already settled: stale
+        newest = self.newest.get(event_id)
+        if newest is not None and ts > newest.get(device_id, ""):
+            newest[device_id] = ts
         frame = frames.position_frame(item)
         for sub in list(subs):
             sub.deliver(device_id, ts, frame)
@@ -281,3 +331,35 @@ class Hub:
             if index % self.yield_every == 0:
                 await asyncio.sleep(0)
 
+    # -- corrections (docs/processor.md section 4, "Corrections") ----------------------------------------
+
+    def watched_events(self) -> list[str]:
+        """Events with at least one subscriber on this instance."""
+        return list(self.by_event)
+
+    def correct(self, event_id: str, device_id: str, position: dict[str, Any] | None, horizon: str | None) -> int:
+        """Tell the fans of ``event_id`` where ``device_id`` belongs now: ``position`` (its latest sound position)
+        or gone from the map (``None``). ``horizon`` is the newest ``ts`` of the device the correction's query could
+        see (``None``: no position at all). Return how many subscriptions it was queued or buffered for.
+
+        Ordering with live positions: a live position newer than ``horizon`` already dispatched was invisible to
+        the query, so the fans already see something newer and the correction is dropped; otherwise it is queued
+        behind everything dispatched so far, and the fence stops any live position not newer than ``horizon``
+        (already known to the query, possibly the very one just flagged) from arriving after it."""
+        subs = self.by_event.get(event_id)
+        if not subs:
+            return 0
+        newest = self.newest.setdefault(event_id, {})
+        if newest.get(device_id, "") > (horizon or ""):
+            return 0
+        fences = self.fences.setdefault(event_id, {})
+        known = device_id in newest or device_id in fences
+        if horizon is not None and horizon > fences.get(device_id, ""):
+            fences[device_id] = horizon
+        frame = frames.correction(event_id, device_id, position)
+        count = 0
+        for sub in list(subs):
+            if sub.correct(device_id, horizon, frame, position is None, known):
+                count += 1
+        self.corrections_sent.inc(count)
+        return count

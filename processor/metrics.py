@@ -21,7 +21,7 @@ AUTH_REASONS = (
     "unauthorized",
     "subprotocol",
 )
-FRAME_TYPES = ("subscribed", "position", "unsubscribed", "error")
+FRAME_TYPES = ("subscribed", "position", "unsubscribed", "error", "correction")
 
 disable_created_metrics()
 
@@ -70,6 +70,26 @@ class Metrics:
         self.batch_seconds = Histogram(
             "processor_ingest_batch_seconds", "Time to store and acknowledge one batch",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=registry,
+        )
+        # Corrections (docs/processor.md section 6): database changes pushed through LISTEN/NOTIFY.
+        self.corrections_sent = Counter(
+            "processor_corrections_sent", "Correction frames queued to clients", registry=registry
+        )
+        self.correction_notifications = Counter(
+            "processor_correction_notifications", "Notifications received on the corrections channel",
+            registry=registry,
+        )
+        self.correction_notifications_bad = Counter(
+            "processor_correction_notifications_bad", "Notifications on the corrections channel that were not "
+            "understood (ignored)", registry=registry,
+        )
+        self.correction_listener_reconnects = Counter(
+            "processor_correction_listener_reconnects",
+            "Times the corrections listener connected again after losing its connection", registry=registry,
+        )
+        self.correction_listener_up = Gauge(
+            "processor_correction_listener_up", "1 while the corrections listener is LISTENing, else 0",
             registry=registry,
         )
         for kind in FRAME_TYPES:

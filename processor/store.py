@@ -16,7 +16,7 @@ import asyncpg
 from .telemetry import Position, format_ts
 
 
-__all__ = ["Store", "SchemaError", "StoreResult", "REQUIRED_SCHEMA", "position_item"]
+__all__ = ["Store", "SchemaError", "StoreResult", "REQUIRED_SCHEMA", "REQUIRED_TRIGGERS", "position_item"]
 
 logger = logging.getLogger("processor.store")
 
@@ -89,6 +89,59 @@ CROSS JOIN LATERAL (
 ) p
 ORDER BY p.device_id
 """
+
+
+#: The triggers that announce corrections (section 7); without them the live map is corrected only by the next
+#: position or a new snapshot, so their absence is a warning at start, not an exit.
+REQUIRED_TRIGGERS: tuple[tuple[str, str], ...] = (
+    ("positions", "live_corrections_faulty"),
+    ("entry_devices", "live_corrections_entry_devices"),
+    ("entries", "live_corrections_entries"),
+)
+
+TRIGGERS_SQL = """
+SELECT c.relname::text, t.tgname::text
+FROM pg_trigger t
+JOIN pg_class c ON c.oid = t.tgrelid
+WHERE NOT t.tgisinternal AND c.oid IN (to_regclass('positions'), to_regclass('entry_devices'), to_regclass('entries'))
+"""
+
+#: For each (event, device) pair, in ONE statement (one snapshot of the committed state): the device's latest
+#: sound position if it is still on a car of the event (the entry of lowest id), and ``horizon``, the newest
+#: ``ts`` of any position of the device, faulty or not, routed or not: everything this query could see.
+CORRECTIONS_SQL = """
+SELECT k.event_id, k.device_id, r.entry_id, p.ts, p.latitude, p.longitude, p.altitude, p.speed, p.heading,
+       p.satellites, p.stream_id, h.horizon
+FROM unnest($1::uuid[], $2::text[]) AS k(event_id, device_id)
+LEFT JOIN LATERAL (
+    SELECT e.id AS entry_id
+    FROM entry_devices ed
+    JOIN entries e ON e.id = ed.entry_id
+    WHERE ed.device_id = k.device_id AND e.event_id = k.event_id
+    ORDER BY e.id
+    LIMIT 1
+) r ON true
+LEFT JOIN LATERAL (
+    SELECT ts, latitude, longitude, altitude, speed, heading, satellites, stream_id
+    FROM positions
+    WHERE r.entry_id IS NOT NULL AND device_id = k.device_id AND NOT faulty
+    ORDER BY ts DESC
+    LIMIT 1
+) p ON true
+LEFT JOIN LATERAL (
+    SELECT max(ts) AS horizon FROM positions WHERE device_id = k.device_id
+) h ON true
+"""
+
+
+@dataclass(frozen=True)
+class Correction:
+    """Where a device belongs on an event's map now (``position`` ``None``: not on it) and what the query saw."""
+
+    event_id: str
+    device_id: str
+    position: dict[str, Any] | None
+    horizon: str | None
 
 
 class SchemaError(RuntimeError):
@@ -169,6 +222,11 @@ class Store:
         if not await pool.fetchval(UNIQUE_KEY_SQL):
             raise SchemaError("table positions lacks a unique key on (device_id, ts)")
 
+    async def missing_triggers(self) -> list[str]:
+        """The correction triggers of section 7 that are absent, as ``table.trigger``."""
+        present = {(table, name) for table, name in await self._pool().fetch(TRIGGERS_SQL)}
+        return [f"{table}.{name}" for table, name in REQUIRED_TRIGGERS if (table, name) not in present]
+
     async def ping(self, timeout: float) -> None:
         """Probe on a connection of its own: a pool busy serving snapshots must not read as "PostgreSQL down"
         (seen under the 1,000-viewer benchmark)."""
@@ -220,3 +278,16 @@ class Store:
         """The latest non-faulty position of every device routed to ``event_id``."""
         rows = await self._pool().fetch(SNAPSHOT_SQL, event_id)
         return [position_item(row, event_id, row["entry_id"]) for row in rows]
+
+    async def corrections(self, pairs: Sequence[tuple[str, str]]) -> list[Correction]:
+        """What the map of each (event, device) pair should show now (see :data:`CORRECTIONS_SQL`)."""
+        if not pairs:
+            return []
+        rows = await self._pool().fetch(CORRECTIONS_SQL, [e for e, _ in pairs], [d for _, d in pairs])
+        result = []
+        for row in rows:
+            event_id = str(row["event_id"])
+            position = position_item(row, event_id, row["entry_id"]) if row["ts"] is not None else None
+            horizon = format_ts(row["horizon"]) if row["horizon"] is not None else None
+            result.append(Correction(event_id, row["device_id"], position, horizon))
+        return result

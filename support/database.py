@@ -90,6 +90,17 @@ class Database:
             )
         return int(status.split()[-1])
 
+    async def set_faulty(self, device_id: str, ts: datetime, faulty: bool) -> int:
+        """Flag one position faulty, or clear the flag; return rows changed."""
+        status = await self._pool.execute("UPDATE positions SET faulty = $3 WHERE device_id = $1 AND ts = $2",
+                                          device_id, ts, faulty)
+        return int(status.split()[-1])
+
+    async def withdraw_entry(self, entry_id: str) -> int:
+        """Delete a car from its event, as the CMS does when it is withdrawn (its trackers' rows cascade)."""
+        status = await self._pool.execute("DELETE FROM entries WHERE id = $1", entry_id)
+        return int(status.split()[-1])
+
     # -- reading ---------------------------------------------------------------------------------------
 
     async def positions_of(self, device_id: str) -> list[StoredPosition]:
