@@ -9,12 +9,15 @@ from behave import use_fixture  # noqa: E402
 from behave.model_core import Status  # noqa: E402
 
 from support.fixtures import browser_missing, live_services, run_order, say, scenario_world  # noqa: E402
+from support.reports import add_requested_reports, attach_diagnostics  # noqa: E402
 from support.services.base import ServiceControlUnsupported, service_control  # noqa: E402
 from support.settings import Settings  # noqa: E402
 
 
 def before_all(context):
     context.settings = Settings.from_userdata(context.config.userdata)
+    for target in add_requested_reports(context):
+        say(f"report: {target}")
     use_fixture(run_order, context)
     use_fixture(live_services, context)
 
@@ -42,7 +45,7 @@ def before_scenario(context, scenario):
 
 
 def after_step(context, step):
-    if step.status == Status.failed and getattr(context, "world", None) is not None:
-        report = context.world.report_text()
-        step.error_message = f"{step.error_message or ''}\n{report}"
-        print(report)
+    # behave writes step.error_message only after this hook: the diagnostics go through each report's own
+    # attachment mechanism instead (support/reports.py).
+    if step.status in (Status.failed, Status.error) and getattr(context, "world", None) is not None:
+        attach_diagnostics(context, context.world.report_text())

@@ -53,7 +53,7 @@ Feature: Race control's corrections reach the live map at once
     And Carol sees tracker-B disappear from the map within 1 second
     And Alice's map shows tracker-A at 41.3280, 19.8200
 
-  @tracker-fitted
+  @fitted-mid-rally
   Scenario: A tracker fitted to a car mid-rally shows that car from its next position on
     Given Carol may watch the "Rally of Tirana"
     And Alice has the live map of the "Rally of Tirana" open

@@ -4,6 +4,7 @@ Feature: Live broadcast under a steady load
   once. The Processor keeps up: nothing is lost, nothing is doubled, and every fan sees each car's positions
   in the order its tracker reported them, and only the cars of the event they watch.
 
+  @steady-load
   Scenario: Two events, four fans, 200 positions per second for 5 seconds
     Given the organisation "Load Rally Club" runs 2 events with 10 trackers each
     And 2 fans have the live map of each event open

@@ -15,10 +15,10 @@ Feature: Several Processors share the work
   @concurrent-duplicates
   Scenario: Two Processors storing the same position at the same moment keep a single copy
     Given Processors north and south each read every report of one telemetry stream
-    And the database holds new positions back
+    And the database stalls and stores nothing for now
     When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
     And Processors north and south are both about to store it
-    And the database lets the positions through
+    And the database is no longer stalled
     Then the position of tracker-A at 2026-05-02 11:02:00 is stored exactly once
     And no report is left pending
 
@@ -35,13 +35,13 @@ Feature: Several Processors share the work
 
   @crash-recovery
   Scenario: When a Processor dies in the middle of its work, another one finishes it
-    Given Processors north and south are set up to share one telemetry stream, handing stuck work over after 300 ms
-    And the database holds new positions back
+    Given Processors north and south are set up to share one telemetry stream and to take over each other's stuck work quickly
+    And the database stalls and stores nothing for now
     And the trackers of the "Rally of Tirana" have reported 300 positions in a burst
     When Processor north starts
     And Processor north has taken reports it has not stored yet
     And Processor north dies suddenly
-    And the database lets the positions through
+    And the database is no longer stalled
     And Processor south starts
     Then each of the 300 positions is stored exactly once
     And no report is left pending

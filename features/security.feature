@@ -2,7 +2,8 @@
 Feature: Only signed-in fans reach the live map, and no visitor can harm it
   The live channel answers only people the CMS knows, from our own web site. Whatever a client sends, broken
   or hostile, costs it an error message at most: the CMS and the database never see it, and the other fans
-  watching the rally notice nothing.
+  watching the rally notice nothing. A fan may send about 20 requests a second (a short burst of twice that is
+  fine); beyond that they are asked to slow down.
 
   Background:
     Given the organisation "Albanian Rally Club" runs the event "Rally of Tirana"
@@ -11,12 +12,6 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
       | #7  | Hoxha / Dervishi | tracker-A |
     And Alice may watch the "Rally of Tirana"
     And Carol may watch the "Rally of Tirana"
-
-  @no-cookie
-  Scenario: A visitor without a session cookie is turned away without asking the CMS
-    When a visitor who is not signed in opens the live channel
-    Then the visitor is turned away as not signed in
-    And the CMS was not asked about the visitor
 
   @unknown-cookie
   Scenario: A visitor with a session cookie the CMS does not know is turned away
@@ -29,7 +24,7 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
     Then Alice is turned away as coming from a foreign web site
     And the CMS was not asked about Alice
 
-  @malformed-frames
+  @malformed-messages
   Scenario Outline: A malformed message is answered with an error and the channel stays usable
     Given Alice has the live channel open
     When Alice sends the malformed message "<message>"
@@ -55,25 +50,25 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
       | event id                           |
       | written like an SQL injection      |
       | pointing at another CMS path       |
-      | 10 KB long                         |
+      | far longer than any real event id  |
       | written with look-alike digits     |
 
   @oversized
   Scenario: A fan sending a huge message is cut off, and nobody else notices
     Given Alice and Carol have the live map of the "Rally of Tirana" open
-    When Alice sends a message larger than 64 KiB
-    Then Alice's connection is closed with code 1009
-    When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
-    Then Carol sees tracker-A move to 41.3290, 19.8210
+    When Alice sends a message larger than the live channel accepts
+    And tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
+    Then Alice is disconnected for sending a message that is too large
+    And Carol sees tracker-A move to 41.3290, 19.8210
 
   @flood
   Scenario: A fan flooding the channel is slowed down, and nobody else notices
     Given Alice and Carol have the live map of the "Rally of Tirana" open
-    When Alice asks to follow the "Rally of Tirana" 1000 times in one burst
-    Then Alice gets an answer to each request, most of them "rate_limited"
-    And the CMS was asked about Alice's requests far fewer than 1000 times
-    When tracker-A reports the position 41.3291, 19.8211 at 2026-05-02 11:02:01
-    Then Carol sees tracker-A move to 41.3291, 19.8211
+    When Alice asks to follow the "Rally of Tirana" 500 times in one burst
+    And tracker-A reports the position 41.3291, 19.8211 at 2026-05-02 11:02:01
+    Then Alice gets an answer to each request, most of them asking her to slow down
+    And the CMS was asked about Alice's requests far fewer than 500 times
+    And Carol sees tracker-A move to 41.3291, 19.8211
 
   @revoked
   Scenario: A fan whose session is revoked is told so and disconnected
@@ -81,7 +76,7 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
     When the CMS revokes Alice's session
     And Alice opens the live map of the "Rally of Tirana"
     Then Alice is told her session is no longer valid
-    And Alice's connection is closed with code 1008
+    And Alice is disconnected because her session has ended
 
   @secrets
   Scenario: Session cookies never appear in the Processor's logs
@@ -90,5 +85,5 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
     And Carol has been turned away when opening the live channel from the web site "https://evil.example.test"
     When the CMS revokes Alice's session
     And Alice opens the live map of the "Rally of Tirana"
-    Then Alice's connection is closed with code 1008
+    Then Alice is disconnected because her session has ended
     And no session cookie of this scenario appears in any Processor log

@@ -44,7 +44,7 @@ Feature: From the trackers to the database and the live map
       | tracker-C | 2026-05-02 11:02:30 |
     And Alice never receives the same position twice
 
-  @malformed
+  @broken-reports
   Scenario: Broken reports are set aside with their reason and the live map carries on
     Given Alice has the live map of the "Rally of Tirana" open
     When tracker-A sends these broken reports:
@@ -56,20 +56,24 @@ Feature: From the trackers to the database and the live map
     And tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
     Then Alice sees tracker-A move to 41.3290, 19.8210
     And the broken reports are set aside, untouched, with these reasons:
-      | problem                   | reason                |
-      | the payload is not JSON   | bad_json              |
-      | the tracker id is missing | missing_field         |
-      | the latitude is 91.5      | latitude_out_of_range |
-      | the codec is 0C           | unknown_codec         |
+      | problem                   | reason                       |
+      | the payload is not JSON   | unreadable                   |
+      | the tracker id is missing | a required detail is missing |
+      | the latitude is 91.5      | the latitude is impossible   |
+      | the codec is 0C           | the format is unknown        |
     And exactly 4 broken reports have been counted
     And none of the broken reports is stored
 
-  @live-routing
-  Scenario: A tracker fitted to a car or taken off it during the rally is routed from its next position on
+  @tracker-fitted
+  Scenario: A tracker fitted to a car during the rally is shown on the map from its next position on
     Given Alice has the live map of the "Rally of Tirana" open
     When tracker-E is fitted to car #7
     And tracker-E reports the position 41.3330, 19.8330 at 2026-05-02 11:05:00
     Then Alice sees tracker-E move to 41.3330, 19.8330 within 2 seconds
+
+  @tracker-removed
+  Scenario: A tracker taken off its car during the rally is kept but no longer shown
+    Given Alice has the live map of the "Rally of Tirana" open
     When tracker-B is taken off its car
     And tracker-B reports the position 41.3340, 19.8340 at 2026-05-02 11:05:10
     And tracker-A reports the position 41.3350, 19.8350 at 2026-05-02 11:05:20
@@ -79,7 +83,7 @@ Feature: From the trackers to the database and the live map
     And the position of tracker-B at 2026-05-02 11:05:10 is stored
 
   @event-isolation
-  Scenario: Fans see only the events they follow, and leaving one event stops only that one
+  Scenario: Fans see only the positions of the events they follow
     Given the organisation "Kosovo Motorsport" runs the event "Rally of Prishtina"
     And the "Rally of Prishtina" has these entries:
       | car | crew            | trackers  |
@@ -93,11 +97,21 @@ Feature: From the trackers to the database and the live map
     Then Alice receives all 40 of them, each on the map of its own event
     And Dan receives the 20 positions of tracker-A
     And Dan never sees tracker-P
+
+  @unfollow
+  Scenario: A fan who stops following one event keeps following the others
+    Given the organisation "Kosovo Motorsport" runs the event "Rally of Prishtina"
+    And the "Rally of Prishtina" has these entries:
+      | car | crew            | trackers  |
+      | #3  | Berisha / Gashi | tracker-P |
+    And Alice may watch the "Rally of Prishtina"
+    And Alice has the live map of the "Rally of Tirana" open
+    And Alice has the live map of the "Rally of Prishtina" open
     When Alice stops following the "Rally of Prishtina"
+    And tracker-A and tracker-P each report 20 positions, taking turns
     Then Alice is told she no longer follows the "Rally of Prishtina"
-    When tracker-A and tracker-P each report 20 more positions, taking turns
-    Then Alice receives the 20 new positions of tracker-A
-    And Alice receives none of the new positions of tracker-P
+    And Alice receives the 20 positions of tracker-A
+    And Alice receives none of the positions of tracker-P
 
   @snapshot-boundary
   Scenario: A fan who opens the map while the cars are reporting misses nothing and sees nothing twice

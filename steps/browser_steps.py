@@ -63,7 +63,6 @@ def step_open_map(context: Context, person: str, event: str, site: str) -> None:
 
 
 @given('{person} has the live map of the "{event}" open in her browser')
-@given('{person} has the live map of the "{event}" open in his browser')
 def step_map_open(context: Context, person: str, event: str) -> None:
     fan = _open_map(context, person, event, "our web site")
     context.suite.run(fan.wait_for_state("live", timeout=PAGE_WAIT))
@@ -75,7 +74,6 @@ def step_visitor_opens(context: Context, event: str) -> None:
 
 
 @when('{person} adds the "{event}" to her map')
-@when('{person} adds the "{event}" to his map')
 def step_add_event(context: Context, person: str, event: str) -> None:
     fan = _browsers(context)[person]
 
@@ -97,7 +95,6 @@ def step_shows_cars(context: Context, person: str) -> None:
 
 
 @then("{person}'s browser shows {tracker} at {latitude:g}, {longitude:g} within {seconds:g} second")
-@then("{person}'s browser shows {tracker} at {latitude:g}, {longitude:g} within {seconds:g} seconds")
 def step_shows_car_within(context: Context, person: str, tracker: str, latitude: float, longitude: float,
                           seconds: float) -> None:
     fan = _browsers(context)[person]

@@ -92,7 +92,6 @@ def _map_shows(context: Context, person: str, tracker: str, latitude: float, lon
 
 
 @then("{person} sees {tracker} go back to {latitude:g}, {longitude:g} within {seconds:g} second")
-@then("{person} sees {tracker} go back to {latitude:g}, {longitude:g} within {seconds:g} seconds")
 def step_goes_back(context: Context, person: str, tracker: str, latitude: float, longitude: float,
                    seconds: float) -> None:
     _map_shows(context, person, tracker, latitude, longitude, _remaining(context, seconds))
@@ -100,7 +99,6 @@ def step_goes_back(context: Context, person: str, tracker: str, latitude: float,
 
 
 @then("{person} sees {tracker} disappear from the map within {seconds:g} second")
-@then("{person} sees {tracker} disappear from the map within {seconds:g} seconds")
 def step_disappears(context: Context, person: str, tracker: str, seconds: float) -> None:
     world = context.world
     viewer = world.viewer(person)

@@ -139,7 +139,7 @@ def step_burst_stored_once(context: Context, count: int) -> None:
 
 # -- holding inserts back (makes races and crashes deterministic) --------------------------------------
 
-@given("the database holds new positions back")
+@given("the database stalls and stores nothing for now")
 def step_hold(context: Context) -> None:
     """Every INSERT into positions waits from now on, until the positions are let through (or clean-up)."""
     hold = context.suite.run(context.world.db.hold_inserts())
@@ -147,7 +147,7 @@ def step_hold(context: Context) -> None:
     context.hold = hold
 
 
-@when("the database lets the positions through")
+@when("the database is no longer stalled")
 def step_release(context: Context) -> None:
     context.suite.run(context.hold.release())
 

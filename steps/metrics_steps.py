@@ -10,7 +10,6 @@ ORPHANS = "processor_live_broadcast_orphan_records_total"
 
 
 @then("exactly {count:d} orphan position has been counted")
-@then("exactly {count:d} orphan positions have been counted")
 def step_orphans(context, count):
     world = context.world
     assert world.baseline is not None, "no position was reported in this scenario"

@@ -170,7 +170,6 @@ def step_all_on_own_map(context: Context, person: str, count: int) -> None:
 
 
 @then("{person} receives the {count:d} positions of {tracker}")
-@then("{person} receives the {count:d} new positions of {tracker}")
 def step_receives_round(context: Context, person: str, count: int, tracker: str) -> None:
     reports = _latest_reports_of(context, tracker)
     assert_that(len(reports), equal_to(count), f"reports of {tracker} in this scenario's latest round")
@@ -179,7 +178,7 @@ def step_receives_round(context: Context, person: str, count: int, tracker: str)
                                          timeout=DEFAULT_WAIT, what=f"positions of {tracker}"))
 
 
-@then("{person} receives none of the new positions of {tracker}")
+@then("{person} receives none of the positions of {tracker}")
 def step_receives_none(context: Context, person: str, tracker: str) -> None:
     """A negative check after a positive barrier (a later position of the same round that did arrive)."""
     viewer = context.world.viewer(person)
