@@ -38,7 +38,7 @@ Feature: Fans follow the rally live in their web browser
   @browser-cms-down
   Scenario: While the CMS is unavailable the page says so, and gets in by itself once it is back
     Given Alice has signed in on our web site
-    And the CMS is down and answers every request with 503
+    And the CMS is down and answers every request with an error
     When Alice opens the live map of the "Rally of Tirana" on our web site
     Then Alice's page says "The live map is unavailable for now. Trying again…"
     When the CMS is back

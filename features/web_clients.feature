@@ -41,4 +41,4 @@ Feature: Our web site's pages get in, and learn why when they do not
       | Alice is signed in                                      | that Alice is signed in                |
       | Alice is not signed in                                  | that Alice must sign in                |
       | Alice's session was revoked by the CMS                  | that Alice must sign in                |
-      | the CMS is down and answers every request with 503      | that signing in is unavailable for now |
+      | the CMS is down and answers every request with an error | that signing in is unavailable for now |
