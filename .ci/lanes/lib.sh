@@ -3,7 +3,8 @@
 #   lane_init <name>            reports/<name>/ emptied; .venv-ci made if the lane runs alone
 #   lane_cannot_run <reason>    the lane cannot run on this machine: a failure under CI=true, else a skip
 #   lane_behave [behave args]   the acceptance suite as every lane runs it (services required, random
-#                               order, @load included, skips shown), JUnit in reports/<name>/, then the
+#                               order, @load included, skips shown), JUnit, acceptance.html and
+#                               acceptance.json in reports/<name>/ (later -D arguments win), then the
 #                               lane's line `acceptance[<name>]: N passed, N failed, N skipped`
 #   LANE_ALLOW_SKIP_TAGS=(...)  tags (without @) whose scenarios may be skipped in this lane
 #   apt_install <pkg>...        install Debian packages if missing (root with apt only), services kept down
@@ -36,7 +37,8 @@ lane_behave() {
   # An explicit --tags replaces behave.ini's default "not @load": the lanes run the @load scenario too.
   # --show-skipped puts skipped scenarios into the JUnit reports, so the count below sees every skip.
   "$LANE_VENV/bin/behave" -D require_services=true -D order=random --tags="@load or not @load" \
-    --show-skipped --junit --junit-directory "$LANE_REPORTS" --format progress "$@" || status=$?
+    --show-skipped --junit --junit-directory "$LANE_REPORTS" --format progress \
+    -D report=html,json -D report_dir="$LANE_REPORTS" "$@" || status=$?
   for tag in "${LANE_ALLOW_SKIP_TAGS[@]}"; do allow+=(--allow-skip-tag "$tag"); done
   "$LANE_VENV/bin/python" .ci/junit_summary.py "$LANE_REPORTS" --lane "$LANE" "${allow[@]}" || status=1
   return "$status"
