@@ -104,6 +104,8 @@ class DirectusStub:
     shares: dict[str, str] = field(default_factory=dict)
     #: Static tokens (a user's token field): not JWTs, so a rotated secret does not touch them.
     static: set[str] = field(default_factory=set)
+    #: Sessions answered "signed in" with neither a user id nor a share (no real Directus does this).
+    nameless: set[str] = field(default_factory=set)
     #: token -> monotonic time after which a refreshed-away cookie stops working.
     refreshed: dict[str, float] = field(default_factory=dict)
     requests: list[SeenRequest] = field(default_factory=list)
@@ -145,6 +147,12 @@ class DirectusStub:
         """A share-link session (``POST /shares/auth``): Directus knows it, but it is no user."""
         token = self._issue()
         self.shares[token] = share_id or secrets.token_hex(8)
+        return f"{SESSION_COOKIE}={token}"
+
+    def sign_in_nameless(self) -> str:
+        """A session ``/users/me`` answers 200 for without naming a user or a share (a broken or foreign CMS)."""
+        token = self._issue()
+        self.nameless.add(token)
         return f"{SESSION_COOKIE}={token}"
 
     def grant(self, user_id: str, event_id: str) -> None:
@@ -210,7 +218,7 @@ class DirectusStub:
             token = _session_of(cookie) or ""
             for table in (self.sessions, self.shares, self.refreshed, self._issued):
                 table.pop(token, None)
-            for bag in (self.revoked, self.expired, self.static):
+            for bag in (self.revoked, self.expired, self.static, self.nameless):
                 bag.discard(token)
         for user in users:
             self.grants.pop(user, None)
@@ -266,7 +274,7 @@ class DirectusStub:
     def _credentials(self, request: web.Request, token: str) -> web.Response | None:
         """Directus's ``authenticate``: the signature first (a rotated ``SECRET``: 403 ``INVALID_TOKEN``), then
         the expiry (401 ``TOKEN_EXPIRED``), then the session row (gone: 401 ``INVALID_CREDENTIALS``)."""
-        if token in self.shares:
+        if token in self.shares or token in self.nameless:
             return None
         if token not in self.sessions:  # never issued, or forgotten: no JWT, no static token of that value
             return self._answer(request, token, 401, code="INVALID_CREDENTIALS", message="Invalid user credentials.")
@@ -307,6 +315,8 @@ class DirectusStub:
             return self._answer(request, token, 401, code="INVALID_CREDENTIALS", message="Invalid user credentials.")
         if token in self.shares:
             return self._answer(request, token, 200, {"share": self.shares[token]})
+        if token in self.nameless:
+            return self._answer(request, token, 200, {})
         return self._answer(request, token, 200, {"id": self.sessions[token]})
 
     async def _item(self, request: web.Request) -> web.Response:
