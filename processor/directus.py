@@ -14,8 +14,10 @@ Directus through this one process. Two things keep the Processor from hammering 
 * identical checks in flight at the same moment (same ``Cookie`` header, same path) share one request
   (:class:`Directus` ``_inflight``); nothing is kept once the answer is in, so no answer is ever reused for
   another session or a later check;
-* a 429 holds every further request until the ``Retry-After`` it names, then lets through no more than the
-  limit Directus reported (``extensions.limit``) before one probe learns where the next window starts
+* at most ``max_in_flight`` requests are in flight at once, so a crowd arriving before Directus's first 429
+  wastes that many requests at most;
+* a 429 holds every further request until the ``Retry-After`` it names, then one probe learns where the next
+  window starts and lets through no more than the limit Directus reported (``extensions.limit``)
   (:class:`RatePacer`). A check that cannot get through within its time budget ends as ``RATE_LIMITED``.
 """
 
@@ -29,6 +31,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import aiohttp
@@ -48,6 +51,11 @@ RATE_LIMIT_CODE = "REQUESTS_EXCEEDED"
 MIN_BACKOFF = 0.1
 #: Time left in a check's budget below which a request is not started (it could not be answered in time).
 MIN_REQUEST_TIME = 0.05
+#: A check that had to wait for Directus's limit to pass starts its request only with this much budget left:
+#: a request sent at the last moment would time out here yet still cost Directus an answer.
+REQUEST_RESERVE = 0.25
+#: Seconds without a 429 after which the Processor stops pacing itself.
+PACING_QUIET = 10.0
 
 
 class Outcome(enum.Enum):
@@ -152,6 +160,16 @@ def rate_limit(reply: Reply) -> int | None:
     return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1 else None
 
 
+def window_reset(reply: Reply) -> float | None:
+    """The wall-clock time (epoch seconds) a 429's ``extensions.reset`` names, when it is a valid ISO time."""
+    parsed = _json(reply.body)
+    try:
+        text = parsed["errors"][0]["extensions"]["reset"]
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def classify(kind: str, reply: Reply) -> tuple[Outcome, str | None]:
     """What one Directus answer means. ``kind`` is ``"me"`` (``/users/me``) or ``"item"`` (an event).
 
@@ -184,17 +202,22 @@ class RatePacer:
     """Holds requests while Directus's rate limiter is known to refuse them, then paces them.
 
     Directus's limiter (rate-limiter-flexible) grants ``limit`` requests per fixed window that starts with the
-    first request after the previous one ended. After a 429 every request waits for its ``Retry-After``; then
-    at most ``limit`` go out, and the next one is a probe whose answer tells whether the limit still holds (a
-    429 with the new ``Retry-After``) or not (anything else: pacing stops). Callers that cannot get through
-    before their deadline are refused without a Directus request.
+    first request after the previous window ended, and its ``Retry-After`` is rounded to whole seconds (so it
+    may end half a second earlier or later than said). After a 429 every request waits for that
+    ``Retry-After``; then **one** probe goes out. A probe answered with a 429 holds everyone again; one answered
+    otherwise has opened a new window, so ``limit - 1`` more requests go out before the next probe. Once no
+    429 has come for :data:`PACING_QUIET` seconds, requests go out freely again. Callers that cannot get
+    through before their deadline are refused without a Directus request.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.clock = clock
         self.sleep = sleep
+        self.wall: Callable[[], float] = time.time
         self.blocked_until = 0.0
+        self.limited_at = -math.inf
+        self.limit: int | None = None  # learned from a 429's extensions.limit
         self.left: int | None = None  # requests left in this window; None: not pacing
         self.probing = False
         self._changed = asyncio.Event()
@@ -206,11 +229,16 @@ class RatePacer:
     async def admit(self, deadline: float) -> bool | None:
         """Wait for a turn: ``True`` (a probe), ``False`` (an ordinary request) or ``None`` (not before
         ``deadline``)."""
+        waited = False
         while True:
             now = self.clock()
+            reserve = REQUEST_RESERVE if waited else MIN_REQUEST_TIME
+            if now >= deadline - reserve:
+                return None
             if now < self.blocked_until:
-                if self.blocked_until >= deadline - MIN_REQUEST_TIME:
+                if self.blocked_until >= deadline - REQUEST_RESERVE:
                     return None
+                waited = True
                 await self.sleep(self.blocked_until - now)  # pacing: Directus said when it answers again
                 continue
             if self.left is None:
@@ -221,27 +249,48 @@ class RatePacer:
             if not self.probing:
                 self.probing = True
                 return True
+            waited = True
             changed = self._changed
             try:
-                await asyncio.wait_for(changed.wait(), max(0.0, deadline - MIN_REQUEST_TIME - now))
+                await asyncio.wait_for(changed.wait(), max(0.0, deadline - REQUEST_RESERVE - now))
             except TimeoutError:
                 return None
 
     def answered(self, reply: Reply | None, probe: bool) -> None:
         """Learn from an answer (``None``: no answer at all)."""
+        now = self.clock()
         if reply is not None and (reply.status == 429 or error_code(reply.body) == RATE_LIMIT_CODE):
-            wait = retry_after(reply)
-            self.blocked_until = max(self.blocked_until, self.clock() + max(wait or 0.0, MIN_BACKOFF))
-            limit = rate_limit(reply)
-            if limit is not None:
-                self.left = limit
+            self.blocked_until = max(self.blocked_until, now + self._hold(reply))
+            self.limited_at = now
+            self.limit = rate_limit(reply) or self.limit
+            self.left = 0  # after the hold, a probe first: Retry-After is rounded
             self.probing = False
             self._notify()
         elif probe:
             self.probing = False
             if reply is not None:
-                self.left = None  # the probe got through: Directus is not limiting any more
+                quiet = now - self.limited_at > PACING_QUIET
+                self.left = None if quiet or self.limit is None else self.limit - 1
             self._notify()
+
+    def blocked(self) -> bool:
+        """Whether Directus is known to refuse requests right now."""
+        return self.clock() < self.blocked_until
+
+    def withdrawn(self, probe: bool) -> None:
+        """An admitted request was not sent after all; a probe's turn passes to another."""
+        if probe:
+            self.probing = False
+            self._notify()
+
+    def _hold(self, reply: Reply) -> float:
+        """How long to hold after this 429. ``Retry-After`` is rounded to whole seconds; ``extensions.reset``
+        (Directus's clock) says more precisely when the window ends, and is believed within the rounding."""
+        said = retry_after(reply) or 0.0
+        reset = window_reset(reply)
+        if reset is None:
+            return max(said, MIN_BACKOFF)
+        return max(MIN_BACKOFF, min(max(reset - self.wall(), said - 0.5), said + 0.5))
 
     def seconds_until_open(self) -> int:
         """Whole seconds (at least 1) a refused viewer should wait before trying again."""
@@ -253,9 +302,13 @@ class Directus:
 
     def __init__(self, base_url: str, timeout: float, transport: Transport | None = None, *,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, max_in_flight: int = 32) -> None:
         self.timeout = timeout
         self.clock = clock
+        #: Requests in flight at most: a crowd arriving before Directus's first 429 costs this many wasted
+        #: requests at most, not one per fan (Directus answers in a few ms, so 32 still carry thousands/s).
+        self.max_in_flight = max_in_flight
+        self._slots = asyncio.Semaphore(max_in_flight)
         self.transport: Transport = transport if transport is not None else AiohttpTransport(base_url)
         self.pacer = RatePacer(clock, sleep)
         self._inflight: dict[tuple[str, str], asyncio.Future[tuple[Outcome, str | None]]] = {}
@@ -276,9 +329,21 @@ class Directus:
         """One check within one time budget: at most two requests (the second only after a 429)."""
         deadline = self.clock() + self.timeout
         for attempt in (1, 2):
-            probe = await self.pacer.admit(deadline)
-            if probe is None:
-                return Outcome.RATE_LIMITED, None
+            while True:
+                probe = await self.pacer.admit(deadline)
+                if probe is None:
+                    return Outcome.RATE_LIMITED, None
+                try:
+                    await asyncio.wait_for(self._slots.acquire(), max(0.0, deadline - MIN_REQUEST_TIME - self.clock()))
+                except TimeoutError:
+                    self.pacer.withdrawn(probe)
+                    logger.warning("GET %s not sent: %d requests to Directus already waiting for answers",
+                                   _loggable(path), self.max_in_flight)
+                    return Outcome.UNAVAILABLE, None
+                if not self.pacer.blocked():
+                    break
+                self._slots.release()  # a 429 came while this request waited for a free slot: wait again
+                self.pacer.withdrawn(probe)
             self.requests_sent += 1
             try:
                 reply = await self.transport(path, {"Cookie": cookie}, max(MIN_REQUEST_TIME, deadline - self.clock()))
@@ -286,6 +351,8 @@ class Directus:
                 self.pacer.answered(None, probe)
                 logger.warning("GET %s failed: %s", _loggable(path), exc)
                 return Outcome.UNAVAILABLE, None
+            finally:
+                self._slots.release()
             self.pacer.answered(reply, probe)
             outcome, user_id = classify(kind, reply)
             if outcome is Outcome.UNAVAILABLE:

@@ -196,9 +196,30 @@ def test_while_limited_checks_wait_then_go_out_paced() -> None:
         return list(await asyncio.gather(*(directus.may_watch(f"c={i}", EVENT_1) for i in range(1, 4))))
 
     assert run(scenario()) == [O.OK, O.OK, O.OK]
-    # 2 for the first check (its retry used one of the 2 the limit allows); then 1 within the limit, 1 probe
-    # (200: pacing stops), and a 429 for the third, whose retry after the new back-off gets through
+    # 2 for the first check (its retry was the probe that opened a new window of 2); then 1 within that
+    # window, 1 probe (a new window), and a 429 for the third, whose retry (a probe after the hold) gets through
     assert len(script.asked) == 6 and clock.now >= 102
+
+
+def test_after_a_hold_one_probe_goes_out_alone() -> None:
+    """Retry-After is rounded to whole seconds, so the window may not have ended when it says: the first
+    request after a hold goes out alone, and the others wait for its answer instead of all meeting a 429."""
+    async def scenario() -> tuple[list[Outcome], int, int]:
+        directus, script, clock = client(LIMITED)
+        assert await directus.may_watch("c=0", EVENT_1) is O.RATE_LIMITED  # a 429, and the retry's 429
+        script.gate = asyncio.Event()
+        script.replies = [ITEM]
+        checks = [asyncio.ensure_future(directus.may_watch(f"c={i}", EVENT_1)) for i in range(1, 4)]
+        for _ in range(10):
+            await asyncio.sleep(0)
+        in_flight = len(script.asked)
+        script.gate.set()
+        return list(await asyncio.gather(*checks)), in_flight, len(script.asked)
+
+    results, in_flight, asked = run(scenario())
+    assert results == [O.OK] * 3
+    assert in_flight == 3  # 2 for the first check, then the probe alone
+    assert asked == 5  # the probe opened a window of 2: one more, then the next probe
 
 
 def test_refused_without_asking_while_the_limit_outlasts_the_budget() -> None:
@@ -257,3 +278,26 @@ def test_a_waiter_leaving_does_not_cancel_the_shared_request() -> None:
         return await staying
 
     assert run(scenario()) is O.OK
+
+
+@pytest.mark.parametrize("said, reset_in, hold", [
+    ("1", 0.62, 0.62),  # reset believed within Retry-After's rounding
+    ("0", 0.3, 0.3),
+    ("0", 0.01, 0.1),  # never less than the minimal back-off
+    ("1", 30.0, 1.5),  # a clock far off is not believed beyond the rounding
+    ("1", -5.0, 0.5),
+    ("1", None, 1.0),  # no reset: Retry-After as said
+])
+def test_hold_after_a_429(said: str, reset_in: float | None, hold: float) -> None:
+    from datetime import datetime, timezone
+
+    from processor.directus import RatePacer
+
+    pacer = RatePacer(clock=lambda: 0.0)
+    pacer.wall = lambda: 1_800_000_000.0
+    extensions: dict[str, Any] = {"limit": 50, "code": "REQUESTS_EXCEEDED"}
+    if reset_in is not None:
+        extensions["reset"] = datetime.fromtimestamp(1_800_000_000.0 + reset_in, timezone.utc).isoformat()
+    reply = Reply(429, json.dumps({"errors": [{"message": "x", "extensions": extensions}]}).encode(),
+                  {"Retry-After": said})
+    assert pacer._hold(reply) == pytest.approx(hold)
