@@ -181,8 +181,8 @@ def classify(kind: str, reply: Reply) -> tuple[Outcome, str | None]:
         parsed = _json(reply.body)
         data = parsed.get("data") if isinstance(parsed, dict) else None
         user_id = data.get("id") if isinstance(data, dict) else None
-        if isinstance(user_id, str) and user_id:
-            return Outcome.OK, user_id
+        if isinstance(user_id, (str, int)) and not isinstance(user_id, bool) and str(user_id):
+            return Outcome.OK, str(user_id)
         if isinstance(data, dict) and data.get("share"):
             return Outcome.SHARE, None
         return Outcome.UNAVAILABLE, None  # signed in as nobody: not an answer we can act on
@@ -260,7 +260,11 @@ class RatePacer:
         """Learn from an answer (``None``: no answer at all)."""
         now = self.clock()
         if reply is not None and (reply.status == 429 or error_code(reply.body) == RATE_LIMIT_CODE):
-            self.blocked_until = max(self.blocked_until, now + self._hold(reply))
+            hold = self._hold(reply)
+            if now - self.limited_at > PACING_QUIET:  # once per episode, not once per refused request
+                logger.warning("Directus is limiting requests (limit %s per window): holding them %.2f s, then "
+                               "pacing", rate_limit(reply) or "unknown", hold)
+            self.blocked_until = max(self.blocked_until, now + hold)
             self.limited_at = now
             self.limit = rate_limit(reply) or self.limit
             self.left = 0  # after the hold, a probe first: Retry-After is rounded
@@ -351,6 +355,9 @@ class Directus:
                 self.pacer.answered(None, probe)
                 logger.warning("GET %s failed: %s", _loggable(path), exc)
                 return Outcome.UNAVAILABLE, None
+            except BaseException:  # cancelled (shutdown): a probe's turn must pass on, or every check would wait
+                self.pacer.withdrawn(probe)
+                raise
             finally:
                 self._slots.release()
             self.pacer.answered(reply, probe)
@@ -360,8 +367,6 @@ class Directus:
                                error_code(reply.body) or "no error code")
             if outcome is not Outcome.RATE_LIMITED:
                 return outcome, user_id
-            if attempt == 1:
-                logger.info("Directus is limiting requests; retrying once after its back-off")
         return Outcome.RATE_LIMITED, None
 
     async def _coalesced(self, kind: str, path: str, cookie: str) -> tuple[Outcome, str | None]:

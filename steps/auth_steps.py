@@ -1,7 +1,16 @@
-"""Who is signed in, and who may watch what (as the CMS stub answers)."""
+"""Who is signed in, and who may watch what, as the CMS (the Directus stand-in) answers: sessions that die
+in each way Directus knows, share links, a CMS limiting requests, events that do not exist."""
+
+import time
+import uuid
 
 from behave import given, then, when
-from hamcrest import assert_that, equal_to, is_not, none
+from behave.runner import Context
+from hamcrest import (all_of, assert_that, equal_to, greater_than, greater_than_or_equal_to, has_entries, has_item,
+                      instance_of, is_not, none)
+
+from support.cms import add_visitor, refusals, requests_about
+from support.matchers import an_error
 
 
 @given('{person} may watch the "{event}"')
@@ -34,17 +43,9 @@ def step_cms_untouched(context):
 
 # -- the CMS as it really answers (features/cms.feature) ------------------------------------------------------
 
-import time  # noqa: E402
-import uuid  # noqa: E402
-
-from behave.runner import Context  # noqa: E402
-from hamcrest import greater_than_or_equal_to, has_entries, has_item, instance_of, all_of, greater_than  # noqa: E402
-
-from support.cms import add_visitor, refusals, requests_about  # noqa: E402
-from support.matchers import an_error  # noqa: E402
-
-#: Where a fan refused by the CMS waits for the Processor's answer before concluding it never comes.
+#: How long a fan told to sign in again waits for the Processor to close the connection.
 CLOSE_WAIT = 5.0
+#: The name the World gives the event that exists neither in the database nor in the CMS.
 NOWHERE = "an event that does not exist"
 
 
