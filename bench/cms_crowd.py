@@ -1,4 +1,4 @@
-"""A crowd at the start of a rally against a rate-limited CMS: ``python -m bench.cms_crowd``.
+r"""A crowd at the start of a rally against a rate-limited CMS: ``python -m bench.cms_crowd``.
 
 1,000 fans open the live map of one event at once. Every fan reaches Directus through the Processor's one
 IP, and the Directus stand-in limits that IP as a common production Directus does (``RATE_LIMITER_POINTS=50``,
@@ -11,7 +11,13 @@ Measured: how many requests Directus received (and how many of them it refused w
 fan waited for the map, and what the Processor counted. Run it once per Processor build:
 
     .venv/bin/python -m bench.cms_crowd --label after
-    .venv/bin/python -m bench.cms_crowd --label before --processor-cmd ".venv/bin/python /tmp/before/run.py"
+    mkdir -p /tmp/before && git archive aa9ea5b processor | tar -x -C /tmp/before
+    printf 'import runpy, sys\nsys.path.insert(0, "/tmp/before")\nrunpy.run_module("processor", run_name="__main__")\n' \
+        > /tmp/before/run.py
+    .venv/bin/python -m bench.cms_crowd --label before --processor-cmd "$PWD/.venv/bin/python /tmp/before/run.py"
+
+(The Processor runs from the repository root, where ``python -m processor`` would find this branch's package
+first; the small launcher puts the old one ahead of it.)
 
 Each run appends its figures to ``bench/cms_crowd.json``; ``--markdown`` prints the table of every recorded
 run (the section of ``bench/RESULTS.md``).
