@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 ANALYSIS = Path(__file__).resolve().parent / "ANALYSIS.md"
+#: Runs of ``python -m bench.cms_crowd`` (a separate command); their section closes RESULTS.md.
+CMS_CROWD = Path(__file__).resolve().parent / "cms_crowd.json"
 
 #: The seed suite's reference times (issue 6): the whole suite took this long before this work.
 SEED_FLOOR = {"cold": 60.0, "warm": 20.0}
@@ -203,6 +205,12 @@ def markdown(results: dict[str, Any]) -> str:
     if corrections.exists():
         lines += ["", corrections.read_text().strip()]
     lines += ["", _METHOD]
+    if CMS_CROWD.exists():
+        import json
+
+        from bench.cms_crowd import markdown as cms_crowd_markdown
+
+        lines += ["", cms_crowd_markdown(json.loads(CMS_CROWD.read_text())).strip()]
     return "\n".join(lines) + "\n"
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "error",
     "subscribed",
     "unsubscribed",
+    "busy",
     "position_frame",
     "correction",
     "MESSAGES",
@@ -97,6 +98,17 @@ def error(code: str, event_id: str | None = None, message: str | None = None) ->
     if event_id is not None:
         frame["eventId"] = event_id
     frame["message"] = message or MESSAGES[code]
+    return render(frame)
+
+
+def busy(event_id: str | None, retry_after: int) -> str:
+    """``unavailable`` because Directus is limiting requests: not an outage, so the client is told when to
+    try again (``retryAfter``, whole seconds)."""
+    frame: dict[str, Any] = {"type": "error", "code": "unavailable"}
+    if event_id is not None:
+        frame["eventId"] = event_id
+    frame["message"] = f"the CMS is busy, try again in {retry_after} s"
+    frame["retryAfter"] = retry_after
     return render(frame)
 
 

@@ -16,6 +16,8 @@ AUTH_REASONS = (
     "no_cookie",
     "invalid_cookie",
     "directus_unavailable",
+    "directus_rate_limited",
+    "share_session",
     "forbidden",
     "not_found",
     "unauthorized",

@@ -45,10 +45,13 @@ SESSION_STATES = {
     http.HTTPStatus.SERVICE_UNAVAILABLE: "unavailable",
 }
 
+#: Subscribe refusals: Directus outcome -> (error code for the client, ``processor_auth_failures`` reason).
 SUBSCRIBE_ERRORS = {
     Outcome.FORBIDDEN: ("forbidden", "forbidden"),
     Outcome.NOT_FOUND: ("not_found", "not_found"),
     Outcome.UNAUTHORIZED: ("unauthorized", "unauthorized"),
+    Outcome.SHARE: ("unauthorized", "share_session"),  # cannot happen: a share session is refused at the upgrade
+    Outcome.RATE_LIMITED: ("unavailable", "directus_rate_limited"),
     Outcome.UNAVAILABLE: ("unavailable", "directus_unavailable"),
 }
 
@@ -189,6 +192,15 @@ class Server:
         if outcome is Outcome.UNAUTHORIZED:
             self.metrics.auth_failures.labels("invalid_cookie").inc()
             return _text(http.HTTPStatus.UNAUTHORIZED, "session not valid")
+        if outcome is Outcome.SHARE:
+            self.metrics.auth_failures.labels("share_session").inc()
+            return _text(http.HTTPStatus.UNAUTHORIZED, "a share link does not sign you in: sign in first")
+        if outcome is Outcome.RATE_LIMITED:
+            self.metrics.auth_failures.labels("directus_rate_limited").inc()
+            seconds = self.directus.retry_after
+            response = _text(http.HTTPStatus.SERVICE_UNAVAILABLE, f"the CMS is busy: try again in {seconds} s")
+            response.headers["Retry-After"] = str(seconds)
+            return response
         if outcome is not Outcome.OK:
             self.metrics.auth_failures.labels("directus_unavailable").inc()
             return _text(http.HTTPStatus.SERVICE_UNAVAILABLE, "authentication service unavailable")
@@ -254,7 +266,10 @@ class Server:
         if outcome is not Outcome.OK:
             code, reason = SUBSCRIBE_ERRORS[outcome]
             self.metrics.auth_failures.labels(reason).inc()
-            client.send(frames.error(code, event_id), "error")
+            if outcome is Outcome.RATE_LIMITED:
+                client.send(frames.busy(event_id, self.directus.retry_after), "error")
+            else:
+                client.send(frames.error(code, event_id), "error")
             if outcome is Outcome.UNAUTHORIZED:
                 client.close_after_flush(1008, "session revoked")
             return

@@ -12,7 +12,7 @@ import json
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -37,6 +37,8 @@ class Refusal:
 
     status: int
     body: str
+    #: The answer's headers, lower-case names (e.g. ``retry-after`` on a 503 while the CMS limits requests).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Viewer:
@@ -75,7 +77,8 @@ class Viewer:
             )
         except InvalidStatus as exc:
             body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
-            self.refusal = Refusal(exc.response.status_code, body)
+            headers = {name.lower(): value for name, value in exc.response.headers.raw_items()}
+            self.refusal = Refusal(exc.response.status_code, body, headers)
             return False
         self._reader = asyncio.create_task(self._read(), name=f"viewer-{self.name}")
         return True

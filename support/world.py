@@ -188,6 +188,7 @@ class World:
             except Exception as exc:
                 failures.append(exc)
         await self.db.forget(organizations=self.organizations.values(), devices=self.devices.values())
+        self.suite.stub.reset_modes()  # a rotated secret, a rate limit, an outage: the next scenario finds none
         self.suite.stub.forget(
             cookies=[p.cookie for p in self.people.values() if p.cookie],
             users=[p.user_id for p in self.people.values()],

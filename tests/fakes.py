@@ -125,6 +125,7 @@ class FakeDirectus:
         self.user = user
         self.event = event
         self.calls: list[str] = []
+        self.retry_after = 1
 
     async def current_user(self, cookie: str) -> tuple[Outcome, str | None]:
         self.calls.append("/users/me")

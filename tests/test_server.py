@@ -72,7 +72,8 @@ def test_origin_check(metrics, origins, origin, status):
 
 @pytest.mark.parametrize("outcome, status, reason", [
     (Outcome.OK, None, None), (Outcome.UNAUTHORIZED, 401, "invalid_cookie"),
-    (Outcome.UNAVAILABLE, 503, "directus_unavailable"),
+    (Outcome.UNAVAILABLE, 503, "directus_unavailable"), (Outcome.SHARE, 401, "share_session"),
+    (Outcome.RATE_LIMITED, 503, "directus_rate_limited"),
 ])
 def test_cookie_check(metrics, outcome, status, reason):
     server = make_server(metrics, FakeDirectus(user=outcome))
@@ -82,6 +83,14 @@ def test_cookie_check(metrics, outcome, status, reason):
         assert metrics.registry.get_sample_value("processor_auth_failures_total", {"reason": reason}) == 1
     else:
         assert conn.processor_cookie == "directus_session_token=abc"
+
+
+def test_rate_limited_upgrade_says_when_to_try_again(metrics):
+    directus = FakeDirectus(user=Outcome.RATE_LIMITED)
+    directus.retry_after = 3
+    _, response = answer(make_server(metrics, directus), request("/live", Cookie="directus_session_token=abc"))
+    assert response.status_code == 503 and response.headers["Retry-After"] == "3"
+    assert metrics.registry.get_sample_value("processor_auth_failures_total", {"reason": "directus_unavailable"}) == 0
 
 
 def test_no_cookie_never_calls_directus(metrics):
@@ -156,6 +165,17 @@ def test_subscribe_refusals(metrics, outcome, code):
     ws = run(converse(server, [{"type": "subscribe", "eventId": EVENT}]))
     assert ws.frames == [{"type": "error", "code": code, "eventId": EVENT, "message": ws.frames[0]["message"]}]
     assert ws.closed_with is None
+
+
+def test_rate_limited_subscribe_is_unavailable_with_a_time_to_retry(metrics):
+    directus = FakeDirectus(event=Outcome.RATE_LIMITED)
+    directus.retry_after = 2
+    ws = run(converse(make_server(metrics, directus), [{"type": "subscribe", "eventId": EVENT}]))
+    assert ws.frames == [{"type": "error", "code": "unavailable", "eventId": EVENT, "retryAfter": 2,
+                          "message": ws.frames[0]["message"]}]
+    assert ws.closed_with is None
+    assert metrics.registry.get_sample_value("processor_auth_failures_total", {"reason": "directus_rate_limited"}) == 1
+    assert metrics.registry.get_sample_value("processor_auth_failures_total", {"reason": "directus_unavailable"}) == 0
 
 
 def test_unauthorized_subscribe_closes_with_1008(metrics):
