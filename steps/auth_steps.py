@@ -76,7 +76,6 @@ def step_reconnect(context: Context, person: str) -> None:
 
 
 @then("{person} is turned away until she signs in again")
-@then("{person} is turned away until he signs in again")
 def step_refused_until_signed_in(context: Context, person: str) -> None:
     viewer = context.world.viewer(person)
     assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
@@ -149,7 +148,6 @@ def step_counted_as_limited(context: Context) -> None:
 
 
 @given("the CMS says {person} is signed in but does not say who he is")
-@given("the CMS says {person} is signed in but does not say who she is")
 def step_nameless(context: Context, person: str) -> None:
     add_visitor(context.world, person, context.suite.stub.sign_in_nameless())
 
