@@ -93,3 +93,16 @@ def step_nothing_pending(context: Context) -> None:
 
     owed = context.suite.run(eventually(settled, timeout=20, what="every group's pending list to be empty"))
     assert_that({group: p.total for group, p in owed.items()}, equal_to({group: 0 for group in owed}))
+
+
+@given("Processor {name} is set up to read one telemetry stream on its own, handing stuck work over only after "
+       "{minutes:d} minutes")
+def step_set_up_alone(context: Context, name: str, minutes: int) -> None:
+    """Nothing runs yet. The long claim idle time means that only re-reading its own pending entries at start,
+    not taking over idle work, can finish what the instance left behind within the scenario."""
+    _instances(context).common["PROCESSOR_CLAIM_IDLE_MS"] = str(minutes * 60_000)
+
+
+@when("Processor {name} starts again under the same name")
+def step_restart(context: Context, name: str) -> None:
+    _instances(context).restart(name)
