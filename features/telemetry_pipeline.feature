@@ -157,12 +157,12 @@ Feature: From the trackers to the database and the live map
     And the database holds new positions back
     When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
     And the Processor is storing it
-    And tracker-A sends the positions it could not send before, all at once and newest first:
+    And tracker-A sends the positions it could not send before, all at once and out of order:
       | time (UTC)          | latitude | longitude |
-      | 2026-05-02 11:02:04 | 41.3294  | 19.8214   |
       | 2026-05-02 11:02:03 | 41.3293  | 19.8213   |
-      | 2026-05-02 11:02:02 | 41.3292  | 19.8212   |
       | 2026-05-02 11:02:01 | 41.3291  | 19.8211   |
+      | 2026-05-02 11:02:04 | 41.3294  | 19.8214   |
+      | 2026-05-02 11:02:02 | 41.3292  | 19.8212   |
     And the database lets the positions through
     Then Alice sees tracker-A's positions one after the other in time order:
       | time (UTC)          |
