@@ -61,7 +61,7 @@ Feature: The live map survives trouble in the services around it
 
   @slow-consumer
   Scenario: A fan who stops reading is disconnected without slowing anyone else
-    Given a Processor P that lets 8 messages queue up for each fan
+    Given a Processor P that reads 50 reports at a time and lets 100 messages queue up for each fan
     And Alice follows the "Rally of Tirana" through Processor P over a poor network
     And Carol follows the "Rally of Tirana" through Processor P
     When Alice stops reading her messages

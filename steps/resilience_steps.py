@@ -205,9 +205,12 @@ def step_told_unavailable(context: Context, person: str) -> None:
 
 # -- Processors of the scenario's own ----------------------------------------------------------------------
 
-@given("a Processor {name} that lets {count:d} messages queue up for each fan")
-def step_small_queue(context: Context, name: str, count: int) -> None:
-    _instances(context).start(name, PROCESSOR_CLIENT_QUEUE=str(count))
+@given("a Processor {name} that reads {batch:d} reports at a time and lets {count:d} messages queue up for each fan")
+def step_small_queue(context: Context, name: str, batch: int, count: int) -> None:
+    """A small queue, but as the contract sizes it: one live message carries up to a batch of positions, so a
+    queue under two batches could close a fan who reads promptly (docs/processor.md, PROCESSOR_CLIENT_QUEUE)."""
+    assert count >= 2 * batch, f"the contract wants a client queue of at least 2 x the batch size ({2 * batch})"
+    _instances(context).start(name, PROCESSOR_READ_COUNT=str(batch), PROCESSOR_CLIENT_QUEUE=str(count))
 
 
 @given("a Processor {name} of this scenario's own")
