@@ -181,16 +181,9 @@ def step_broken_not_stored(context: Context) -> None:
 
 # -- trackers moving between cars, and trackers on two cars ------------------------------------------------
 
-def _car(context: Context, number: str) -> str:
-    """The entry id of the scenario's car ``number``."""
-    entries = [entry_id for (_, car), entry_id in context.world.entries.items() if car == number]
-    assert len(entries) == 1, f"expected one car {number} in this scenario, found {len(entries)}"
-    return entries[0]
-
-
 @when("{tracker} is moved to car {number}")
 def step_move(context: Context, tracker: str, number: str) -> None:
-    moved = context.suite.run(context.world.db.move_device(context.world.device(tracker), _car(context, number)))
+    moved = context.suite.run(context.world.db.move_device(context.world.device(tracker), context.world.car(number)))
     assert moved == 1, f"{tracker} was on {moved} cars, expected 1"
 
 
@@ -200,7 +193,7 @@ def step_fit_both(context: Context, trackers: str, first: str, second: str) -> N
     (the entry of lowest id) is neither always the first nor always the last assignment: only the rule itself
     picks it for every tracker."""
     world = context.world
-    cars = sorted([_car(context, first), _car(context, second)])
+    cars = sorted([world.car(first), world.car(second)])
     for index, alias in enumerate(split_names(trackers)):
         context.suite.run(world.db.add_device(world.device(alias), alias))
         for entry_id in (cars if index % 2 else list(reversed(cars))):

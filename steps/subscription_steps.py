@@ -256,17 +256,11 @@ def step_follows_lower(context: Context, person: str, event: str) -> None:
                 f"{person}'s answer (the event id in lower case)")
 
 
-def _car_of(context: Context, number: str) -> str:
-    entries = [entry_id for (_, car), entry_id in context.world.entries.items() if car == number]
-    assert len(entries) == 1, f"expected one car {number} in this scenario, found {len(entries)}"
-    return entries[0]
-
-
 @then("{person} sees {tracker} move to {latitude:g}, {longitude:g} on car {number}")
 def step_sees_move_on_car(context: Context, person: str, tracker: str, latitude: float, longitude: float,
                           number: str) -> None:
     frame = _await_position(context, person, tracker, latitude, longitude, DEFAULT_WAIT)
-    assert_that(frame, has_entries(entryId=_car_of(context, number)), f"the car {tracker}'s position is shown on")
+    assert_that(frame, has_entries(entryId=context.world.car(number)), f"the car {tracker}'s position is shown on")
 
 
 @then("{person} sees {tracker} move to {latitude:g}, {longitude:g} at {time} UTC")

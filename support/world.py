@@ -106,6 +106,12 @@ class World:
             await self.db.add_device(self.device(alias), alias)
             await self.db.assign_device(entry_id, self.device(alias))
 
+    def car(self, number: str) -> str:
+        """The entry id of the scenario's car ``number`` (e.g. ``#7``)."""
+        entries = [entry_id for (_, car), entry_id in self.entries.items() if car == number]
+        assert len(entries) == 1, f"expected one car {number} in this scenario, found {len(entries)}"
+        return entries[0]
+
     async def record_positions(self, rows: list[tuple[str, datetime, float, float]]) -> None:
         await self.db.add_positions((self.device(alias), ts, lat, lon) for alias, ts, lat, lon in rows)
 
