@@ -8,9 +8,10 @@ from hamcrest import assert_that, close_to, contains_inanyorder, equal_to, has_e
 
 from support.deliveries import (assert_no_repeats, key_of, live_positions, seen_per_device, sent_after,
                                 sequence_problems, subscribed_frame, wait_for_positions)
-from support.loading import open_while_loading, times_seen
+from support.loading import open_while_answer_travels, open_while_loading, times_seen
 from support.matchers import COORDINATE_TOLERANCE, a_position, a_position_frame, an_error, mentions_device
-from support.telemetry import render_ts
+from support.stream import publish_burst
+from support.telemetry import position_entry, render_ts
 from support.traffic import Report, split_names
 from support.viewer import QUIET_WINDOW
 from support.world import parse_time
@@ -426,3 +427,24 @@ def step_too_many(context: Context, person: str, pronoun: str) -> None:
 def step_can_now_open(context: Context, person: str, event: str) -> None:
     answer = context.suite.run(context.world.open_map(person, event))
     assert_that(answer, has_entries(type="subscribed"), f"{person}'s answer to opening the map of {event}")
+
+
+@when('{person} opens the live map of the "{event}", whose snapshot is read but held up on its way to Processor '
+      '{name} while these positions are stored and sent out to {observer}:')
+def step_open_while_answer_travels(context: Context, person: str, event: str, name: str, observer: str) -> None:
+    """support/loading.py, open_while_answer_travels: the positions are committed after the snapshot was read,
+    so only the live buffer can bring them to the fan."""
+    world = context.world
+    planned = [(row["tracker"], parse_time(row["time (UTC)"]), float(row["latitude"]), float(row["longitude"]))
+               for row in context.table]
+
+    async def publish() -> list:
+        entries = [position_entry(world.device(alias), ts, lat, lon, altitude=110.0, angle=90.0, speed=80.0,
+                                  satellites=11) for alias, ts, lat, lon in planned]
+        ids = await publish_burst(world.publisher, entries, together=True)
+        world.published += [(alias, entry_id, fields) for (alias, *_), entry_id, fields in zip(planned, ids, entries)]
+        return [(world.device(alias), render_ts(ts)) for alias, ts, _, _ in planned]
+
+    answer, context.loading_window = context.suite.run(
+        open_while_answer_travels(world, person, event, context.slow_link, observer, publish))
+    assert_that(answer, has_entries(type="subscribed"), f"{person}'s map did not open")

@@ -151,6 +151,19 @@ class Database:
             " AND relation = 'positions'::regclass AND NOT granted"
         ))
 
+    async def server_clock(self) -> datetime:
+        """PostgreSQL's own clock, to compare with ``pg_stat_activity`` times."""
+        return await self._pool.fetchval("SELECT clock_timestamp()")
+
+    async def finished_queries(self, client_ports: Iterable[int], *, since: datetime, mentioning: str) -> int:
+        """How many sessions from ``client_ports`` have finished a query that started after ``since`` and
+        whose text mentions ``mentioning`` (their latest query, as ``pg_stat_activity`` shows it)."""
+        return int(await self._pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE client_port = ANY($1::int[]) AND state = 'idle'"
+            " AND query_start >= $2 AND position($3 in lower(query)) > 0",
+            list(client_ports), since, mentioning.lower(),
+        ))
+
     async def lock_waiters(self, mode: str) -> int:
         """How many sessions wait for a lock of ``mode`` (e.g. ``AccessShareLock``) on ``positions`` right now."""
         return int(await self._pool.fetchval(

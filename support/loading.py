@@ -14,14 +14,20 @@ fan's snapshot loads reaches that fan exactly once. The window is made with Post
 
 Every position of the window is then both in the snapshot and among the live positions buffered for the fan,
 with the same time: the fan must see each once.
+
+The other side of the boundary, positions committed just *after* the snapshot was read but published while
+its answer travels to the Processor, is opened with a :class:`~support.slow_link.SlowLink` between one
+instance and PostgreSQL (:func:`open_while_answer_travels`): those positions can only reach the fan from the
+live buffer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 
 from .database import InsertHold
 from .deliveries import key_of, wait_for_positions
+from .slow_link import SlowLink
 from .traffic import Key
 from .viewer import Frame
 from .waiting import eventually
@@ -82,3 +88,37 @@ def times_seen(frames: list[Frame], event_id: str, wanted: Collection[Key]) -> d
             if key_of(item) in seen:
                 seen[key_of(item)] += 1
     return seen
+
+
+async def open_while_answer_travels(world: World, person: str, event: str, link: SlowLink, observer: str,
+                                    publish: Callable[[], Awaitable[Collection[Key]]]) -> tuple[Frame, list[Key]]:
+    """Open ``person``'s map so that its snapshot is read *before* positions are stored, while they are
+    published *before* the Processor has the snapshot (``link`` holds PostgreSQL's answers to the instance
+    ``person`` is connected to; ``observer`` follows the event on the same instance). Only positions buffered
+    from before the snapshot query can reach ``person``: the snapshot does not hold them. Returns the answer
+    and the positions ``publish`` sent."""
+    db = world.db
+    viewer = world.viewer(person)
+    began = await db.server_clock()
+    link.hold()
+    since = await world.start_opening(person, event)
+
+    async def snapshot_read() -> tuple[bool, int]:
+        finished = await db.finished_queries(link.held_ports, since=began, mentioning="positions")
+        return finished >= 1, finished
+
+    await eventually(snapshot_read, timeout=STEP_TIMEOUT,
+                     what=f"the snapshot query for {person} to have run on the server")
+    window = list(await publish())
+    event_id = world.event(event)
+    await wait_for_positions(world.viewer(observer), window, event_id=event_id, timeout=STEP_TIMEOUT,
+                             what=f"positions stored while {person}'s snapshot is on its way, as {observer} "
+                                  f"receives them")
+    answered_early = [f for f in viewer.inbox[since:] if f.get("eventId") == event_id]
+    assert not answered_early, f"{person}'s map opened while its snapshot was held up: {answered_early}"
+    link.release()
+    world.answers[person] = await viewer.wait_for(
+        lambda f: f.get("eventId") == event_id and f.get("type") in ("subscribed", "error"),
+        timeout=STEP_TIMEOUT, what=f"an answer to subscribing to {event!r}", since=since,
+    )
+    return world.answers[person], window
