@@ -121,4 +121,6 @@ async def open_while_answer_travels(world: World, person: str, event: str, link:
         lambda f: f.get("eventId") == event_id and f.get("type") in ("subscribed", "error"),
         timeout=STEP_TIMEOUT, what=f"an answer to subscribing to {event!r}", since=since,
     )
+    in_snapshot = [item for item in world.answers[person].get("snapshot") or [] if key_of(item) in set(window)]
+    assert not in_snapshot, f"the snapshot was read after the positions were stored, not before: {in_snapshot}"
     return world.answers[person], window
