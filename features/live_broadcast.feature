@@ -65,3 +65,43 @@ Feature: Live broadcast of the cars' positions
       | tracker   | time (UTC)          | latitude | longitude |
       | tracker-A | 2026-05-02 11:00:00 | 41.3270  | 19.8190   |
     And Alice does not see tracker-B on the map
+
+  @capital-id
+  Scenario: A fan whose browser writes the event's id in capitals still follows that event
+    When Alice opens the live map of the "Rally of Tirana", its id written in capitals
+    Then Alice follows the "Rally of Tirana", named in lower case as the CMS names it
+    When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
+    Then Alice sees tracker-A move to 41.3290, 19.8210
+
+  @leave-unfollowed
+  Scenario: Leaving an event one does not follow is simply confirmed, and changes nothing else
+    Given the organisation "Kosovo Motorsport" runs the event "Rally of Prishtina"
+    And Alice has the live map of the "Rally of Tirana" open
+    When Alice stops following the "Rally of Prishtina"
+    Then Alice is told she no longer follows the "Rally of Prishtina"
+    When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
+    Then Alice sees tracker-A move to 41.3290, 19.8210
+
+  @car-telemetry
+  Scenario: Fans see each car's speed, heading, altitude and satellites as its tracker reports them
+    Given Carol may watch the "Rally of Tirana"
+    And Alice has the live map of the "Rally of Tirana" open
+    When tracker-A reports this position at 2026-05-02 11:02:00:
+      | latitude | longitude | speed (km/h) | heading (°) | altitude (m) | satellites |
+      | 41.3290  | 19.8210   | 87.5         | 270         | 312.5        | 12         |
+    Then Alice sees tracker-A move there with the speed, heading, altitude and satellites it reported
+    When Carol opens the live map of the "Rally of Tirana"
+    Then Carol sees tracker-A on the map with the speed, heading, altitude and satellites it reported
+
+  @shared-tracker
+  Scenario: A tracker fitted to two cars of the event is shown once, on the car the rules name
+    Given tracker-S and tracker-T are each fitted to both car #7 and car #12
+    And these positions were recorded:
+      | tracker   | time (UTC)          | latitude | longitude |
+      | tracker-S | 2026-05-02 11:00:10 | 41.3250  | 19.8150   |
+      | tracker-T | 2026-05-02 11:00:20 | 41.3260  | 19.8160   |
+    When Alice opens the live map of the "Rally of Tirana"
+    Then Alice sees tracker-S and tracker-T on the map once each, on their car with the lowest entry id
+    When tracker-S reports the position 41.3350, 19.8350 at 2026-05-02 11:02:00
+    And tracker-T reports the position 41.3360, 19.8360 at 2026-05-02 11:02:10
+    Then Alice sees tracker-S and tracker-T move once each, on their car with the lowest entry id

@@ -61,7 +61,7 @@ Feature: The live map survives trouble in the services around it
 
   @slow-consumer
   Scenario: A fan who stops reading is disconnected without slowing anyone else
-    Given a Processor P that lets 8 messages queue up for each fan
+    Given a Processor P that reads 50 reports at a time and lets 100 messages queue up for each fan
     And Alice follows the "Rally of Tirana" through Processor P over a poor network
     And Carol follows the "Rally of Tirana" through Processor P
     When Alice stops reading her messages
@@ -83,3 +83,11 @@ Feature: The live map survives trouble in the services around it
     And Alice follows the "Rally of Tirana" through Processor P
     When Alice stops reading her messages
     Then Processor P drops Alice's connection within 10 seconds
+
+  @unreadable-stream
+  Scenario: A Processor that cannot read its telemetry stream says so, though Redis and the database answer
+    Given a Processor P of this scenario's own
+    When Processor P's telemetry stream is overwritten with something that is not a stream
+    Then Processor P reports that it cannot consume its telemetry stream, though Redis and the database are up
+    When Processor P's telemetry stream is repaired
+    Then Processor P is healthy again

@@ -45,3 +45,29 @@ Feature: Several Processors share the work
     And Processor south starts
     Then each of the 300 positions is stored exactly once
     And no report is left pending
+
+  @restart-recovery
+  Scenario: A Processor that dies in the middle of its work finishes it as soon as it is back
+    Given Processor north is set up to read one telemetry stream on its own, handing stuck work over only after 10 minutes
+    And the database holds new positions back
+    And the trackers of the "Rally of Tirana" have reported 120 positions in a burst
+    When Processor north starts
+    And Processor north has taken reports it has not stored yet
+    And Processor north dies suddenly
+    And the database lets the positions through
+    And Processor north starts again under the same name
+    Then each of the 120 positions is stored exactly once
+    And no report is left pending
+
+  @answer-in-flight
+  Scenario: Positions stored while a fan's map is on its way to the fan are shown live, none lost
+    Given Carol may watch the "Rally of Tirana"
+    And Processor north stores the reports of one telemetry stream, and Processor south serves fans from the same stream over a slow link to the database
+    And Carol follows the "Rally of Tirana" through Processor south
+    And Alice has the live channel of Processor south open
+    When Alice opens the live map of the "Rally of Tirana", whose snapshot is read but held up on its way to Processor south while these positions are stored and sent out to Carol:
+      | tracker   | time (UTC)          | latitude | longitude |
+      | tracker-A | 2026-05-02 11:02:00 | 41.3290  | 19.8210   |
+      | tracker-C | 2026-05-02 11:02:30 | 41.3310  | 19.8260   |
+    Then Alice has seen each position stored while her map was loading exactly once
+    And Alice never receives the same position twice

@@ -87,3 +87,21 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
     And Alice opens the live map of the "Rally of Tirana"
     Then Alice is disconnected because her session has ended
     And no session cookie of this scenario appears in any Processor log
+
+  @origin-lookalike
+  Scenario: A web site whose address only begins like ours is turned away like any other
+    When Alice's browser opens the live channel from the web site "https://live.example.test.evil.example"
+    Then Alice is turned away as coming from a foreign web site
+    And the CMS was not asked about Alice
+
+  @subscription-limit
+  Scenario: A fan may follow as many events at once as the Processor allows, and not one more
+    Given the organisation "Albanian Rally Club" also runs the events "Rally of Durrës", "Rally of Vlorë" and "Rally of Shkodër"
+    And Alice may watch every event of the "Albanian Rally Club"
+    And a Processor P that lets each fan follow 3 events at once
+    When Alice opens the live maps of the "Rally of Tirana", the "Rally of Durrës" and the "Rally of Vlorë" through Processor P
+    Then Alice follows all 3 of them
+    When Alice opens the live map of the "Rally of Shkodër"
+    Then Alice is told she follows too many events at once
+    When Alice stops following the "Rally of Vlorë"
+    Then Alice can now open the live map of the "Rally of Shkodër"

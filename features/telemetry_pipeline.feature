@@ -123,3 +123,80 @@ Feature: From the trackers to the database and the live map
     Then Alice and Carol receive every position reported after their map opened
     And neither Alice nor Carol receives any position twice
     And Alice and Carol see each tracker's positions in time order, without a gap
+
+  @duplicate-count
+  Scenario: A position that arrives several times is counted as a duplicate each time, never as an orphan
+    Given Alice has the live map of the "Rally of Tirana" open
+    When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
+    Then Alice sees tracker-A move to 41.3290, 19.8210
+    When tracker-A's report of 2026-05-02 11:02:00 arrives 3 more times
+    And tracker-B reports the position 41.3310, 19.8260 at 2026-05-02 11:03:00
+    Then Alice sees tracker-B move to 41.3310, 19.8260
+    And exactly 3 duplicate positions have been counted
+    And no orphan position has been counted
+
+  @moved-tracker
+  Scenario: A tracker moved to another car, or taken off, after it has reported is routed anew from its next position
+    Given Alice has the live map of the "Rally of Tirana" open
+    When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
+    And tracker-B reports the position 41.3310, 19.8260 at 2026-05-02 11:02:05
+    Then Alice sees tracker-A move to 41.3290, 19.8210 on car #7
+    And Alice sees tracker-B move to 41.3310, 19.8260 on car #12
+    When tracker-A is moved to car #12
+    And tracker-B is taken off its car
+    And tracker-A reports the position 41.3300, 19.8220 at 2026-05-02 11:02:10
+    And tracker-B reports the position 41.3320, 19.8270 at 2026-05-02 11:02:15
+    And tracker-C reports the position 41.3330, 19.8280 at 2026-05-02 11:02:20
+    Then Alice sees tracker-A move to 41.3300, 19.8220 on car #12
+    And Alice sees tracker-C move to 41.3330, 19.8280
+    And Alice is not shown tracker-B's position of 2026-05-02 11:02:15
+    And exactly 1 orphan position has been counted
+    And the position of tracker-B at 2026-05-02 11:02:15 is stored
+
+  @local-time
+  Scenario Outline: A tracker that reports its local time is stored and shown at the right moment in UTC
+    Given Alice has the live map of the "Rally of Tirana" open
+    When tracker-A reports the position 41.3290, 19.8210 with its local clock reading <local time>
+    Then Alice sees tracker-A move to 41.3290, 19.8210 at 2026-05-02 11:02:00 UTC
+    And the position of tracker-A at 2026-05-02 11:02:00 is stored
+
+    Examples:
+      | local time                    |
+      | 2026-05-02T13:02:00.000+02:00 |
+      | 2026-05-02T07:32:00.000-0330  |
+
+  @batch-order
+  Scenario: A tracker catching up on positions it could not send is shown moving in time order
+    Given Alice has the live map of the "Rally of Tirana" open
+    And the database holds new positions back
+    When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
+    And the Processor is storing it
+    And tracker-A sends the positions it could not send before, all at once and out of order:
+      | time (UTC)          | latitude | longitude |
+      | 2026-05-02 11:02:03 | 41.3293  | 19.8213   |
+      | 2026-05-02 11:02:01 | 41.3291  | 19.8211   |
+      | 2026-05-02 11:02:04 | 41.3294  | 19.8214   |
+      | 2026-05-02 11:02:02 | 41.3292  | 19.8212   |
+    And the database lets the positions through
+    Then Alice sees tracker-A's positions one after the other in time order:
+      | time (UTC)          |
+      | 2026-05-02 11:02:00 |
+      | 2026-05-02 11:02:01 |
+      | 2026-05-02 11:02:02 |
+      | 2026-05-02 11:02:03 |
+      | 2026-05-02 11:02:04 |
+
+  @loading-window
+  Scenario: Positions stored while a fan's map is loading are each shown once, none lost
+    Given Carol may watch the "Rally of Tirana"
+    And Carol has the live map of the "Rally of Tirana" open
+    And the database holds new positions back
+    When tracker-A and tracker-B report these positions at the same moment:
+      | tracker   | time (UTC)          | latitude | longitude |
+      | tracker-A | 2026-05-02 11:02:00 | 41.3290  | 19.8210   |
+      | tracker-B | 2026-05-02 11:02:30 | 41.3310  | 19.8260   |
+    And Alice opens the live map of the "Rally of Tirana", which is still loading while those positions are stored and sent out to Carol
+    And tracker-C reports the position 41.3330, 19.8280 at 2026-05-02 11:03:00
+    Then Alice sees tracker-C move to 41.3330, 19.8280
+    And Alice has seen each position stored while her map was loading exactly once
+    And Alice never receives the same position twice

@@ -1,5 +1,6 @@
 """The event as the CMS stores it, and what the Processor stored: seeded and checked in PostgreSQL."""
 
+import re
 from collections import Counter
 
 from behave import given, then, when
@@ -8,7 +9,7 @@ from hamcrest import assert_that, close_to, contains_exactly, equal_to, has_prop
 
 from support.matchers import COORDINATE_TOLERANCE
 from support.telemetry import render_ts
-from support.traffic import Report
+from support.traffic import Report, split_names
 from support.waiting import eventually
 from support.world import parse_time
 
@@ -176,3 +177,57 @@ def step_broken_not_stored(context: Context) -> None:
     for alias, device_id in world.devices.items():
         rows = [row for row in context.suite.run(world.db.positions_of(device_id)) if row.ts in broken_times]
         assert_that(rows, equal_to([]), f"positions of {alias} stored from broken reports")
+
+
+# -- trackers moving between cars, and trackers on two cars ------------------------------------------------
+
+@when("{tracker} is moved to car {number}")
+def step_move(context: Context, tracker: str, number: str) -> None:
+    moved = context.suite.run(context.world.db.move_device(context.world.device(tracker), context.world.car(number)))
+    assert moved == 1, f"{tracker} was on {moved} cars, expected 1"
+
+
+@given("{trackers} are each fitted to both car {first} and car {second}")
+def step_fit_both(context: Context, trackers: str, first: str, second: str) -> None:
+    """Fit each tracker to both cars, alternating which car comes first, so that the car the contract names
+    (the entry of lowest id) is neither always the first nor always the last assignment: only the rule itself
+    picks it for every tracker."""
+    world = context.world
+    cars = sorted([world.car(first), world.car(second)])
+    for index, alias in enumerate(split_names(trackers)):
+        context.suite.run(world.db.add_device(world.device(alias), alias))
+        for entry_id in (cars if index % 2 else list(reversed(cars))):
+            context.suite.run(world.db.assign_device(entry_id, world.device(alias)))
+
+
+# -- a position waiting to be stored ------------------------------------------------------------------------
+
+@when("the Processor is storing it")
+def step_storing(context: Context) -> None:
+    """The Processor has read the report and its insert waits for the held table."""
+
+    async def waiting() -> tuple[bool, int]:
+        count = await context.world.db.inserts_waiting()
+        return count >= 1, count
+
+    context.suite.run(eventually(waiting, timeout=10, what="the Processor's insert to wait for the held table"))
+
+
+# -- several events of one organisation ----------------------------------------------------------------------
+
+@given('the organisation "{organisation}" also runs the events {events}')
+def step_more_events(context: Context, organisation: str, events: str) -> None:
+    names = re.findall(r'"([^"]+)"', events)
+    assert names, f"no quoted event names in {events!r}"
+    for event in names:
+        context.suite.run(context.world.add_event(organisation, event))
+
+
+@given('{person} may watch every event of the "{organisation}"')
+def step_may_watch_all(context: Context, person: str, organisation: str) -> None:
+    """Granted in the CMS, like "{person} may watch the ..." for each of the organisation's events."""
+    world = context.world
+    events = [event for event, runner in world.event_organisations.items() if runner == organisation]
+    assert events, f"the {organisation} runs no event in this scenario"
+    for event in events:
+        world.allow(person, event)

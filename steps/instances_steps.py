@@ -9,6 +9,7 @@ from behave.runner import Context
 from hamcrest import assert_that, equal_to
 
 from support.instances import ScenarioInstances
+from support.slow_link import SlowLink
 from support.stream import Pending
 from support.waiting import eventually
 
@@ -98,3 +99,37 @@ def step_nothing_pending(context: Context) -> None:
 
     owed = context.suite.run(eventually(settled, timeout=20, what="every group's pending list to be empty"))
     assert_that({group: p.total for group, p in owed.items()}, equal_to({group: 0 for group in owed}))
+
+
+@given("Processor {name} is set up to read one telemetry stream on its own, handing stuck work over only after "
+       "{minutes:d} minutes")
+def step_set_up_alone(context: Context, name: str, minutes: int) -> None:
+    """Nothing runs yet. The long claim idle time means that only re-reading its own pending entries at start,
+    not taking over idle work, can finish what the instance left behind within the scenario."""
+    _instances(context).common["PROCESSOR_CLAIM_IDLE_MS"] = str(minutes * 60_000)
+
+
+@when("Processor {name} starts again under the same name")
+def step_restart(context: Context, name: str) -> None:
+    _instances(context).restart(name)
+
+
+@given("Processor {first} stores the reports of one telemetry stream, and Processor {second} serves fans from the "
+       "same stream over a slow link to the database")
+def step_slow_link_pair(context: Context, first: str, second: str) -> None:
+    """``second`` reaches PostgreSQL through a :class:`SlowLink` the scenario can stall; it reads the stream in
+    a consumer group of its own, so ``first`` stores every position while ``second``'s answers are held."""
+    instances = _instances(context)
+    assert context.suite.endpoints is not None
+    link = SlowLink(context.suite.endpoints.database_url)
+    context.suite.run(link.start())
+    context.world.cleanups.append(link.close)
+    context.slow_link = link
+    instances.start(first)
+    instances.start(second, group=f"group-{second}", PROCESSOR_DATABASE_URL=link.url)
+
+
+@given("{person} has the live channel of Processor {name} open")
+def step_channel_of(context: Context, person: str, name: str) -> None:
+    viewer = context.suite.run(context.world.connect(person, processor=_instances(context).instance(name).process))
+    assert viewer.refusal is None, f"{person}'s connection was refused: {viewer.refusal}"

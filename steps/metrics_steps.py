@@ -11,6 +11,7 @@ ORPHANS = "processor_live_broadcast_orphan_records_total"
 
 @then("exactly {count:d} orphan position has been counted")
 def step_orphans(context, count):
+    """Read after a positive barrier (a later position that reached a fan), so every earlier one was counted."""
     world = context.world
     assert world.baseline is not None, "no position was reported in this scenario"
     now = context.suite.run(world.metrics())
@@ -33,3 +34,25 @@ def step_dead_letter_count(context: Context, count: int) -> None:
 
     delta = context.suite.run(eventually(counted, timeout=5, what=f"{DEAD_LETTERS} to rise by {count}"))
     assert_that(delta, equal_to(count), f"{DEAD_LETTERS} moved by this much")
+
+
+DUPLICATES = "processor_positions_duplicate_total"
+
+
+@then("no orphan position has been counted")
+def step_no_orphans(context: Context) -> None:
+    step_orphans(context, 0)
+
+
+@then("exactly {count:d} duplicate positions have been counted")
+def step_duplicates(context: Context, count: int) -> None:
+    """Waits for the counter to reach ``count``, then requires that it did not go past it."""
+    world = context.world
+    assert world.baseline is not None, "no position was reported in this scenario"
+
+    async def counted() -> tuple[bool, float]:
+        delta = (await world.metrics()).delta(world.baseline, DUPLICATES)
+        return delta >= count, delta
+
+    delta = context.suite.run(eventually(counted, timeout=5, what=f"{DUPLICATES} to rise by {count}"))
+    assert_that(delta, equal_to(count), f"{DUPLICATES} moved by this much")

@@ -207,9 +207,12 @@ def step_told_unavailable(context: Context, person: str) -> None:
 
 # -- Processors of the scenario's own ----------------------------------------------------------------------
 
-@given("a Processor {name} that lets {count:d} messages queue up for each fan")
-def step_small_queue(context: Context, name: str, count: int) -> None:
-    _instances(context).start(name, PROCESSOR_CLIENT_QUEUE=str(count))
+@given("a Processor {name} that reads {batch:d} reports at a time and lets {count:d} messages queue up for each fan")
+def step_small_queue(context: Context, name: str, batch: int, count: int) -> None:
+    """A small queue, but as the contract sizes it: one live message carries up to a batch of positions, so a
+    queue under two batches could close a fan who reads promptly (docs/processor.md, PROCESSOR_CLIENT_QUEUE)."""
+    assert count >= 2 * batch, f"the contract wants a client queue of at least 2 x the batch size ({2 * batch})"
+    _instances(context).start(name, PROCESSOR_READ_COUNT=str(batch), PROCESSOR_CLIENT_QUEUE=str(count))
 
 
 @given("a Processor {name} of this scenario's own")
@@ -343,3 +346,63 @@ def step_received_all(context: Context, person: str) -> None:
     context.suite.run(wait_for_positions(viewer, [r.key for r in context.reports],
                                          event_id=context.world.answers[person]["eventId"], timeout=20,
                                          what="positions reported"))
+
+
+# -- limits of a Processor of the scenario's own -----------------------------------------------------------
+
+@given("a Processor {name} that lets each fan follow {count:d} events at once")
+def step_subscription_limit(context: Context, name: str, count: int) -> None:
+    _instances(context).start(name, PROCESSOR_MAX_SUBSCRIPTIONS=str(count))
+
+
+# -- a telemetry stream the Processor cannot read ------------------------------------------------------------
+
+@when("Processor {name}'s telemetry stream is overwritten with something that is not a stream")
+def step_stream_overwritten(context: Context, name: str) -> None:
+    """Redis and PostgreSQL keep answering; only reading the stream fails (WRONGTYPE). The key is the
+    scenario's private stream, deleted in clean-up."""
+    instances = _instances(context)
+    redis = instances.publisher.redis
+
+    async def overwrite() -> None:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.delete(instances.stream)
+            pipe.set(instances.stream, "not a stream")
+            await pipe.execute()
+
+    context.suite.run(overwrite())
+    context.down_at = time.monotonic()
+
+
+@when("Processor {name}'s telemetry stream is repaired")
+def step_stream_repaired(context: Context, name: str) -> None:
+    """The foreign value goes; the Processor recreates its stream and group (MKSTREAM) when it next tries."""
+    instances = _instances(context)
+    context.suite.run(instances.publisher.redis.delete(instances.stream))
+    context.back_at = time.monotonic()
+
+
+@then("Processor {name} reports that it cannot consume its telemetry stream, though Redis and the database are up")
+def step_reports_consumer_stopped(context: Context, name: str) -> None:
+    base_url = _instances(context).instance(name).process.base_url
+    wanted = {"status": "unavailable", "redis": "up", "postgres": "up", "consumer": "stopped"}
+
+    async def reported() -> tuple[bool, object]:
+        status, body = await _health(context, base_url)
+        return status == 503 and body == wanted, (status, body)
+
+    status, body = context.suite.run(eventually(reported, timeout=10, what=f"/healthz of {name} to say {wanted}"))
+    print(f"/healthz {status} {body} {time.monotonic() - context.down_at:.2f} s after the stream was overwritten")
+
+
+@then("Processor {name} is healthy again")
+def step_private_healthy_again(context: Context, name: str) -> None:
+    base_url = _instances(context).instance(name).process.base_url
+
+    async def healthy() -> tuple[bool, object]:
+        status, body = await _health(context, base_url)
+        return status == 200, (status, body)
+
+    context.suite.run(eventually(healthy, timeout=RECOVERY_TIMEOUT, what=f"/healthz of {name} to answer 200"),
+                      timeout=RECOVERY_TIMEOUT + 10)
+    print(f"Processor {name} healthy again {time.monotonic() - context.back_at:.2f} s after the repair")

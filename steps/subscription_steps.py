@@ -1,13 +1,17 @@
 """Opening the live map of an event, and what a fan then sees."""
 
+import re
+
 from behave import given, then, when
 from behave.runner import Context
-from hamcrest import assert_that, contains_inanyorder, equal_to, has_entries, is_not, has_item
+from hamcrest import assert_that, close_to, contains_inanyorder, equal_to, has_entries, has_item, is_not
 
 from support.deliveries import (assert_no_repeats, key_of, live_positions, seen_per_device, sent_after,
                                 sequence_problems, subscribed_frame, wait_for_positions)
-from support.matchers import a_position, a_position_frame, an_error, mentions_device
-from support.telemetry import render_ts
+from support.loading import open_while_answer_travels, open_while_loading, times_seen
+from support.matchers import COORDINATE_TOLERANCE, a_position, a_position_frame, an_error, mentions_device
+from support.stream import publish_burst
+from support.telemetry import position_entry, render_ts
 from support.traffic import Report, split_names
 from support.viewer import QUIET_WINDOW
 from support.world import parse_time
@@ -237,3 +241,209 @@ def step_in_order_without_gap(context: Context, people: str) -> None:
         problems = sequence_problems({d: seen.get(d, []) for d in devices}, history, in_snapshot)
         assert_that(problems, equal_to([]), f"how {person}'s view of each tracker departs from what was stored "
                                             f"(devices: {[world.alias_of(d) for d in devices]})")
+
+
+# -- how the event is named, and which car a position is shown on ------------------------------------------
+
+@when('{person} opens the live map of the "{event}", its id written in capitals')
+def step_open_upper(context: Context, person: str, event: str) -> None:
+    context.suite.run(context.world.open_map(person, event, written=str.upper))
+
+
+@then('{person} follows the "{event}", named in lower case as the CMS names it')
+def step_follows_lower(context: Context, person: str, event: str) -> None:
+    assert_that(context.world.answers[person], has_entries(type="subscribed", eventId=context.world.event(event)),
+                f"{person}'s answer (the event id in lower case)")
+
+
+@then("{person} sees {tracker} move to {latitude:g}, {longitude:g} on car {number}")
+def step_sees_move_on_car(context: Context, person: str, tracker: str, latitude: float, longitude: float,
+                          number: str) -> None:
+    frame = _await_position(context, person, tracker, latitude, longitude, DEFAULT_WAIT)
+    assert_that(frame, has_entries(entryId=context.world.car(number)), f"the car {tracker}'s position is shown on")
+
+
+@then("{person} sees {tracker} move to {latitude:g}, {longitude:g} at {time} UTC")
+def step_sees_move_at(context: Context, person: str, tracker: str, latitude: float, longitude: float,
+                      time: str) -> None:
+    frame = _await_position(context, person, tracker, latitude, longitude, DEFAULT_WAIT)
+    assert_that(frame, has_entries(ts=render_ts(parse_time(time))), f"the time of {tracker}'s position")
+
+
+@then("{person} is not shown {tracker}'s position of {time}")
+def step_not_shown_at(context: Context, person: str, tracker: str, time: str) -> None:
+    """A negative check after a positive barrier: no frame of ``tracker`` at that time, snapshot or live."""
+    viewer = context.world.viewer(person)
+    key = (context.world.device(tracker), render_ts(parse_time(time)))
+    context.suite.run(viewer.listen_quietly(QUIET_WINDOW))
+    shown = [frame for frame in viewer.inbox
+             if key_of(frame) == key or any(key_of(item) == key for item in frame.get("snapshot") or [])]
+    assert_that(shown, equal_to([]), f"frames showing {tracker} at {time}")
+
+
+# -- a tracker on two cars ------------------------------------------------------------------------------------
+
+def _lowest_car(context: Context, device_id: str) -> str:
+    """The contract's car for a tracker on several cars of one event: the entry of lowest id (PostgreSQL orders
+    uuids like their lower-case text)."""
+    entries = context.suite.run(context.world.db.cars_of_device(device_id))
+    assert len(entries) >= 2, f"{context.world.alias_of(device_id)} is on {len(entries)} cars, expected two"
+    return min(entries)
+
+
+@then("{person} sees {trackers} on the map once each, on their car with the lowest entry id")
+def step_snapshot_once_on_lowest(context: Context, person: str, trackers: str) -> None:
+    world = context.world
+    answer = world.answers[person]
+    assert_that(answer, has_entries(type="subscribed"))
+    for alias in split_names(trackers):
+        device_id = world.device(alias)
+        items = [item for item in answer["snapshot"] if item.get("deviceId") == device_id]
+        assert_that([item.get("entryId") for item in items], equal_to([_lowest_car(context, device_id)]),
+                    f"the cars {alias} is shown on in {person}'s snapshot (entry ids)")
+
+
+@then("{person} sees {trackers} move once each, on their car with the lowest entry id")
+def step_live_once_on_lowest(context: Context, person: str, trackers: str) -> None:
+    """Waits for each tracker's latest report, listens for the quiet window, then counts."""
+    world = context.world
+    viewer = world.viewer(person)
+    event_id = world.answers[person]["eventId"]
+    aliases = split_names(trackers)
+    latest = {}
+    for alias, entry_id, fields in world.published:
+        if alias in aliases:
+            latest[alias] = (world.device(alias), fields["ts"])
+    assert sorted(latest) == sorted(aliases), f"not every one of {aliases} has reported in this scenario"
+    context.suite.run(wait_for_positions(viewer, list(latest.values()), event_id=event_id, timeout=DEFAULT_WAIT,
+                                         what=f"the positions of {trackers}"))
+    context.suite.run(viewer.listen_quietly(QUIET_WINDOW))
+    for alias, key in latest.items():
+        frames = [frame for frame in live_positions(viewer, event_id) if key_of(frame) == key]
+        assert_that([frame.get("entryId") for frame in frames], equal_to([_lowest_car(context, key[0])]),
+                    f"the cars {alias}'s position at {key[1]} was shown on (entry ids)")
+
+
+# -- what a car's position carries ------------------------------------------------------------------------------
+
+def _as_reported(context: Context) -> dict:
+    tracker, ts, latitude, longitude, payload = context.reported_car
+    return {"deviceId": context.world.device(tracker), "ts": render_ts(ts),
+            "lat": close_to(latitude, COORDINATE_TOLERANCE), "lon": close_to(longitude, COORDINATE_TOLERANCE),
+            "speed": close_to(payload["speed"], COORDINATE_TOLERANCE),
+            "heading": close_to(payload["angle"], COORDINATE_TOLERANCE),
+            "altitude": close_to(payload["altitude"], COORDINATE_TOLERANCE),
+            "satellites": payload["satellites"]}
+
+
+@then("{person} sees {tracker} move there with the speed, heading, altitude and satellites it reported")
+def step_live_telemetry(context: Context, person: str, tracker: str) -> None:
+    _, _, latitude, longitude, _ = context.reported_car
+    frame = _await_position(context, person, tracker, latitude, longitude, DEFAULT_WAIT)
+    assert_that(frame, has_entries(_as_reported(context)), f"{tracker}'s live position as {person} sees it")
+
+
+@then("{person} sees {tracker} on the map with the speed, heading, altitude and satellites it reported")
+def step_snapshot_telemetry(context: Context, person: str, tracker: str) -> None:
+    answer = context.world.answers[person]
+    assert_that(answer, has_entries(type="subscribed"))
+    assert_that(answer["snapshot"], has_item(has_entries(_as_reported(context))),
+                f"{tracker} in {person}'s snapshot")
+
+
+# -- order within one batch -----------------------------------------------------------------------------------
+
+@then("{person} sees {tracker}'s positions one after the other in time order:")
+def step_in_time_order(context: Context, person: str, tracker: str) -> None:
+    world = context.world
+    viewer = world.viewer(person)
+    event_id = world.answers[person]["eventId"]
+    device_id = world.device(tracker)
+    expected = [render_ts(parse_time(row["time (UTC)"])) for row in context.table]
+    context.suite.run(wait_for_positions(viewer, [(device_id, ts) for ts in expected], event_id=event_id,
+                                         timeout=DEFAULT_WAIT, what=f"the positions of {tracker}"))
+    context.suite.run(viewer.listen_quietly(QUIET_WINDOW))
+    shown = [frame["ts"] for frame in live_positions(viewer, event_id) if frame.get("deviceId") == device_id]
+    assert_that(shown, equal_to(expected), f"the times of {tracker}'s positions, in the order {person} got them")
+
+
+# -- a map still loading while positions are stored ------------------------------------------------------------
+
+@when('{person} opens the live map of the "{event}", which is still loading while those positions are stored '
+      'and sent out to {observer}')
+def step_open_while_loading(context: Context, person: str, event: str, observer: str) -> None:
+    """support/loading.py explains how the window is held open."""
+    context.loading_window = list(context.together)
+    context.suite.run(open_while_loading(context.world, person, event, context.hold, observer,
+                                         context.loading_window))
+    assert_that(context.world.answers[person], has_entries(type="subscribed"), f"{person}'s map did not open")
+
+
+@then("{person} has seen each position stored while {pronoun} map was loading exactly once")
+def step_loading_window_once(context: Context, person: str, pronoun: str) -> None:
+    """After the scenario's positive barrier: each position of the window, whose time is also that of the
+    tracker's position in the snapshot, in the snapshot or live, once."""
+    world = context.world
+    viewer = world.viewer(person)
+    context.suite.run(viewer.listen_quietly(QUIET_WINDOW))
+    seen = times_seen(viewer.inbox, world.answers[person]["eventId"], context.loading_window)
+    assert_that({f"{world.alias_of(d)} at {ts}": n for (d, ts), n in seen.items()},
+                equal_to({f"{world.alias_of(d)} at {ts}": 1 for (d, ts) in seen}),
+                f"how often {person} was shown each position stored while the map loaded")
+
+
+# -- how many events at once -----------------------------------------------------------------------------------
+
+@when('{person} opens the live maps of {events} through Processor {name}')
+def step_open_many(context: Context, person: str, events: str, name: str) -> None:
+    world = context.world
+    context.suite.run(world.connect(person, processor=context.instances.instance(name).process))
+    context.opened = {}
+    for event in _quoted(events):
+        context.opened[event] = context.suite.run(world.open_map(person, event))
+
+
+def _quoted(text: str) -> list[str]:
+    names = re.findall(r'"([^"]+)"', text)
+    assert names, f"no quoted event names in {text!r}"
+    return names
+
+
+@then("{person} follows all {count:d} of them")
+def step_follows_all(context: Context, person: str, count: int) -> None:
+    answers = {event: answer.get("type") + (f"/{answer.get('code')}" if answer.get("code") else "")
+               for event, answer in context.opened.items()}
+    assert_that(answers, equal_to({event: "subscribed" for event in context.opened}), f"{person}'s answers")
+    assert_that(len(answers), equal_to(count), "events opened")
+
+
+@then("{person} is told {pronoun} follows too many events at once")
+def step_too_many(context: Context, person: str, pronoun: str) -> None:
+    assert_that(context.world.answers[person], an_error("too_many_subscriptions"))
+
+
+@then('{person} can now open the live map of the "{event}"')
+def step_can_now_open(context: Context, person: str, event: str) -> None:
+    answer = context.suite.run(context.world.open_map(person, event))
+    assert_that(answer, has_entries(type="subscribed"), f"{person}'s answer to opening the map of {event}")
+
+
+@when('{person} opens the live map of the "{event}", whose snapshot is read but held up on its way to Processor '
+      '{name} while these positions are stored and sent out to {observer}:')
+def step_open_while_answer_travels(context: Context, person: str, event: str, name: str, observer: str) -> None:
+    """support/loading.py, open_while_answer_travels: the positions are committed after the snapshot was read,
+    so only the live buffer can bring them to the fan."""
+    world = context.world
+    planned = [(row["tracker"], parse_time(row["time (UTC)"]), float(row["latitude"]), float(row["longitude"]))
+               for row in context.table]
+
+    async def publish() -> list:
+        entries = [position_entry(world.device(alias), ts, lat, lon, altitude=110.0, angle=90.0, speed=80.0,
+                                  satellites=11) for alias, ts, lat, lon in planned]
+        ids = await publish_burst(world.publisher, entries, together=True)
+        world.published += [(alias, entry_id, fields) for (alias, *_), entry_id, fields in zip(planned, ids, entries)]
+        return [(world.device(alias), render_ts(ts)) for alias, ts, _, _ in planned]
+
+    answer, context.loading_window = context.suite.run(
+        open_while_answer_travels(world, person, event, context.slow_link, observer, publish))
+    assert_that(answer, has_entries(type="subscribed"), f"{person}'s map did not open")

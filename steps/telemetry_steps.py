@@ -170,3 +170,68 @@ def step_dead_letters(context: Context) -> None:
         assert_that(letter.fields, has_entries({**fields, "reason": expected[problem], "source_id": letter.source_id}),
                     f"the dead letter of the report where {problem}")
         assert_that(letter.fields.get("detail", ""), is_not(empty()), f"the detail of the report where {problem}")
+
+
+# -- what a report carries, and how reports arrive -------------------------------------------------------
+
+#: The columns of a feature file's "reports this position" table, and the payload key each one fills.
+CAR_TELEMETRY = {"speed (km/h)": "speed", "heading (°)": "angle", "altitude (m)": "altitude",
+                 "satellites": "satellites"}
+
+
+@when("{tracker} reports the position {latitude:g}, {longitude:g} with its local clock reading {local}")
+def step_report_local_time(context: Context, tracker: str, latitude: float, longitude: float, local: str) -> None:
+    """The time exactly as the tracker writes it, offset and all (e.g. ``2026-05-02T13:02:00.000+02:00``)."""
+    instant = datetime.fromisoformat(local.strip())
+    assert instant.utcoffset(), f"{local!r} is not a local time with an offset from UTC"
+    context.suite.run(context.world.report(tracker, instant.astimezone(timezone.utc), latitude, longitude,
+                                           ts_text=local.strip()))
+
+
+@when("{tracker} reports this position at {time}:")
+def step_report_with_telemetry(context: Context, tracker: str, time: str) -> None:
+    """One row: latitude, longitude and the car's speed, heading, altitude and satellites (CAR_TELEMETRY)."""
+    assert len(context.table.rows) == 1, "one position per step"
+    row = context.table[0]
+    payload = {key: float(row[column]) for column, key in CAR_TELEMETRY.items()}
+    payload["satellites"] = int(row["satellites"])
+    context.reported_car = (tracker, parse_time(time), float(row["latitude"]), float(row["longitude"]), payload)
+    context.suite.run(context.world.report(tracker, parse_time(time), float(row["latitude"]),
+                                           float(row["longitude"]), **payload))
+
+
+@when("{tracker}'s report of {time} arrives {count:d} more times")
+def step_report_again_times(context: Context, tracker: str, time: str, count: int) -> None:
+    for _ in range(count):
+        step_report_again(context, tracker, time)
+
+
+def _publish_together(context: Context, planned: list[tuple[str, datetime, float, float]]) -> None:
+    """Send ``(tracker, ts, latitude, longitude)`` reports in one MULTI/EXEC, so they are read in one batch."""
+    world = context.world
+    if world.baseline is None:
+        world.baseline = context.suite.run(world.metrics())
+    entries = [position_entry(world.device(alias), ts, lat, lon, altitude=110.0, angle=90.0, speed=80.0,
+                              satellites=11) for alias, ts, lat, lon in planned]
+    ids = context.suite.run(publish_burst(world.publisher, entries, together=True))
+    for (alias, _, _, _), entry_id, fields in zip(planned, ids, entries):
+        world.published.append((alias, entry_id, fields))
+    context.together = [(world.device(alias), render_ts(ts)) for alias, ts, _, _ in planned]
+
+
+@when("{trackers} report these positions at the same moment:")
+def step_report_together(context: Context, trackers: str) -> None:
+    _publish_together(context, [(row["tracker"], parse_time(row["time (UTC)"]), float(row["latitude"]),
+                                 float(row["longitude"])) for row in context.table])
+
+
+@when("{tracker} sends the positions it could not send before, all at once and out of order:")
+def step_backlog(context: Context, tracker: str) -> None:
+    """A tracker back in coverage uploads its backlog; the rows are sent in the order of the table, which
+    must be neither oldest nor newest first, so that only sorting by time, not keeping or reversing the order
+    of arrival (which a database join may do by accident), shows them in time order."""
+    rows = [(tracker, parse_time(row["time (UTC)"]), float(row["latitude"]), float(row["longitude"]))
+            for row in context.table]
+    times = [ts for _, ts, _, _ in rows]
+    assert times not in (sorted(times), sorted(times, reverse=True)), "the table must list the backlog out of order"
+    _publish_together(context, rows)

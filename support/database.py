@@ -5,6 +5,7 @@ The Processor is judged by what ends up in the database, not by what it says abo
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,7 @@ from pathlib import Path
 import asyncpg
 
 from .settings import REPO_ROOT
+from .waiting import eventually
 
 SCHEMA = REPO_ROOT / "fixtures" / "test-schema.sql"
 
@@ -71,6 +73,12 @@ class Database:
 
     async def assign_device(self, entry_id: str, device_id: str) -> None:
         await self._pool.execute("INSERT INTO entry_devices (entry_id, device_id) VALUES ($1, $2)", entry_id, device_id)
+
+    async def move_device(self, device_id: str, entry_id: str) -> int:
+        """Move a tracker from whatever car it is on to ``entry_id``; return how many assignments moved."""
+        status = await self._pool.execute("UPDATE entry_devices SET entry_id = $2 WHERE device_id = $1",
+                                          device_id, entry_id)
+        return int(status.split()[-1])
 
     async def unassign_device(self, device_id: str) -> None:
         await self._pool.execute("DELETE FROM entry_devices WHERE device_id = $1", device_id)
@@ -133,6 +141,11 @@ class Database:
         )
         return [row["device_id"] for row in rows]
 
+    async def cars_of_device(self, device_id: str) -> list[str]:
+        """The entries (cars) ``device_id`` is fitted to right now."""
+        rows = await self._pool.fetch("SELECT entry_id::text FROM entry_devices WHERE device_id = $1", device_id)
+        return [row["entry_id"] for row in rows]
+
     async def positions_of_devices(self, device_ids: Iterable[str]) -> list[StoredPosition]:
         """Every stored position of these devices (a burst's whole outcome in one query)."""
         rows = await self._pool.fetch(
@@ -148,6 +161,33 @@ class Database:
             "SELECT count(*) FROM pg_locks WHERE locktype = 'relation'"
             " AND relation = 'positions'::regclass AND NOT granted"
         ))
+
+    async def server_clock(self) -> datetime:
+        """PostgreSQL's own clock, to compare with ``pg_stat_activity`` times."""
+        return await self._pool.fetchval("SELECT clock_timestamp()")
+
+    async def finished_queries(self, client_ports: Iterable[int], *, since: datetime, mentioning: str) -> int:
+        """How many sessions from ``client_ports`` have finished a query that started after ``since`` and
+        whose text mentions ``mentioning`` (their latest query, as ``pg_stat_activity`` shows it)."""
+        return int(await self._pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE client_port = ANY($1::int[]) AND state = 'idle'"
+            " AND query_start >= $2 AND position($3 in lower(query)) > 0",
+            list(client_ports), since, mentioning.lower(),
+        ))
+
+    async def lock_waiters(self, mode: str) -> int:
+        """How many sessions wait for a lock of ``mode`` (e.g. ``AccessShareLock``) on ``positions`` right now."""
+        return int(await self._pool.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'relation'"
+            " AND relation = 'positions'::regclass AND NOT granted AND mode = $1",
+            mode,
+        ))
+
+    async def queue_reads(self) -> "ReadQueue":
+        """Make every new read of ``positions`` wait from now on (see :class:`ReadQueue`)."""
+        queue = ReadQueue(self._pool, self)
+        await queue.start()
+        return queue
 
     async def hold_inserts(self) -> "InsertHold":
         """Hold every new position back until the returned hold is released (see :class:`InsertHold`)."""
@@ -191,5 +231,66 @@ class InsertHold:
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             conn.terminate()  # the server already ended it (timeout) or it broke: do not reuse the connection
         finally:
+            self._transaction = None
+            await self._pool.release(conn)
+
+
+class ReadQueue:
+    """A request for ``positions`` in ACCESS EXCLUSIVE mode, queued behind an :class:`InsertHold`.
+
+    PostgreSQL grants locks in queue order: a request that conflicts with one *waiting* ahead of it waits too.
+    Queued behind the inserts the hold keeps back, this request lets those inserts go first when the hold is
+    released (they were queued before it), then is granted itself, while every read of ``positions`` that
+    arrived after it (a fan's snapshot query) keeps waiting until :meth:`release`. That is how the suite keeps
+    a fan's map loading while stored positions are published: deterministically, not by timing.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, database: Database) -> None:
+        self._pool = pool
+        self._database = database
+        self._conn: asyncpg.Connection | None = None
+        self._locking: asyncio.Task[None] | None = None
+        self._transaction: asyncpg.transaction.Transaction | None = None
+
+    async def start(self) -> None:
+        """Queue the request; return once PostgreSQL lists it as waiting."""
+        self._conn = await self._pool.acquire()
+        try:
+            self._transaction = self._conn.transaction()
+            await self._transaction.start()
+            await self._conn.execute("SET LOCAL idle_in_transaction_session_timeout = '60s'")
+            await self._conn.execute("SET LOCAL lock_timeout = '60s'")
+            self._locking = asyncio.create_task(self._conn.execute("LOCK TABLE positions IN ACCESS EXCLUSIVE MODE"))
+            await eventually(self._queued, timeout=10, what="the exclusive lock request on positions to be queued")
+        except BaseException:
+            await self.release()
+            raise
+
+    async def _queued(self) -> tuple[bool, str]:
+        if self._locking is not None and self._locking.done():
+            return True, "granted at once"  # nothing held positions: the reads queue behind a granted lock
+        waiting = await self._database.lock_waiters("AccessExclusiveLock")
+        return waiting >= 1, f"{waiting} exclusive requests waiting"
+
+    async def granted(self, timeout: float) -> None:
+        """Return once the request is granted: every insert queued before it has finished."""
+        assert self._locking is not None, "the read queue was not started"
+        await asyncio.wait_for(asyncio.shield(self._locking), timeout)
+
+    async def release(self) -> None:
+        """Let the waiting reads through; idempotent (also the scenario's clean-up)."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if self._locking is not None and not self._locking.done():
+                conn.terminate()  # still queued: ending the session withdraws the request
+            elif self._transaction is not None:
+                await self._transaction.rollback()
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            conn.terminate()  # the server already ended it (timeout) or it broke: do not reuse the connection
+        finally:
+            if self._locking is not None:
+                await asyncio.gather(self._locking, return_exceptions=True)
             self._transaction = None
             await self._pool.release(conn)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .processor_process import ProcessorProcess
 from .stream import Pending, delete_keys, pending
@@ -31,6 +31,8 @@ class Instance:
     name: str
     process: ProcessorProcess
     group: str
+    #: The variables it was started with beyond the suite's own, to start it again the same way.
+    overrides: dict[str, str] = field(default_factory=dict)
 
     @property
     def consumer(self) -> str:
@@ -70,7 +72,21 @@ class ScenarioInstances:
             process = self.suite.start_processor(f"{name}-{self.token}", **env)
         finally:  # stopped in clean-up even when it never became healthy
             self._processes.extend(self.suite.processors[already:])
-        self.instances[name] = Instance(name, process, group)
+        self.instances[name] = Instance(name, process, group, env)
+        return self.instances[name]
+
+    def restart(self, name: str) -> Instance:
+        """Start instance ``name`` again after it died, with the same variables: the same consumer name in
+        the same group (so it owns the entries its predecessor read), on a new port."""
+        old = self.instance(name)
+        assert not old.process.running(), f"Processor {name} is still running"
+        already = len(self.suite.processors)
+        try:
+            process = self.suite.start_processor(f"{name}-{self.token}", **old.overrides)
+        finally:
+            self._processes.extend(self.suite.processors[already:])
+        assert process.env["PROCESSOR_CONSUMER"] == old.consumer, "the restarted instance has another consumer name"
+        self.instances[name] = Instance(name, process, old.group, old.overrides)
         return self.instances[name]
 
     def instance(self, name: str) -> Instance:

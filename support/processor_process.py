@@ -2,6 +2,10 @@
 
 Default command: ``python -m processor``. Another implementation is tested with
 ``-D processor_cmd="..."``; it receives the same environment variables (docs/processor.md, section 1).
+
+The command may be a launcher (``sh -c …``, ``npm start``) that forks the Processor as a child instead of
+exec-ing it. The command runs in a session (and process group) of its own, so every signal goes to the whole
+group: SIGTERM reaches the Processor itself, not just its launcher, and stopping leaves no process behind.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -64,22 +70,50 @@ class ProcessorProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM, then SIGKILL after ``timeout``; return the exit status."""
+        """SIGTERM to the whole process group, then SIGKILL to it after ``timeout``; return the exit status of
+        the command (the launcher's, when there is one)."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self._signal_group(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                self._signal_group(signal.SIGKILL)
                 self.proc.wait(10)
+        self._reap_group(timeout)
         return self.proc.returncode
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+        """SIGKILL to the whole process group: the Processor dies mid-work, with its launcher if it has one."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self._signal_group(signal.SIGKILL)
             self.proc.wait(10)
+        self._reap_group(10)
+
+    def _signal_group(self, signum: signal.Signals) -> None:
+        assert self.proc is not None
+        try:
+            os.killpg(self.proc.pid, signum)  # start_new_session: the group id is the command's pid
+        except ProcessLookupError:
+            return  # the whole group has exited already: nothing to signal
+
+    def _reap_group(self, timeout: float) -> None:
+        """After the command ended: wait for what is left of its group (a launcher's child that got the same
+        signal) to end, then SIGKILL the rest, so no process outlives the suite."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        killed = False
+        while members := group_members(self.proc.pid):
+            if time.monotonic() >= deadline:
+                if killed:  # not raised: the run's clean-up (services, other instances) must go on
+                    sys.stderr.write(f"processes {members} of the Processor's group survived SIGKILL\n")
+                    return
+                self._signal_group(signal.SIGKILL)
+                killed, deadline = True, time.monotonic() + 5
+            time.sleep(0.02)  # poll interval of a deadline-bounded wait for processes that are not our children
 
     def tail(self, lines: int = 50) -> str:
         try:
@@ -87,6 +121,22 @@ class ProcessorProcess:
         except FileNotFoundError:
             return "<no log>"
         return "\n".join(text.splitlines()[-lines:])
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group ``pgid``, read from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # the process ended while we looked
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state, ppid, pgrp, ...
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
 
 
 class ProcessorExited(RuntimeError):

@@ -77,9 +77,13 @@ async def delete_dead_letters(redis: aioredis.Redis, stream: str, letters: Seque
         await redis.xdel(dead_letter_stream(stream), *(letter.entry_id for letter in letters))
 
 
-async def publish_burst(publisher: TelemetryPublisher, entries: Sequence[dict[str, str]]) -> list[str]:
-    """``XADD`` every entry in one pipelined round trip, as a busy producer would; return the entry ids in order."""
-    async with publisher.redis.pipeline(transaction=False) as pipe:
+async def publish_burst(publisher: TelemetryPublisher, entries: Sequence[dict[str, str]], *,
+                        together: bool = False) -> list[str]:
+    """``XADD`` every entry in one pipelined round trip, as a busy producer would; return the entry ids in order.
+
+    ``together``: in one MULTI/EXEC transaction, so that a consumer blocked on the stream is woken only once
+    all of them are there and reads them in one batch (a plain pipeline may wake it after the first)."""
+    async with publisher.redis.pipeline(transaction=together) as pipe:
         for fields in entries:
             pipe.xadd(publisher.stream, fields)  # type: ignore[arg-type]
         ids = [_text(entry_id) for entry_id in await pipe.execute()]

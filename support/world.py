@@ -43,6 +43,8 @@ class World:
         self.suite = suite
         self.organizations: dict[str, str] = {}
         self.events: dict[str, str] = {}
+        #: The organisation that runs each event, by event name.
+        self.event_organisations: dict[str, str] = {}
         self.entries: dict[tuple[str, str], str] = {}
         self.devices: dict[str, str] = {}
         self.people: dict[str, Person] = {}
@@ -93,6 +95,7 @@ class World:
     async def add_event(self, organization: str, name: str) -> str:
         org_id = await self.add_organization(organization)
         self.events[name] = str(uuid.uuid4())
+        self.event_organisations[name] = organization
         await self.db.add_event(self.events[name], org_id, name, _slug(name))
         self.suite.stub.known_events.add(self.events[name])
         return self.events[name]
@@ -104,6 +107,12 @@ class World:
         for alias in devices:
             await self.db.add_device(self.device(alias), alias)
             await self.db.assign_device(entry_id, self.device(alias))
+
+    def car(self, number: str) -> str:
+        """The entry id of the scenario's car ``number`` (e.g. ``#7``)."""
+        entries = [entry_id for (_, car), entry_id in self.entries.items() if car == number]
+        assert len(entries) == 1, f"expected one car {number} in this scenario, found {len(entries)}"
+        return entries[0]
 
     async def record_positions(self, rows: list[tuple[str, datetime, float, float]]) -> None:
         await self.db.add_positions((self.device(alias), ts, lat, lon) for alias, ts, lat, lon in rows)
@@ -132,18 +141,30 @@ class World:
                              receive_buffer=receive_buffer)
         return viewer
 
-    async def open_map(self, name: str, event: str) -> Frame:
-        """Connect (if needed) and subscribe; return the Processor's answer for that event."""
+    async def open_map(self, name: str, event: str, *, written: Callable[[str], str] = str) -> Frame:
+        """Connect (if needed) and subscribe; return the Processor's answer for that event.
+
+        ``written`` spells the event id as the fan's client sends it (e.g. ``str.upper``); the answer is
+        recognised whatever case it names the event in, so a wrong spelling fails the step that checks it,
+        with the frame in view, rather than a timeout here."""
         viewer = self.viewers.get(name) or await self.connect(name)
         assert viewer.refusal is None, f"{name}'s connection was refused: {viewer.refusal}"
         event_id = self.event(event)
         already = len(viewer.inbox)
-        await viewer.send({"type": "subscribe", "eventId": event_id})
+        await self.start_opening(name, event, written=written)
         self.answers[name] = await viewer.wait_for(
-            lambda f: f.get("eventId") == event_id and f.get("type") in ("subscribed", "error"),
+            lambda f: str(f.get("eventId")).lower() == event_id and f.get("type") in ("subscribed", "error"),
             timeout=5, what=f"an answer to subscribing to {event!r}", since=already,
         )
         return self.answers[name]
+
+    async def start_opening(self, name: str, event: str, *, written: Callable[[str], str] = str) -> int:
+        """Send ``name``'s request to follow ``event`` without waiting for the answer; return the inbox index
+        from which the answer will be."""
+        viewer = self.viewers.get(name) or await self.connect(name)
+        already = len(viewer.inbox)
+        await viewer.send({"type": "subscribe", "eventId": written(self.event(event))})
+        return already
 
     async def close_map(self, name: str, event: str) -> Frame:
         """Unsubscribe ``name`` from ``event``; return the Processor's answer (``unsubscribed`` or ``error``)."""
@@ -162,12 +183,18 @@ class World:
 
     # -- telemetry -------------------------------------------------------------------------------------
 
-    async def report(self, alias: str, ts: datetime, latitude: float, longitude: float) -> str:
-        """Publish a position as the tracker would; the first report of a scenario fixes the metrics baseline."""
+    async def report(self, alias: str, ts: datetime, latitude: float, longitude: float, *,
+                     ts_text: str | None = None, **payload: float | int) -> str:
+        """Publish a position as the tracker would; the first report of a scenario fixes the metrics baseline.
+
+        ``ts_text`` sends the time as written (e.g. with a local offset) instead of in UTC; ``payload``
+        replaces the default altitude, angle, speed and satellites."""
         if self.baseline is None:
             self.baseline = await self.metrics()
-        fields = position_entry(self.device(alias), ts, latitude, longitude, altitude=110.0, angle=90.0,
-                                speed=80.0, satellites=11)
+        record = {"altitude": 110.0, "angle": 90.0, "speed": 80.0, "satellites": 11, **payload}
+        fields = position_entry(self.device(alias), ts, latitude, longitude, **record)
+        if ts_text is not None:
+            fields["ts"] = ts_text
         assert self.publisher is not None
         entry_id = await self.publisher.publish(fields)
         self.published.append((alias, entry_id, fields))
