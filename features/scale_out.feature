@@ -49,12 +49,12 @@ Feature: Several Processors share the work
   @restart-recovery
   Scenario: A Processor that dies in the middle of its work finishes it as soon as it is back
     Given Processor north is set up to read one telemetry stream on its own, handing stuck work over only after 10 minutes
-    And the database holds new positions back
+    And the database stalls and stores nothing for now
     And the trackers of the "Rally of Tirana" have reported 120 positions in a burst
     When Processor north starts
     And Processor north has taken reports it has not stored yet
     And Processor north dies suddenly
-    And the database lets the positions through
+    And the database is no longer stalled
     And Processor north starts again under the same name
     Then each of the 120 positions is stored exactly once
     And no report is left pending

@@ -168,7 +168,7 @@ Feature: From the trackers to the database and the live map
   @batch-order
   Scenario: A tracker catching up on positions it could not send is shown moving in time order
     Given Alice has the live map of the "Rally of Tirana" open
-    And the database holds new positions back
+    And the database stalls and stores nothing for now
     When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
     And the Processor is storing it
     And tracker-A sends the positions it could not send before, all at once and out of order:
@@ -177,7 +177,7 @@ Feature: From the trackers to the database and the live map
       | 2026-05-02 11:02:01 | 41.3291  | 19.8211   |
       | 2026-05-02 11:02:04 | 41.3294  | 19.8214   |
       | 2026-05-02 11:02:02 | 41.3292  | 19.8212   |
-    And the database lets the positions through
+    And the database is no longer stalled
     Then Alice sees tracker-A's positions one after the other in time order:
       | time (UTC)          |
       | 2026-05-02 11:02:00 |
@@ -190,7 +190,7 @@ Feature: From the trackers to the database and the live map
   Scenario: Positions stored while a fan's map is loading are each shown once, none lost
     Given Carol may watch the "Rally of Tirana"
     And Carol has the live map of the "Rally of Tirana" open
-    And the database holds new positions back
+    And the database stalls and stores nothing for now
     When tracker-A and tracker-B report these positions at the same moment:
       | tracker   | time (UTC)          | latitude | longitude |
       | tracker-A | 2026-05-02 11:02:00 | 41.3290  | 19.8210   |

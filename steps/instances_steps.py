@@ -8,23 +8,18 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, equal_to
 
-from support.instances import ScenarioInstances
+from support.instances import instances_of
 from support.slow_link import SlowLink
 from support.stream import Pending
 from support.waiting import eventually
 
 
-def _instances(context: Context) -> ScenarioInstances:
-    """The scenario's private stream and instances, created on first use (the world cleans them up)."""
-    if "instances" not in context:
-        context.instances = ScenarioInstances(context.suite, context.world)
-    return context.instances
 
 
 @given("Processors {first} and {second} each read every report of one telemetry stream")
 def step_two_groups(context: Context, first: str, second: str) -> None:
     """One consumer group each: both instances get every entry, so both store every position."""
-    instances = _instances(context)
+    instances = instances_of(context)
     for name in (first, second):
         instances.start(name, group=f"group-{name}")
 
@@ -32,7 +27,7 @@ def step_two_groups(context: Context, first: str, second: str) -> None:
 @given("Processors {first} and {second} share the reports of one telemetry stream")
 def step_one_group(context: Context, first: str, second: str) -> None:
     """One consumer group: each entry goes to one of the two instances."""
-    instances = _instances(context)
+    instances = instances_of(context)
     for name in (first, second):
         instances.start(name)
 
@@ -46,23 +41,23 @@ QUICK_TAKEOVER_MS = 300
        "stuck work quickly")
 def step_set_up(context: Context, first: str, second: str) -> None:
     """Nothing runs yet: the scenario starts each instance when its story needs it."""
-    _instances(context).common["PROCESSOR_CLAIM_IDLE_MS"] = str(QUICK_TAKEOVER_MS)
+    instances_of(context).common["PROCESSOR_CLAIM_IDLE_MS"] = str(QUICK_TAKEOVER_MS)
 
 
 @when("Processor {name} starts")
 def step_start(context: Context, name: str) -> None:
-    _instances(context).start(name)
+    instances_of(context).start(name)
 
 
 @when("Processor {name} dies suddenly")
 def step_kill(context: Context, name: str) -> None:
-    _instances(context).kill(name)
+    instances_of(context).kill(name)
 
 
 @when("Processor {name} has taken reports it has not stored yet")
 def step_taken_not_stored(context: Context, name: str) -> None:
     """The moment to kill it: the group lists entries as delivered to it, and its insert waits in the database."""
-    instances = _instances(context)
+    instances = instances_of(context)
     instance = instances.instance(name)
 
     async def holding() -> tuple[bool, str]:
@@ -77,7 +72,7 @@ def step_taken_not_stored(context: Context, name: str) -> None:
 def step_both_about_to_store(context: Context, first: str, second: str) -> None:
     """Both groups delivered the entry, and both instances' inserts wait for the held table: released together,
     they race on the same (device, ts)."""
-    instances = _instances(context)
+    instances = instances_of(context)
     groups = [instances.instance(name).group for name in (first, second)]
 
     async def both_waiting() -> tuple[bool, str]:
@@ -91,7 +86,7 @@ def step_both_about_to_store(context: Context, first: str, second: str) -> None:
 @then("no report is left pending")
 def step_nothing_pending(context: Context) -> None:
     """Every entry was acknowledged by its group (XPENDING empty), whoever took it first."""
-    instances = _instances(context)
+    instances = instances_of(context)
 
     async def settled() -> tuple[bool, dict[str, Pending]]:
         owed = {group: await instances.pending(group) for group in instances.groups()}
@@ -106,12 +101,12 @@ def step_nothing_pending(context: Context) -> None:
 def step_set_up_alone(context: Context, name: str, minutes: int) -> None:
     """Nothing runs yet. The long claim idle time means that only re-reading its own pending entries at start,
     not taking over idle work, can finish what the instance left behind within the scenario."""
-    _instances(context).common["PROCESSOR_CLAIM_IDLE_MS"] = str(minutes * 60_000)
+    instances_of(context).common["PROCESSOR_CLAIM_IDLE_MS"] = str(minutes * 60_000)
 
 
 @when("Processor {name} starts again under the same name")
 def step_restart(context: Context, name: str) -> None:
-    _instances(context).restart(name)
+    instances_of(context).restart(name)
 
 
 @given("Processor {first} stores the reports of one telemetry stream, and Processor {second} serves fans from the "
@@ -119,7 +114,7 @@ def step_restart(context: Context, name: str) -> None:
 def step_slow_link_pair(context: Context, first: str, second: str) -> None:
     """``second`` reaches PostgreSQL through a :class:`SlowLink` the scenario can stall; it reads the stream in
     a consumer group of its own, so ``first`` stores every position while ``second``'s answers are held."""
-    instances = _instances(context)
+    instances = instances_of(context)
     assert context.suite.endpoints is not None
     link = SlowLink(context.suite.endpoints.database_url)
     context.suite.run(link.start())
@@ -131,5 +126,5 @@ def step_slow_link_pair(context: Context, first: str, second: str) -> None:
 
 @given("{person} has the live channel of Processor {name} open")
 def step_channel_of(context: Context, person: str, name: str) -> None:
-    viewer = context.suite.run(context.world.connect(person, processor=_instances(context).instance(name).process))
+    viewer = context.suite.run(context.world.connect(person, processor=instances_of(context).instance(name).process))
     assert viewer.refusal is None, f"{person}'s connection was refused: {viewer.refusal}"

@@ -13,7 +13,7 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, equal_to, greater_than_or_equal_to, has_entries, is_not, less_than, none
 
-from support.instances import ScenarioInstances
+from support.instances import instances_of
 from support.matchers import an_error
 from support.metrics import scrape
 from support.services.base import service_control
@@ -32,10 +32,6 @@ CLOSE_GOING_AWAY = 1001
 MAX_BURSTS = 10
 
 
-def _instances(context: Context) -> ScenarioInstances:
-    if "instances" not in context:
-        context.instances = ScenarioInstances(context.suite, context.world)
-    return context.instances
 
 
 async def _health(context: Context, base_url: str | None = None) -> tuple[int, dict]:
@@ -212,18 +208,18 @@ def step_small_queue(context: Context, name: str, batch: int, count: int) -> Non
     """A small queue, but as the contract sizes it: one live message carries up to a batch of positions, so a
     queue under two batches could close a fan who reads promptly (docs/processor.md, PROCESSOR_CLIENT_QUEUE)."""
     assert count >= 2 * batch, f"the contract wants a client queue of at least 2 x the batch size ({2 * batch})"
-    _instances(context).start(name, PROCESSOR_READ_COUNT=str(batch), PROCESSOR_CLIENT_QUEUE=str(count))
+    instances_of(context).start(name, PROCESSOR_READ_COUNT=str(batch), PROCESSOR_CLIENT_QUEUE=str(count))
 
 
 @given("a Processor {name} of this scenario's own")
 def step_own_processor(context: Context, name: str) -> None:
-    _instances(context).start(name)
+    instances_of(context).start(name)
 
 
 @given("a Processor {name} that checks often whether each fan is still there")
 def step_pinging_processor(context: Context, name: str) -> None:
     """Keepalive pings every half second, and half a second for the answer (defaults: 20 s each)."""
-    _instances(context).start(name, PROCESSOR_PING_INTERVAL="0.5", PROCESSOR_PING_TIMEOUT="0.5")
+    instances_of(context).start(name, PROCESSOR_PING_INTERVAL="0.5", PROCESSOR_PING_TIMEOUT="0.5")
 
 
 @when("{person} stops reading {pronoun} messages")
@@ -352,7 +348,7 @@ def step_received_all(context: Context, person: str) -> None:
 
 @given("a Processor {name} that lets each fan follow {count:d} events at once")
 def step_subscription_limit(context: Context, name: str, count: int) -> None:
-    _instances(context).start(name, PROCESSOR_MAX_SUBSCRIPTIONS=str(count))
+    instances_of(context).start(name, PROCESSOR_MAX_SUBSCRIPTIONS=str(count))
 
 
 # -- a telemetry stream the Processor cannot read ------------------------------------------------------------
@@ -361,7 +357,7 @@ def step_subscription_limit(context: Context, name: str, count: int) -> None:
 def step_stream_overwritten(context: Context, name: str) -> None:
     """Redis and PostgreSQL keep answering; only reading the stream fails (WRONGTYPE). The key is the
     scenario's private stream, deleted in clean-up."""
-    instances = _instances(context)
+    instances = instances_of(context)
     redis = instances.publisher.redis
 
     async def overwrite() -> None:
@@ -377,14 +373,14 @@ def step_stream_overwritten(context: Context, name: str) -> None:
 @when("Processor {name}'s telemetry stream is repaired")
 def step_stream_repaired(context: Context, name: str) -> None:
     """The foreign value goes; the Processor recreates its stream and group (MKSTREAM) when it next tries."""
-    instances = _instances(context)
+    instances = instances_of(context)
     context.suite.run(instances.publisher.redis.delete(instances.stream))
     context.back_at = time.monotonic()
 
 
 @then("Processor {name} reports that it cannot consume its telemetry stream, though Redis and the database are up")
 def step_reports_consumer_stopped(context: Context, name: str) -> None:
-    base_url = _instances(context).instance(name).process.base_url
+    base_url = instances_of(context).instance(name).process.base_url
     wanted = {"status": "unavailable", "redis": "up", "postgres": "up", "consumer": "stopped"}
 
     async def reported() -> tuple[bool, object]:
@@ -397,7 +393,7 @@ def step_reports_consumer_stopped(context: Context, name: str) -> None:
 
 @then("Processor {name} is healthy again")
 def step_private_healthy_again(context: Context, name: str) -> None:
-    base_url = _instances(context).instance(name).process.base_url
+    base_url = instances_of(context).instance(name).process.base_url
 
     async def healthy() -> tuple[bool, object]:
         status, body = await _health(context, base_url)

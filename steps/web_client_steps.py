@@ -10,7 +10,7 @@ from behave.runner import Context
 from hamcrest import assert_that, equal_to, has_entries, is_not, none
 
 from support.browser_session import SessionAnswer, ask_session
-from support.instances import ScenarioInstances
+from support.instances import instances_of
 from support.viewer import Viewer
 
 #: Our web site as the main Processor's allow-list names it (support/suite.py).
@@ -23,20 +23,16 @@ ANSWERS = {
 }
 
 
-def _instances(context: Context) -> ScenarioInstances:
-    if "instances" not in context:
-        context.instances = ScenarioInstances(context.suite, context.world)
-    return context.instances
 
 
 @given('a Processor {name} whose only allowed web site is written "{entry}"')
 def step_processor_allowing(context: Context, name: str, entry: str) -> None:
-    _instances(context).start(name, PROCESSOR_ALLOWED_ORIGINS=entry)
+    instances_of(context).start(name, PROCESSOR_ALLOWED_ORIGINS=entry)
 
 
 @when('{person}\'s browser opens the live channel of Processor {name} from the web site "{origin}"')
 def step_open_on(context: Context, person: str, name: str, origin: str) -> None:
-    process = _instances(context).instance(name).process
+    process = instances_of(context).instance(name).process
     context.suite.run(context.world.connect(person, origin=origin, processor=process))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from .processor_process import ProcessorProcess
 from .stream import Pending, delete_keys, pending
@@ -117,3 +118,11 @@ class ScenarioInstances:
             await delete_keys(self.publisher.redis, self.prefix)
         finally:
             await self.publisher.close()
+
+
+def instances_of(context: Any) -> ScenarioInstances:
+    """The scenario's private stream and instances, made on first use and kept on behave's context for the rest
+    of the scenario (the world cleans them up). One helper for every step module that starts instances."""
+    if "instances" not in context:
+        context.instances = ScenarioInstances(context.suite, context.world)
+    return context.instances
