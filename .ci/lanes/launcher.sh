@@ -5,31 +5,15 @@
 # absolute path. Services required, embedded, random order.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-LANE=launcher
 LANE_VENV=${LANE_VENV:-.venv-ci}
 LAUNCHER="$PWD/fixtures/launcher.sh"
 export LAUNCHER_PYTHON="$PWD/$LANE_VENV/bin/python"
 
-if [[ -f .ci/lanes/lib.sh ]]; then
-  source .ci/lanes/lib.sh
-  lane_init "$LANE"
-  echo "== lane $LANE: behave -D services=embedded -D processor_cmd=$LAUNCHER"
-  status=0
-  lane_behave -D services=embedded -D processor_cmd="$LAUNCHER" || status=$?
-else  # standalone (before the shared lane library exists): the same run and the same closing line
-  reports="reports/$LANE"
-  rm -rf "$reports" && mkdir -p "$reports"
-  if [[ ! -x "$LANE_VENV/bin/behave" ]]; then
-    python3 -m venv "$LANE_VENV"
-    "$LANE_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
-  fi
-  echo "== lane $LANE: behave -D services=embedded -D processor_cmd=$LAUNCHER"
-  status=0
-  "$LANE_VENV/bin/behave" -D require_services=true -D services=embedded -D order=random \
-    -D processor_cmd="$LAUNCHER" --junit --junit-directory "$reports" --format progress || status=$?
-  summary=$("$LANE_VENV/bin/python" .ci/junit_summary.py "$reports") || status=1
-  echo "${summary/acceptance:/acceptance[$LANE]:}"
-fi
+source .ci/lanes/lib.sh
+lane_init launcher
+echo "== lane $LANE: behave -D services=embedded -D processor_cmd=$LAUNCHER"
+status=0
+lane_behave -D services=embedded -D processor_cmd="$LAUNCHER" || status=$?
 
 # Nothing of the Processor may outlive the run: no launcher, no Processor started from this checkout (other
 # checkouts on the machine may run their own).
