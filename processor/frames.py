@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from .routing import RoutedPosition
 
 
 __all__ = [
@@ -23,6 +26,11 @@ __all__ = [
     "unsubscribed",
     "position_frame",
     "correction",
+    "position_object",
+    "LiveMessage",
+    "BadLiveMessage",
+    "live_message",
+    "parse_live",
     "MESSAGES",
 ]
 
@@ -87,9 +95,12 @@ def parse(message: str | bytes) -> Frame:
     return Subscribe(event_id) if kind == "subscribe" else Unsubscribe(event_id)
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def render(frame: Mapping[str, Any]) -> str:
     """Serialise a server frame compactly."""
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _encode(frame)
 
 
 def error(code: str, event_id: str | None = None, message: str | None = None) -> str:
@@ -100,20 +111,77 @@ def error(code: str, event_id: str | None = None, message: str | None = None) ->
     return render(frame)
 
 
-def subscribed(event_id: str, snapshot: list[dict[str, Any]]) -> str:
-    return render({"type": "subscribed", "eventId": event_id, "snapshot": snapshot})
+def position_object(p: RoutedPosition) -> dict[str, Any]:
+    """The ``<position>`` object of section 4."""
+    return {
+        "eventId": p.event_id, "entryId": p.entry_id, "deviceId": p.device_id, "ts": p.ts, "lat": p.lat,
+        "lon": p.lon, "altitude": p.altitude, "speed": p.speed, "heading": p.heading, "satellites": p.satellites,
+        "streamId": p.stream_id,
+    }
+
+
+def subscribed(event_id: str, snapshot: Sequence[RoutedPosition]) -> str:
+    return render({"type": "subscribed", "eventId": event_id, "snapshot": [position_object(p) for p in snapshot]})
 
 
 def unsubscribed(event_id: str) -> str:
     return render({"type": "unsubscribed", "eventId": event_id})
 
 
-def position_frame(position: Mapping[str, Any]) -> str:
-    """Render a live ``position`` frame from a ``<position>`` object (``type`` first)."""
-    return render({"type": "position", **position})
+def position_frame(p: RoutedPosition) -> str:
+    """A live ``position`` frame (``type`` first)."""
+    return render({
+        "type": "position", "eventId": p.event_id, "entryId": p.entry_id, "deviceId": p.device_id, "ts": p.ts,
+        "lat": p.lat, "lon": p.lon, "altitude": p.altitude, "speed": p.speed, "heading": p.heading,
+        "satellites": p.satellites, "streamId": p.stream_id,
+    })
 
 
-def correction(event_id: str, device_id: str, position: Mapping[str, Any] | None) -> str:
+def correction(event_id: str, device_id: str, position: RoutedPosition | None) -> str:
     """A ``correction``: where the device belongs on the event's map now, or ``null``: gone from it."""
     return render({"type": "correction", "eventId": event_id, "deviceId": device_id,
-                   "position": dict(position) if position is not None else None})
+                   "position": position_object(position) if position is not None else None})
+
+
+# -- the live channel between instances (docs/processor.md section 5) -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LiveMessage:
+    """One message of ``<stream>:live``: who published it (``publisher``, numbered ``seq`` from 1 per publisher),
+    when (``published``, Unix seconds on the publisher's clock) and the routed positions of one batch."""
+
+    publisher: str
+    seq: int
+    published: float
+    positions: list[RoutedPosition]
+
+
+class BadLiveMessage(ValueError):
+    """A live-channel message that is not of the documented shape; the message says why."""
+
+
+def live_message(publisher: str, seq: int, published: float, positions: Sequence[RoutedPosition]) -> str:
+    """Encode a live-channel message: positions as arrays in :class:`RoutedPosition` field order (compact, and
+    decoded without a key lookup per field)."""
+    return _encode({"publisher": publisher, "seq": seq, "published": published,
+                    "positions": [[p.event_id, p.entry_id, p.device_id, p.ts, p.lat, p.lon, p.altitude, p.speed,
+                                   p.heading, p.satellites, p.stream_id] for p in positions]})
+
+
+def parse_live(data: bytes | str) -> LiveMessage:
+    """Decode a live-channel message; raise :class:`BadLiveMessage` for anything else."""
+    try:
+        message = json.loads(data)
+        publisher, seq, published = message["publisher"], message["seq"], message["published"]
+        items = message["positions"]
+        if not (isinstance(publisher, str) and isinstance(seq, int) and isinstance(published, (int, float))
+                and isinstance(items, list)):
+            raise TypeError("publisher, seq, published or positions has the wrong type")
+        positions = [RoutedPosition(*item) for item in items]
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise BadLiveMessage(f"{type(exc).__name__}: {exc}") from None
+    for p in positions:
+        if not (isinstance(p.event_id, str) and isinstance(p.device_id, str) and isinstance(p.ts, str)):
+            raise BadLiveMessage("a position lacks its eventId, deviceId or ts")
+    return LiveMessage(publisher, seq, float(published), positions)

@@ -27,6 +27,7 @@ from .health import Health
 from .hub import Client, Hub
 from .metrics import CONTENT_TYPE, Metrics
 from .origins import AllowList
+from .snapshots import SnapshotQueries
 from .store import Store
 
 
@@ -110,6 +111,7 @@ class Server:
         self.store = store
         self.health = health
         self.origins = AllowList.of(config.allowed_origins)
+        self.snapshots = SnapshotQueries(store.snapshot, SNAPSHOT_TIMEOUT)  # one query for fans subscribing together
 
     # -- HTTP ------------------------------------------------------------------------------------------
 
@@ -260,7 +262,7 @@ class Server:
             return
         sub = self.hub.begin(client, event_id)  # buffering starts before the snapshot query
         try:
-            snapshot = await asyncio.wait_for(self.store.snapshot(event_id), SNAPSHOT_TIMEOUT)
+            snapshot = await asyncio.wait_for(asyncio.shield(self.snapshots.get(event_id)), SNAPSHOT_TIMEOUT)
         except asyncio.CancelledError:
             self.hub.abort(sub)
             raise
@@ -269,4 +271,4 @@ class Server:
             self.hub.abort(sub)
             client.send(frames.error("unavailable", event_id), "error")
             return
-        self.hub.complete(sub, snapshot)
+        self.hub.complete(sub, snapshot.positions, snapshot.frame, snapshot.watermark)

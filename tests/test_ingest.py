@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from processor import frames
 from processor.config import load
 from processor.ingest import Ingest
 
@@ -35,9 +36,10 @@ def test_batch_order_dead_letter_store_publish_ack(metrics):
     assert fields[b"reason"] == "bad_ts" and fields[b"source_id"] == b"2-0" and fields[b"ts"] == b"nope"
     _, channel, message = calls[1]
     assert channel == "telemetry:teltonika:live"
-    positions = json.loads(message)["positions"]
-    assert [(p["eventId"], p["entryId"], p["deviceId"], p["streamId"], p["ts"]) for p in positions] == [
+    live = frames.parse_live(message)
+    assert [(p.event_id, p.entry_id, p.device_id, p.stream_id, p.ts) for p in live.positions] == [
         (EVENT, "entry-1", "d1", "1-0", "2026-05-02T11:00:00.000Z")]
+    assert live.publisher == ingest.publisher and live.seq == 1
     assert calls[2][3] == (b"1-0", b"2-0", b"3-0", b"4-0", b"5-0")
     value = metrics.registry.get_sample_value
     assert value("processor_positions_stored_total") == 2

@@ -1,0 +1,90 @@
+"""Snapshot queries coalesced per event: a thousand fans opening the same map at once cost a few queries.
+
+Exactness (docs/processor.md section 4, "Snapshot/live boundary"): a subscriber starts holding live positions
+*before* it asks for a snapshot, and may only share a query that has not started yet. So per event there is at
+most one query running and one group waiting: everyone who asks while a query runs joins the waiting group,
+whose query starts when the running one ends, and nobody joins a group once its query has started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from .hub import render_snapshot
+from .routing import RoutedPosition
+
+
+__all__ = ["Snapshot", "SnapshotQueries"]
+
+logger = logging.getLogger("processor.snapshots")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One query's answer, rendered once: the positions, the ``subscribed`` frame and the boundary's watermarks."""
+
+    positions: list[RoutedPosition]
+    frame: str
+    watermark: dict[str, str]
+
+
+class SnapshotQueries:
+    """Runs ``fetch(event_id)`` for groups of subscribers; see the module docstring for who may share."""
+
+    def __init__(self, fetch: Callable[[str], Awaitable[list[RoutedPosition]]], timeout: float = 5.0) -> None:
+        self.fetch = fetch
+        self.timeout = timeout
+        self.waiting: dict[str, asyncio.Future[Snapshot]] = {}
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self.tasks: set[asyncio.Task[None]] = set()  # every query task, referenced until done
+        self.queries = 0  # how many queries ran (for tests and the bench)
+
+    def get(self, event_id: str) -> asyncio.Future[Snapshot]:
+        """The snapshot of a query not started yet (call after the subscriber began holding). Await it through
+        :func:`asyncio.shield`: other subscribers share it."""
+        future = self.waiting.get(event_id)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            future.add_done_callback(_retrieve)
+            self.waiting[event_id] = future
+            task = asyncio.create_task(self._run(event_id, future), name=f"snapshot-{event_id}")
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        return future
+
+    async def _run(self, event_id: str, future: asyncio.Future[Snapshot]) -> None:
+        previous = self.running.get(event_id)
+        current = asyncio.current_task()
+        assert current is not None
+        self.running[event_id] = current
+        try:
+            if previous is not None:
+                await asyncio.wait([previous])  # one query per event at a time; meanwhile more subscribers join
+            if self.waiting.get(event_id) is future:
+                del self.waiting[event_id]  # from here on nobody joins: the query starts after every member held
+            self.queries += 1
+            positions = await asyncio.wait_for(self.fetch(event_id), self.timeout)
+            frame, watermark = render_snapshot(event_id, positions)
+            if not future.done():
+                future.set_result(Snapshot(positions, frame, watermark))
+        except asyncio.CancelledError:
+            if not future.done():
+                future.cancel()
+            raise
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+        finally:
+            if self.waiting.get(event_id) is future:
+                del self.waiting[event_id]
+            if self.running.get(event_id) is current:
+                del self.running[event_id]
+
+
+def _retrieve(future: asyncio.Future[Snapshot]) -> None:
+    """Mark a failure as seen: every subscriber may have given up waiting, and each one that did not logs it."""
+    if not future.cancelled():
+        future.exception()
