@@ -83,3 +83,14 @@ Feature: The live map survives trouble in the services around it
     And Alice follows the "Rally of Tirana" through Processor P
     When Alice stops reading her messages
     Then Processor P drops Alice's connection within 10 seconds
+
+  @overwhelmed
+  Scenario: A Processor that falls too far behind tells its fans to come back, and they see where the cars are now
+    Given a Processor P that lets its fans fall only a moment behind
+    And a Processor Q that stores every report of the same telemetry
+    And Alice follows the "Rally of Tirana" through Processor P
+    When Processor P is overwhelmed while tracker-A reports 3 positions
+    Then Alice is told that her live map fell behind and to come back
+    And Processor P has counted 1 fan it could not keep up to date
+    When Alice comes back to the "Rally of Tirana" through Processor P
+    Then Alice sees where tracker-A is now
