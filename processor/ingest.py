@@ -43,6 +43,7 @@ class Ingest:
         self.running = False  # for /healthz: the loop runs and Redis answers it
         self.stopping = asyncio.Event()
         self.reading = False  # blocked in XREADGROUP: safe to cancel at shutdown
+        self._ahead: asyncio.Task[list[Entry]] | None = None  # the next batch, read while one is stored
         self._next_claim = 0.0
         #: Who this instance is on the live channel (unique per start) and its last message number there.
         self.publisher = f"{config.consumer}/{secrets.token_hex(4)}"
@@ -105,20 +106,37 @@ class Ingest:
                 break
             await self.handle(entries)
         self._next_claim = 0.0
-        while not self.stopping.is_set():
-            if time.monotonic() >= self._next_claim:
-                await self._claim()
-                self._next_claim = time.monotonic() + config.claim_idle_ms / 2000
-                continue
-            # Never block past the next claim, so idle work is taken over every CLAIM_IDLE_MS / 2.
-            until_claim = int((self._next_claim - time.monotonic()) * 1000)
-            self.reading = True
-            try:
-                entries = await self._read(">", block=max(1, min(config.read_block_ms, until_claim)))
-            finally:
-                self.reading = False
-            if entries:
+        try:
+            while not self.stopping.is_set():
+                if time.monotonic() >= self._next_claim:
+                    await self._claim()
+                    self._next_claim = time.monotonic() + config.claim_idle_ms / 2000
+                    continue
+                if self._ahead is not None:
+                    entries, self._ahead = await self._ahead, None
+                else:
+                    # Never block past the next claim, so idle work is taken over every CLAIM_IDLE_MS / 2.
+                    until_claim = int((self._next_claim - time.monotonic()) * 1000)
+                    self.reading = True
+                    try:
+                        entries = await self._read(">", block=max(1, min(config.read_block_ms, until_claim)))
+                    finally:
+                        self.reading = False
+                if not entries:
+                    continue
+                if len(entries) >= config.read_count:
+                    # A backlog: read the next batch while this one is stored (without blocking; batches are
+                    # still handled one after another, in order, and each is acknowledged after its commit).
+                    self._ahead = asyncio.create_task(self._read(">", block=None), name="ingest-read-ahead")
                 await self.handle(entries)
+            if self._ahead is not None:  # stopping: what was read ahead is in hand too, so it is finished
+                entries, self._ahead = await self._ahead, None
+                if entries:
+                    await self.handle(entries)
+        finally:
+            if self._ahead is not None:  # an error or a cancel: its entries stay pending and are read again
+                self._ahead.cancel()
+                self._ahead = None
 
     async def _read(self, start: str, block: int | None) -> list[Entry]:
         response = await self.redis.xreadgroup(

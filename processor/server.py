@@ -12,6 +12,7 @@ import http
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -208,8 +209,10 @@ class Server:
         user = getattr(connection, "processor_user", "?")
         client = Client(connection, self.config.client_queue, self.metrics, name=str(connection.id)[:8])
         bucket = TokenBucket(self.config.subscribe_rate, 2 * self.config.subscribe_rate)
-        pending: asyncio.Queue[frames.Frame] = asyncio.Queue()
-        worker = asyncio.create_task(self._work(client, cookie, pending))
+        # Accepted frames wait here; a worker task handles them in order and exists only while some wait, so an
+        # idle viewer costs no task (per-viewer memory, bench/ANALYSIS.md item 7).
+        pending: deque[frames.Frame] = deque()
+        worker: asyncio.Task[None] | None = None
         self.metrics.connections.inc()
         logger.debug("connection %s open for user %s", client.name, user)
         try:
@@ -219,19 +222,22 @@ class Server:
                     event_id = getattr(frame, "event_id", None)
                     client.send(frames.error("rate_limited", event_id), "error")
                     continue
-                pending.put_nowait(frame)
+                pending.append(frame)
+                if worker is None or worker.done():
+                    worker = asyncio.create_task(self._work(client, cookie, pending), name=f"frames-{client.name}")
         except ConnectionClosed:
             logger.debug("connection closed by the client")
         finally:
-            worker.cancel()
+            if worker is not None:
+                worker.cancel()
             self.hub.remove_client(client)
             self.metrics.connections.dec()
             logger.debug("connection %s closed (%s)", client.name, connection.close_code)
 
-    async def _work(self, client: Client, cookie: str, pending: asyncio.Queue[frames.Frame]) -> None:
-        """Handle accepted frames one at a time, in order."""
-        while True:
-            frame = await pending.get()
+    async def _work(self, client: Client, cookie: str, pending: deque[frames.Frame]) -> None:
+        """Handle accepted frames one at a time, in order, until none waits."""
+        while pending:
+            frame = pending.popleft()
             if client.closed:
                 continue
             try:
