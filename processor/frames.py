@@ -31,6 +31,7 @@ __all__ = [
     "BadLiveMessage",
     "live_message",
     "parse_live",
+    "websocket_text",
     "MESSAGES",
 ]
 
@@ -141,6 +142,17 @@ def correction(event_id: str, device_id: str, position: RoutedPosition | None) -
     """A ``correction``: where the device belongs on the event's map now, or ``null``: gone from it."""
     return render({"type": "correction", "eventId": event_id, "deviceId": device_id,
                    "position": position_object(position) if position is not None else None})
+
+
+def websocket_text(data: bytes) -> bytes:
+    """One unmasked, uncompressed WebSocket text frame (RFC 6455 section 5.2) carrying ``data`` (UTF-8): what a
+    server sends with compression off, built once and written to every subscriber's transport."""
+    size = len(data)
+    if size < 126:
+        return b"\x81" + bytes((size,)) + data
+    if size < 65536:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + data
+    return b"\x81\x7f" + size.to_bytes(8, "big") + data
 
 
 # -- the live channel between instances (docs/processor.md section 5) -------------------------------------------

@@ -45,32 +45,32 @@ CLOSE_BEHIND = "live map fell behind, reconnect"
 
 
 class Transport(Protocol):
-    """The part of ``asyncio.Transport`` the direct write consults: how much is still unsent."""
+    """The part of ``asyncio.Transport`` the direct write uses: how much is still unsent, and write."""
 
     def get_write_buffer_size(self) -> int: ...
 
+    def write(self, data: bytes) -> None: ...
+
 
 class WireProtocol(Protocol):
-    """The part of websockets' sans-I/O protocol the direct write uses: its state and text framing."""
+    """The part of websockets' sans-I/O protocol the direct write consults: whether the connection is open."""
 
     state: State
-
-    def send_text(self, data: bytes, fin: bool = True) -> None: ...
 
 
 class Connection(Protocol):
     """What the hub needs from a WebSocket connection (``websockets`` ServerConnection or a fake).
 
-    ``transport``, ``protocol``, ``send_in_progress`` and ``send_data`` are the seam of the direct write: frame
-    the bytes with ``protocol`` and flush them with ``send_data`` without awaiting, as ``websockets.broadcast``
-    does. ``transport`` is ``None`` until the connection is made.
+    ``transport``, ``protocol`` and ``send_in_progress`` are the seam of the direct write: a WebSocket frame
+    built once per message (:func:`frames.websocket_text`; server frames are unmasked and compression is off)
+    goes straight to ``transport.write`` while the connection is open and no fragmented message is being sent.
+    websockets writes whole frames to the same transport, so frames never interleave. ``transport`` is ``None``
+    until the connection is made.
     """
 
     transport: Transport | None
     protocol: WireProtocol
     send_in_progress: object | None
-
-    def send_data(self) -> None: ...
 
     async def send(self, message: bytes, *, text: bool | None = None) -> None: ...
 
@@ -102,18 +102,19 @@ class Client:
         self.writer: asyncio.Task[None] | None = None
         self.closer: asyncio.Task[None] | None = None
 
-    def send(self, frame: str | bytes, kind: str) -> bool:
+    def send(self, frame: str | bytes, kind: str, wire: bytes | None = None) -> bool:
         """Queue a frame and count it; close the client with 1013 if its queue is full. False if not queued."""
-        if self.put(frame.encode() if isinstance(frame, str) else frame):
+        if self.put(frame.encode() if isinstance(frame, str) else frame, wire):
             self.metrics.frames_sent.labels(kind).inc()
             return True
         return False
 
-    def put(self, data: bytes) -> bool:
-        """Write or queue an encoded text frame without counting it (the hub counts positions per dispatch)."""
+    def put(self, data: bytes, wire: bytes | None = None) -> bool:
+        """Write or queue an encoded text message without counting it (the hub counts positions per dispatch);
+        ``wire``: the same message already framed, shared by every subscriber."""
         if self.closed:
             return False
-        if self.writer is None and self._write_now(data):
+        if self.writer is None and self._write_now(data, wire):
             return True
         if len(self.queue) >= self.limit:
             self.overflow()
@@ -123,7 +124,7 @@ class Client:
             self.writer = asyncio.create_task(self._write(), name=f"writer-{self.name}")
         return True
 
-    def _write_now(self, data: bytes) -> bool:
+    def _write_now(self, data: bytes, wire: bytes | None) -> bool:
         """Write without the writer task when the socket is not backed up; False: queue it instead."""
         connection = self.connection
         transport = connection.transport
@@ -134,8 +135,7 @@ class Client:
         if connection.protocol.state is not State.OPEN:
             return True  # closing: like broadcast(), drop it; the handler cleans up
         try:
-            connection.protocol.send_text(data)
-            connection.send_data()
+            transport.write(wire if wire is not None else frames.websocket_text(data))
         except Exception as exc:  # the transport failed under us: the handler sees the connection close
             logger.debug("direct write to %s failed: %s", self.name, exc)
         return True
@@ -207,18 +207,18 @@ class Subscription:
     def __init__(self, client: Client, event_id: str) -> None:
         self.client = client
         self.event_id = event_id
-        self.boundary: Boundary[bytes] = Boundary()
+        self.boundary: Boundary[bytes] = Boundary()  # held positions: their encoded text
         self.active = False  # counted in processor_subscriptions
         self.since = time.time()
 
-    def deliver(self, device_id: str, ts: str, data: bytes) -> bool:
-        """Hold, drop or send one encoded position frame; True if it was sent."""
+    def deliver(self, device_id: str, ts: str, data: bytes, wire: bytes | None = None) -> bool:
+        """Hold, drop or send one encoded position frame (``wire``: framed); True if it was sent."""
         boundary = self.boundary
         if boundary.held is not None:
             if not boundary.hold_position(device_id, ts, data, self.client.limit):
                 self.client.overflow()
             return False
-        return boundary.admits_position(device_id, ts) and self.client.put(data)
+        return boundary.admits_position(device_id, ts) and self.client.put(data, wire)
 
     def correct(self, device_id: str, horizon: str | None, frame: str, gone: bool, known: bool) -> bool:
         """Send a ``correction`` unless the boundary says this fan already knows better (see
@@ -261,19 +261,21 @@ class Hub:
             sub.since = time.time()
         return sub
 
-    def complete(self, sub: Subscription, snapshot: list[RoutedPosition], frame: str | None = None,
-                 watermark: dict[str, str] | None = None) -> None:
+    def complete(self, sub: Subscription, snapshot: list[RoutedPosition], frame: bytes | None = None,
+                 watermark: dict[str, str] | None = None, wire: bytes | None = None) -> None:
         """Queue ``subscribed`` with the snapshot, then the held positions newer than it. Subscribers served by
-        the same query pass the same rendered ``frame`` and ``watermark`` (see :func:`render_snapshot`)."""
+        the same query pass the same encoded ``frame``, ``watermark`` and framed ``wire`` (see
+        :func:`render_snapshot`)."""
         if sub.client.subscriptions.get(sub.event_id) is not sub:
             return  # the client went away meanwhile
         if frame is None or watermark is None:
             frame, watermark = render_snapshot(sub.event_id, snapshot)
+            wire = None
         held = sub.boundary.open(watermark)
         if not sub.active:
             sub.active = True
             self.metrics.subscriptions.inc()
-        sub.client.send(frame, "subscribed")
+        sub.client.send(frame, "subscribed", wire)
         self._replay(sub, held)
 
     def _replay(self, sub: Subscription, held: list[Any]) -> None:
@@ -353,9 +355,10 @@ class Hub:
         if newest is not None and ts > newest.get(device_id, ""):
             newest[device_id] = ts
         data = frames.position_frame(p).encode()
+        wire = frames.websocket_text(data)  # framed once for every subscriber written to directly
         sent = 0
         for sub in list(subs):
-            if sub.deliver(device_id, ts, data):
+            if sub.deliver(device_id, ts, data, wire):
                 sent += 1
         return sent
 
@@ -412,7 +415,7 @@ class Hub:
         return count
 
 
-def render_snapshot(event_id: str, snapshot: list[RoutedPosition]) -> tuple[str, dict[str, str]]:
-    """The ``subscribed`` frame and the boundary's watermarks of one snapshot: computed once per query, shared by
-    every subscriber it serves."""
-    return frames.subscribed(event_id, snapshot), watermarks([(p.device_id, p.ts) for p in snapshot])
+def render_snapshot(event_id: str, snapshot: list[RoutedPosition]) -> tuple[bytes, dict[str, str]]:
+    """The encoded ``subscribed`` frame and the boundary's watermarks of one snapshot: computed once per query,
+    shared by every subscriber it serves."""
+    return frames.subscribed(event_id, snapshot).encode(), watermarks([(p.device_id, p.ts) for p in snapshot])

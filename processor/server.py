@@ -277,4 +277,4 @@ class Server:
             self.hub.abort(sub)
             client.send(frames.error("unavailable", event_id), "error")
             return
-        self.hub.complete(sub, snapshot.positions, snapshot.frame, snapshot.watermark)
+        self.hub.complete(sub, snapshot.positions, snapshot.frame, snapshot.watermark, snapshot.wire)

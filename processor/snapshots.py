@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from .frames import websocket_text
 from .hub import render_snapshot
 from .routing import RoutedPosition
 
@@ -24,11 +25,13 @@ logger = logging.getLogger("processor.snapshots")
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """One query's answer, rendered once: the positions, the ``subscribed`` frame and the boundary's watermarks."""
+    """One query's answer, rendered once: the positions, the encoded ``subscribed`` frame, the boundary's
+    watermarks, and the frame as a WebSocket frame for direct writes."""
 
     positions: list[RoutedPosition]
-    frame: str
+    frame: bytes
     watermark: dict[str, str]
+    wire: bytes
 
 
 class SnapshotQueries:
@@ -69,7 +72,7 @@ class SnapshotQueries:
             positions = await asyncio.wait_for(self.fetch(event_id), self.timeout)
             frame, watermark = render_snapshot(event_id, positions)
             if not future.done():
-                future.set_result(Snapshot(positions, frame, watermark))
+                future.set_result(Snapshot(positions, frame, watermark, websocket_text(frame)))
         except asyncio.CancelledError:
             if not future.done():
                 future.cancel()

@@ -26,23 +26,30 @@ class FakeTransport:
 
         return 0 if self.connection.unblocked.is_set() else DIRECT_WRITE_LIMIT
 
+    def write(self, data: bytes) -> None:
+        """Unframe one server frame (unmasked text, FIN set) as a client would, and record its text."""
+        assert data[0] == 0x81 and not data[1] & 0x80, data[:2]
+        size, offset = data[1], 2
+        if size == 126:
+            size, offset = int.from_bytes(data[2:4], "big"), 4
+        elif size == 127:
+            size, offset = int.from_bytes(data[2:10], "big"), 10
+        assert len(data) == offset + size
+        self.connection.sent.append(data[offset:].decode())
+        self.connection.direct += 1
+
 
 class FakeWire:
-    """websockets' sans-I/O protocol as the direct write uses it: frames text until ``send_data`` flushes."""
+    """websockets' sans-I/O protocol as the direct write consults it: its state."""
 
     def __init__(self) -> None:
         self.state = State.OPEN
-        self.framed: list[bytes] = []
-
-    def send_text(self, data: bytes, fin: bool = True) -> None:
-        assert fin and isinstance(data, bytes)
-        self.framed.append(data)
 
 
 class FakeConnection:
     """Records frames; ``blocked`` makes its socket back up and ``send`` hang like a client that stopped reading.
     With ``transport`` it offers the direct-write seam of :class:`processor.hub.Connection` (as websockets does);
-    ``direct`` counts the frames written that way."""
+    ``direct`` counts the frames written to the transport that way."""
 
     def __init__(self, blocked: bool = False, transport: bool = True) -> None:
         self.sent: list[str] = []
@@ -54,12 +61,6 @@ class FakeConnection:
         self.transport = FakeTransport(self) if transport else None
         self.protocol = FakeWire()
         self.send_in_progress: object | None = None
-
-    def send_data(self) -> None:
-        for data in self.protocol.framed:
-            self.sent.append(data.decode())
-            self.direct += 1
-        self.protocol.framed.clear()
 
     async def send(self, message: str | bytes, *, text: bool | None = None) -> None:
         await self.unblocked.wait()

@@ -57,3 +57,15 @@ def test_rendering_is_compact():
     error = json.loads(frames.error("forbidden", EVENT))
     assert error == {"type": "error", "code": "forbidden", "eventId": EVENT, "message": "you may not watch this event"}
     assert "eventId" not in json.loads(frames.error("bad_request"))
+
+
+def test_a_direct_write_frame_is_what_websockets_itself_would_send():
+    """The hub writes frames.websocket_text() straight to the transport: it must be byte for byte the frame
+    websockets builds for a server text message with compression off."""
+    from websockets.frames import Frame, Opcode
+
+    from processor.frames import websocket_text
+
+    for size in (0, 1, 125, 126, 65535, 65536, 70000):
+        data = ("é" * size).encode()[:size]
+        assert websocket_text(data) == Frame(Opcode.TEXT, data).serialize(mask=False), size

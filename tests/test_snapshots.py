@@ -36,7 +36,7 @@ def test_concurrent_askers_share_a_query_and_latecomers_wait_for_the_next_one():
 
     queries, answers = run(main())
     assert queries.queries == 2 and started == [1, 2]
-    assert answers[0].frame.startswith('{"type":"subscribed"') and answers[0].watermark == {"d1": T0}
+    assert answers[0].frame.startswith(b'{"type":"subscribed"') and answers[0].watermark == {"d1": T0}
 
 
 def test_a_failed_query_fails_its_group_only():
