@@ -32,6 +32,9 @@ __all__ = [
     "live_message",
     "parse_live",
     "websocket_text",
+    "subscribed_raw",
+    "position_json_sql",
+    "POSITION_KEYS",
     "MESSAGES",
 ]
 
@@ -119,6 +122,36 @@ def position_object(p: RoutedPosition) -> dict[str, Any]:
         "lon": p.lon, "altitude": p.altitude, "speed": p.speed, "heading": p.heading, "satellites": p.satellites,
         "streamId": p.stream_id,
     }
+
+
+#: The keys of a ``<position>`` object, in the order frames carry them.
+POSITION_KEYS = ("eventId", "entryId", "deviceId", "ts", "lat", "lon", "altitude", "speed", "heading", "satellites",
+                 "streamId")
+
+
+_FLOAT_KEYS = frozenset({"lat", "lon", "altitude", "speed", "heading"})
+
+
+def position_json_sql(expressions: Mapping[str, str]) -> str:
+    """A PostgreSQL expression rendering one ``<position>`` object as compact JSON text, exactly as
+    :func:`render` would (keys in :data:`POSITION_KEYS` order, no spaces, UTF-8 kept, ``null`` for NULL), from
+    ``expressions``: key -> SQL expression (``ts`` already in the fixed-width text form). Used so that a snapshot
+    of 1,000 trackers is rendered by PostgreSQL instead of by Python row by row (bench/ANALYSIS.md 6a)."""
+    parts = []
+    for index, key in enumerate(POSITION_KEYS):
+        prefix = ("{" if index == 0 else ",") + json.dumps(key) + ":"
+        value = expressions[key]
+        text = f"to_json({value})::text"
+        if key in _FLOAT_KEYS:  # Python writes an integral float as 90.0 and -0.0; PostgreSQL as 90 and -0
+            text = f"CASE WHEN {value} = trunc({value}) AND abs({value}) < 1e15 THEN {text} || '.0' ELSE {text} END"
+        parts.append(f"'{prefix}' || coalesce({text}, 'null')")
+    return " || ".join(parts) + " || '}'"
+
+
+def subscribed_raw(event_id: str, positions_json: str) -> str:
+    """A ``subscribed`` frame around ``positions_json``: ``<position>`` objects already rendered as JSON and
+    joined with commas (see :func:`position_json_sql`)."""
+    return '{"type":"subscribed","eventId":' + _encode(event_id) + ',"snapshot":[' + positions_json + "]}"
 
 
 def subscribed(event_id: str, snapshot: Sequence[RoutedPosition]) -> str:

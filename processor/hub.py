@@ -95,7 +95,8 @@ class Client:
         self.limit = limit
         self.metrics = metrics
         self.name = name
-        self.queue: deque[bytes | _Close] = deque()
+        #: Frames waiting for the writer; created on first use (an idle viewer costs no deque).
+        self.queue: deque[bytes | _Close] | None = None
         self.subscriptions: dict[str, Subscription] = {}
         self.closed = False
         #: The writer task while frames wait (``None`` otherwise); the task closing the connection, if any.
@@ -116,10 +117,13 @@ class Client:
             return False
         if self.writer is None and self._write_now(data, wire):
             return True
-        if len(self.queue) >= self.limit:
+        queue = self.queue
+        if queue is None:
+            queue = self.queue = deque()
+        if len(queue) >= self.limit:
             self.overflow()
             return False
-        self.queue.append(data)
+        queue.append(data)
         if self.writer is None:
             self.writer = asyncio.create_task(self._write(), name=f"writer-{self.name}")
         return True
@@ -143,6 +147,8 @@ class Client:
     def close_after_flush(self, code: int, reason: str) -> None:
         """Close once the frames already queued are written (e.g. an error frame, then 1008)."""
         if not self.closed:
+            if self.queue is None:
+                self.queue = deque()
             self.queue.append(_Close(code, reason))
             if self.writer is None:
                 self.writer = asyncio.create_task(self._write(), name=f"writer-{self.name}")
@@ -160,7 +166,7 @@ class Client:
         if self.closed:
             return
         self.closed = True
-        self.queue.clear()
+        self.queue = None
         if self.writer is not None:
             self.writer.cancel()
         self.closer = asyncio.create_task(self._close(code, reason), name=f"close-{self.name}")
@@ -176,9 +182,11 @@ class Client:
         try:
             while self.queue:
                 item = self.queue.popleft()
+                if not self.queue:
+                    self.queue = None  # drained: give the deque back
                 if isinstance(item, _Close):
                     self.closed = True
-                    self.queue.clear()
+                    self.queue = None
                     await self._close(item.code, item.reason)
                     return
                 await self.connection.send(item, text=True)
@@ -187,14 +195,14 @@ class Client:
         except Exception as exc:  # ConnectionClosed and friends: the handler cleans up
             logger.debug("writer %s stopped: %s", self.name, exc)
             self.closed = True
-            self.queue.clear()
+            self.queue = None
         finally:
             if self.writer is asyncio.current_task():
                 self.writer = None
 
     def stop(self) -> None:
         self.closed = True
-        self.queue.clear()
+        self.queue = None
         if self.writer is not None:
             self.writer.cancel()
 

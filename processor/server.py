@@ -12,7 +12,6 @@ import http
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -112,7 +111,7 @@ class Server:
         self.store = store
         self.health = health
         self.origins = AllowList.of(config.allowed_origins)
-        self.snapshots = SnapshotQueries(store.snapshot, SNAPSHOT_TIMEOUT)  # one query for fans subscribing together
+        self.snapshots = SnapshotQueries(store.snapshot_rendered, SNAPSHOT_TIMEOUT)  # one query for fans subscribing together
 
     # -- HTTP ------------------------------------------------------------------------------------------
 
@@ -210,8 +209,8 @@ class Server:
         client = Client(connection, self.config.client_queue, self.metrics, name=str(connection.id)[:8])
         bucket = TokenBucket(self.config.subscribe_rate, 2 * self.config.subscribe_rate)
         # Accepted frames wait here; a worker task handles them in order and exists only while some wait, so an
-        # idle viewer costs no task (per-viewer memory, bench/ANALYSIS.md item 7).
-        pending: deque[frames.Frame] = deque()
+        # idle viewer costs no task (per-viewer memory, bench/ANALYSIS.md item 7). A list: few frames ever wait.
+        pending: list[frames.Frame] = []
         worker: asyncio.Task[None] | None = None
         self.metrics.connections.inc()
         logger.debug("connection %s open for user %s", client.name, user)
@@ -234,10 +233,10 @@ class Server:
             self.metrics.connections.dec()
             logger.debug("connection %s closed (%s)", client.name, connection.close_code)
 
-    async def _work(self, client: Client, cookie: str, pending: deque[frames.Frame]) -> None:
+    async def _work(self, client: Client, cookie: str, pending: list[frames.Frame]) -> None:
         """Handle accepted frames one at a time, in order, until none waits."""
         while pending:
-            frame = pending.popleft()
+            frame = pending.pop(0)
             if client.closed:
                 continue
             try:
@@ -277,4 +276,4 @@ class Server:
             self.hub.abort(sub)
             client.send(frames.error("unavailable", event_id), "error")
             return
-        self.hub.complete(sub, snapshot.positions, snapshot.frame, snapshot.watermark, snapshot.wire)
+        self.hub.complete(sub, [], snapshot.frame, snapshot.watermark, snapshot.wire)

@@ -13,9 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .frames import websocket_text
-from .hub import render_snapshot
-from .routing import RoutedPosition
+from .boundary import watermarks
+from .frames import subscribed_raw, websocket_text
 
 
 __all__ = ["Snapshot", "SnapshotQueries"]
@@ -23,12 +22,16 @@ __all__ = ["Snapshot", "SnapshotQueries"]
 logger = logging.getLogger("processor.snapshots")
 
 
+#: What a snapshot query returns: the ``<position>`` objects as JSON text joined with commas (rendered by
+#: PostgreSQL, see ``Store.snapshot_rendered``) and ``(device_id, ts)`` per position.
+Rendered = tuple[str, list[tuple[str, str]]]
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """One query's answer, rendered once: the positions, the encoded ``subscribed`` frame, the boundary's
-    watermarks, and the frame as a WebSocket frame for direct writes."""
+    """One query's answer, prepared once for all its subscribers: the encoded ``subscribed`` frame, the
+    boundary's watermarks, and the frame as a WebSocket frame for direct writes."""
 
-    positions: list[RoutedPosition]
     frame: bytes
     watermark: dict[str, str]
     wire: bytes
@@ -37,7 +40,7 @@ class Snapshot:
 class SnapshotQueries:
     """Runs ``fetch(event_id)`` for groups of subscribers; see the module docstring for who may share."""
 
-    def __init__(self, fetch: Callable[[str], Awaitable[list[RoutedPosition]]], timeout: float = 5.0) -> None:
+    def __init__(self, fetch: Callable[[str], Awaitable[Rendered]], timeout: float = 5.0) -> None:
         self.fetch = fetch
         self.timeout = timeout
         self.waiting: dict[str, asyncio.Future[Snapshot]] = {}
@@ -69,10 +72,10 @@ class SnapshotQueries:
             if self.waiting.get(event_id) is future:
                 del self.waiting[event_id]  # from here on nobody joins: the query starts after every member held
             self.queries += 1
-            positions = await asyncio.wait_for(self.fetch(event_id), self.timeout)
-            frame, watermark = render_snapshot(event_id, positions)
+            positions_json, marks = await asyncio.wait_for(self.fetch(event_id), self.timeout)
+            frame = subscribed_raw(event_id, positions_json).encode()
             if not future.done():
-                future.set_result(Snapshot(positions, frame, watermark, websocket_text(frame)))
+                future.set_result(Snapshot(frame, watermarks(marks), websocket_text(frame)))
         except asyncio.CancelledError:
             if not future.done():
                 future.cancel()

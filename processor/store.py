@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from . import frames
 from .routing import RoutedPosition, from_row, route
 from .telemetry import Position, format_ts
 
@@ -94,6 +95,34 @@ CROSS JOIN LATERAL (
     LIMIT 1
 ) p
 ORDER BY p.device_id
+"""
+
+
+_TS_TEXT = "to_char(p.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+#: The snapshot rendered by PostgreSQL: the ``<position>`` objects as one JSON text (frames.position_json_sql
+#: knows the format) and the boundary's watermarks as two arrays, from the same rows as :data:`SNAPSHOT_SQL`.
+SNAPSHOT_JSON_SQL = f"""
+SELECT coalesce(string_agg({frames.position_json_sql({
+    "eventId": "$1::uuid::text", "entryId": "r.entry_id::text", "deviceId": "p.device_id", "ts": _TS_TEXT,
+    "lat": "p.latitude", "lon": "p.longitude", "altitude": "p.altitude", "speed": "p.speed", "heading": "p.heading",
+    "satellites": "p.satellites", "streamId": "p.stream_id"})}, ',' ORDER BY p.device_id), '') AS positions,
+       coalesce(array_agg(p.device_id ORDER BY p.device_id), '{{}}') AS devices,
+       coalesce(array_agg({_TS_TEXT} ORDER BY p.device_id), '{{}}') AS stamps
+FROM (
+    SELECT DISTINCT ON (ed.device_id) ed.device_id, e.id AS entry_id
+    FROM entries e
+    JOIN entry_devices ed ON ed.entry_id = e.id
+    WHERE e.event_id = $1::uuid
+    ORDER BY ed.device_id, e.id
+) r
+CROSS JOIN LATERAL (
+    SELECT device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id
+    FROM positions
+    WHERE device_id = r.device_id AND NOT faulty
+    ORDER BY ts DESC
+    LIMIT 1
+) p
 """
 
 
@@ -251,6 +280,13 @@ class Store:
         """The latest non-faulty position of every device routed to ``event_id``."""
         rows = await self._pool().fetch(SNAPSHOT_SQL, event_id)
         return [from_row(row, event_id, row["entry_id"]) for row in rows]
+
+    async def snapshot_rendered(self, event_id: str) -> tuple[str, list[tuple[str, str]]]:
+        """The same snapshot as :meth:`snapshot`, rendered by PostgreSQL: the ``<position>`` objects as JSON text
+        joined with commas, and ``(device_id, ts)`` per position for the boundary."""
+        row = await self._pool().fetchrow(SNAPSHOT_JSON_SQL, event_id)
+        assert row is not None  # an aggregate always returns one row
+        return row["positions"], list(zip(row["devices"], row["stamps"]))
 
     async def corrections(self, pairs: Sequence[tuple[str, str]]) -> list[Correction]:
         """What the map of each (event, device) pair should show now (see :data:`CORRECTIONS_SQL`)."""

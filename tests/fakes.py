@@ -175,6 +175,12 @@ class FakeStore:
             raise self.snapshot_error
         return self.snapshots.get(event_id, [])
 
+    async def snapshot_rendered(self, event_id: str) -> tuple[str, list[tuple[str, str]]]:
+        """What PostgreSQL renders in production (Store.snapshot_rendered), rendered here by frames.render."""
+        positions = await self.snapshot(event_id)
+        return ",".join(frames.render(frames.position_object(p)) for p in positions), [(p.device_id, p.ts)
+                                                                                       for p in positions]
+
 
 class FakeDirectus:
     def __init__(self, user: Outcome = Outcome.OK, event: Outcome = Outcome.OK) -> None:

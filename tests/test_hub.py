@@ -196,7 +196,7 @@ def test_a_backed_up_socket_queues_in_order_and_direct_writes_resume_once_draine
         client = Client(conn, 10, metrics)
         client.put(b'{"n":1}')
         client.put(b'{"n":2}')
-        queued = len(client.queue) + (1 if client.writer is not None else 0)
+        queued = len(client.queue or ()) + (1 if client.writer is not None else 0)
         conn.unblocked.set()
         await settle()
         writer_after = client.writer

@@ -5,7 +5,6 @@ import asyncio
 from processor.snapshots import SnapshotQueries
 
 from .conftest import run
-from .fakes import position
 
 EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
 T0 = "2026-05-02T11:00:00.000Z"
@@ -21,7 +20,7 @@ def test_concurrent_askers_share_a_query_and_latecomers_wait_for_the_next_one():
         async def fetch(event_id):
             started.append(len(started) + 1)
             await release.wait()
-            return [position(event_id, "d1", T0)]
+            return '{"deviceId":"d1"}', [("d1", T0)]
 
         queries = SnapshotQueries(fetch)
         first = [queries.get(EVENT) for _ in range(100)]  # asked before any query started
@@ -47,7 +46,7 @@ def test_a_failed_query_fails_its_group_only():
             calls.append(event_id)
             if len(calls) == 1:
                 raise ConnectionError("down")
-            return []
+            return "", []
 
         queries = SnapshotQueries(fetch)
         failed = queries.get(EVENT)
@@ -59,4 +58,5 @@ def test_a_failed_query_fails_its_group_only():
         return error, ok, queries
 
     error, ok, queries = run(main())
-    assert isinstance(error, ConnectionError) and ok.positions == [] and queries.waiting == {}
+    assert isinstance(error, ConnectionError) and ok.watermark == {} and queries.waiting == {}
+    assert ok.frame == b'{"type":"subscribed","eventId":"%s","snapshot":[]}' % EVENT.encode()
