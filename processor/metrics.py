@@ -92,6 +92,10 @@ class Metrics:
             "processor_correction_listener_up", "1 while the corrections listener is LISTENing, else 0",
             registry=registry,
         )
+        self.snapshot_queries = Counter(
+            "processor_snapshot_queries", "Snapshot queries run for subscribes (subscribes arriving together for the "
+            "same event share one)", registry=registry,
+        )
         # Falling behind the live channel (docs/processor.md section 5, "Falling behind").
         self.live_dispatch_lag = Gauge(
             "processor_live_dispatch_lag_seconds",

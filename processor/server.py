@@ -111,7 +111,8 @@ class Server:
         self.store = store
         self.health = health
         self.origins = AllowList.of(config.allowed_origins)
-        self.snapshots = SnapshotQueries(store.snapshot_rendered, SNAPSHOT_TIMEOUT)  # one query for fans subscribing together
+        # One query for the fans of an event subscribing together:
+        self.snapshots = SnapshotQueries(store.snapshot_rendered, SNAPSHOT_TIMEOUT, metrics.snapshot_queries.inc)
 
     # -- HTTP ------------------------------------------------------------------------------------------
 

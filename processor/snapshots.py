@@ -40,9 +40,11 @@ class Snapshot:
 class SnapshotQueries:
     """Runs ``fetch(event_id)`` for groups of subscribers; see the module docstring for who may share."""
 
-    def __init__(self, fetch: Callable[[str], Awaitable[Rendered]], timeout: float = 5.0) -> None:
+    def __init__(self, fetch: Callable[[str], Awaitable[Rendered]], timeout: float = 5.0,
+                 counted: Callable[[], None] | None = None) -> None:
         self.fetch = fetch
         self.timeout = timeout
+        self.counted = counted  # called once per query run (processor_snapshot_queries_total)
         self.waiting: dict[str, asyncio.Future[Snapshot]] = {}
         self.running: dict[str, asyncio.Task[None]] = {}
         self.tasks: set[asyncio.Task[None]] = set()  # every query task, referenced until done
@@ -72,6 +74,8 @@ class SnapshotQueries:
             if self.waiting.get(event_id) is future:
                 del self.waiting[event_id]  # from here on nobody joins: the query starts after every member held
             self.queries += 1
+            if self.counted is not None:
+                self.counted()
             positions_json, marks = await asyncio.wait_for(self.fetch(event_id), self.timeout)
             frame = subscribed_raw(event_id, positions_json).encode()
             if not future.done():
