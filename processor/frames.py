@@ -194,12 +194,27 @@ def websocket_text(data: bytes) -> bytes:
 @dataclass(frozen=True, slots=True)
 class LiveMessage:
     """One message of ``<stream>:live``: who published it (``publisher``, numbered ``seq`` from 1 per publisher),
-    when (``published``, Unix seconds on the publisher's clock) and the routed positions of one batch."""
+    when (``published``, Unix seconds on the publisher's clock), and the routed positions of one batch, still
+    encoded (``body``) so that an instance nobody watches through need not decode them."""
 
     publisher: str
     seq: int
     published: float
-    positions: list[RoutedPosition]
+    body: str
+
+    def positions(self) -> list[RoutedPosition]:
+        """Decode the positions; raise :class:`BadLiveMessage` if they are not of the documented shape."""
+        try:
+            items = json.loads(self.body)
+            if not isinstance(items, list):
+                raise TypeError("positions is not a list")
+            positions = [RoutedPosition(*item) for item in items]
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise BadLiveMessage(f"{type(exc).__name__}: {exc}") from None
+        for p in positions:
+            if not (isinstance(p.event_id, str) and isinstance(p.device_id, str) and isinstance(p.ts, str)):
+                raise BadLiveMessage("a position lacks its eventId, deviceId or ts")
+        return positions
 
 
 class BadLiveMessage(ValueError):
@@ -207,26 +222,23 @@ class BadLiveMessage(ValueError):
 
 
 def live_message(publisher: str, seq: int, published: float, positions: Sequence[RoutedPosition]) -> str:
-    """Encode a live-channel message: positions as arrays in :class:`RoutedPosition` field order (compact, and
-    decoded without a key lookup per field)."""
-    return _encode({"publisher": publisher, "seq": seq, "published": published,
-                    "positions": [[p.event_id, p.entry_id, p.device_id, p.ts, p.lat, p.lon, p.altitude, p.speed,
-                                   p.heading, p.satellites, p.stream_id] for p in positions]})
+    """Encode a live-channel message: a header line (publisher, seq, published), then the positions as arrays in
+    :class:`RoutedPosition` field order (compact, and decoded without a key lookup per field)."""
+    header = _encode({"publisher": publisher, "seq": seq, "published": published})
+    return header + "\n" + _encode([[p.event_id, p.entry_id, p.device_id, p.ts, p.lat, p.lon, p.altitude, p.speed,
+                                      p.heading, p.satellites, p.stream_id] for p in positions])
 
 
 def parse_live(data: bytes | str) -> LiveMessage:
-    """Decode a live-channel message; raise :class:`BadLiveMessage` for anything else."""
+    """Decode a live-channel message's header; raise :class:`BadLiveMessage` for anything else."""
     try:
-        message = json.loads(data)
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        head, _, body = text.partition("\n")
+        message = json.loads(head)
         publisher, seq, published = message["publisher"], message["seq"], message["published"]
-        items = message["positions"]
         if not (isinstance(publisher, str) and isinstance(seq, int) and isinstance(published, (int, float))
-                and isinstance(items, list)):
-            raise TypeError("publisher, seq, published or positions has the wrong type")
-        positions = [RoutedPosition(*item) for item in items]
+                and not isinstance(published, bool)):
+            raise TypeError("publisher, seq or published has the wrong type")
     except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise BadLiveMessage(f"{type(exc).__name__}: {exc}") from None
-    for p in positions:
-        if not (isinstance(p.event_id, str) and isinstance(p.device_id, str) and isinstance(p.ts, str)):
-            raise BadLiveMessage("a position lacks its eventId, deviceId or ts")
-    return LiveMessage(publisher, seq, float(published), positions)
+    return LiveMessage(publisher, seq, float(published), body)

@@ -121,7 +121,14 @@ class LiveReader:
             self._lost(f"{missing} message(s) of publisher {message.publisher} never arrived")
         if lag > self.lag_limit:
             self.hub.shed_behind(message.published)
-        await self.hub.dispatch(message.positions)
+        if not self.hub.by_event:
+            return  # nobody watches anything through this instance: no need to decode the positions
+        try:
+            positions = message.positions()
+        except frames.BadLiveMessage as exc:
+            logger.warning("ignoring malformed live message: %s", exc)
+            return
+        await self.hub.dispatch(positions)
 
     def _lost(self, why: str) -> None:
         """Messages were lost: count it and have every open map resynchronised."""

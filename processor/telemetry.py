@@ -84,6 +84,12 @@ def parse_ts(text: str) -> datetime:
     if fraction[3:].strip("0"):
         raise ValueError(f"ts is finer than milliseconds: {text[:64]!r}")
     millis = int((fraction + "000")[:3])
+    if zulu:  # the common case: already UTC, no offset to apply
+        try:
+            return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), millis * 1000,
+                            tzinfo=timezone.utc)
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"ts is not a valid instant: {text[:64]!r} ({exc})") from None
     offset = timedelta(0)
     if not zulu:
         if int(off_h) > 23 or int(off_m) > 59:

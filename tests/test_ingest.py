@@ -37,7 +37,7 @@ def test_batch_order_dead_letter_store_publish_ack(metrics):
     _, channel, message = calls[1]
     assert channel == "telemetry:teltonika:live"
     live = frames.parse_live(message)
-    assert [(p.event_id, p.entry_id, p.device_id, p.stream_id, p.ts) for p in live.positions] == [
+    assert [(p.event_id, p.entry_id, p.device_id, p.stream_id, p.ts) for p in live.positions()] == [
         (EVENT, "entry-1", "d1", "1-0", "2026-05-02T11:00:00.000Z")]
     assert live.publisher == ingest.publisher and live.seq == 1
     assert calls[2][3] == (b"1-0", b"2-0", b"3-0", b"4-0", b"5-0")

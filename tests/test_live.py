@@ -78,11 +78,31 @@ def test_malformed_live_messages_are_ignored(metrics):
         conn = FakeConnection()
         hub.complete(hub.begin(Client(conn, 10, metrics), EVENT), [])
         r = reader(metrics, hub, [0.0], [])
-        for data in (b"not json", b"[]", b'{"positions": 3}', b'{"publisher":"p","seq":1,"published":0,'
-                     b'"positions":[[1]]}', b'{"publisher":"p","seq":1,"published":0,"positions":'
-                     b'[[5,"e","d",1,0,0,null,null,null,null,"1-0"]]}'):
+        header = b'{"publisher":"p","seq":1,"published":0}\n'
+        for data in (b"not json", b"[]", b'{"positions": 3}', b'{"publisher":"p","seq":"1","published":0}\n[]',
+                     header + b"[[1]]", header + b"{}", header + b"[[5,\"e\",\"d\",1,0,0,null,null,null,null,\"1-0\"]]",
+                     b"\xff\n[]"):
             await r.handle(data)
         await settle()
         return conn.frames
 
     assert [f["type"] for f in run(main())] == ["subscribed"]
+
+
+def test_without_fans_the_positions_are_not_decoded_but_lag_and_gaps_are_still_checked(metrics, monkeypatch):
+    from processor import frames
+
+    def boom(self):
+        raise AssertionError("positions decoded with nobody watching")
+
+    monkeypatch.setattr(frames.LiveMessage, "positions", boom)
+
+    async def main():
+        r = reader(metrics, Hub(metrics), [10.0], resyncs := [])
+        await r.handle(live(position(EVENT, "d1", T0), seq=1, published=9.0))
+        await r.handle(live(position(EVENT, "d1", T1), seq=5, published=9.5))
+        return resyncs
+
+    assert run(main()) == [1]
+    assert value(metrics, "processor_live_gaps_total") == 1
+    assert value(metrics, "processor_live_dispatch_lag_seconds") == 0.5
