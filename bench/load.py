@@ -294,7 +294,7 @@ class LoadBench:
             names = ["processor_slow_consumer_disconnects_total", "processor_positions_stored_total",
                      "processor_positions_broadcast_total", "processor_frames_sent_total",
                      "processor_positions_duplicate_total", "processor_websocket_connections",
-                     "processor_subscriptions"]
+                     "processor_subscriptions", "processor_snapshot_queries_total"]
             values = {name: snap.value(name) for name in names}
             values["processor_frames_sent_total"] = snap.value("processor_frames_sent_total", type="position")
             return values
@@ -319,7 +319,9 @@ class LoadBench:
         connect_cpu, stub_cpu = meter.percent(), stub_meter.percent()
         rss1 = memory(target.pid)["VmRSS"]
         events = [self.world.events[i % EVENTS] for i in range(n)]
+        queries_before = self._metrics().get("processor_snapshot_queries_total") if target.stores else None
         subscribe = self.fleet.call("subscribe", event_ids=events, timeout=180)
+        queries_after = self._metrics().get("processor_snapshot_queries_total") if target.stores else None
         time.sleep(1.0)  # idle on purpose: memory of idle viewers (not an outcome wait)
         rss2 = memory(target.pid)["VmRSS"]
         self.fleet.call("close_all")
@@ -332,7 +334,9 @@ class LoadBench:
                 "rss_before_kib": rss0, "rss_connected_kib": rss1, "rss_subscribed_kib": rss2,
                 "rss_after_close_kib": rss3,
                 "kib_per_viewer_connected": (rss1 - rss0) / max(ok, 1),
-                "kib_per_viewer": (rss2 - rss0) / max(ok, 1)}
+                "kib_per_viewer": (rss2 - rss0) / max(ok, 1), "events": EVENTS,
+                "snapshot_queries": (queries_after - queries_before)
+                if queries_before is not None and queries_after is not None else None}
 
     def burst(self, profile: str | None = None) -> dict[str, Any]:
         """A backlog of ``burst`` positions appears at once: how fast does the Processor store it all?

@@ -6,6 +6,7 @@ import os
 import platform
 import subprocess
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 PACKAGES = ("websockets", "aiohttp", "asyncpg", "redis", "uvloop", "prometheus-client", "behave",
@@ -52,6 +53,19 @@ def _binary_version(argv: list[str]) -> str | None:
         return None
 
 
+def _commit() -> str | None:
+    """The commit measured (``+dirty`` when the work tree differs from it), so RESULTS.md says what it measured."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+dirty" if dirty else "")) or None
+
+
 def describe() -> dict[str, Any]:
     from support.services.embedded import postgres_bin_dir, valkey_binary
 
@@ -72,6 +86,7 @@ def describe() -> dict[str, Any]:
         "os": _os_name(),
         "kernel": platform.release(),
         "python": platform.python_version(),
+        "commit": _commit(),
         "packages": versions,
         "valkey": _binary_version([str(valkey), "--version"]) if valkey else None,
         "postgres": _binary_version([str(pg_bin / "postgres"), "--version"]) if pg_bin else None,

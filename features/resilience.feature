@@ -91,3 +91,14 @@ Feature: The live map survives trouble in the services around it
     Then Processor P reports that it cannot consume its telemetry stream, though Redis and the database are up
     When Processor P's telemetry stream is repaired
     Then Processor P is healthy again
+
+  @overwhelmed
+  Scenario: A Processor that falls too far behind tells its fans to come back, and they see where the cars are now
+    Given a Processor P that lets its fans fall only a moment behind
+    And a Processor Q that stores every report of the same telemetry
+    And Alice follows the "Rally of Tirana" through Processor P
+    When Processor P is overwhelmed while tracker-A reports 3 positions
+    Then Alice is told that her live map fell behind and to come back
+    And Processor P has counted 1 fan it could not keep up to date
+    When Alice comes back to the "Rally of Tirana" through Processor P
+    Then Alice sees where tracker-A is now

@@ -28,6 +28,7 @@ from .ingest import Ingest
 from .live import LiveReader
 from .logs import setup as setup_logging
 from .metrics import Metrics
+from .observer import StreamObserver
 from .server import Server
 from .store import SchemaError, Store
 
@@ -61,8 +62,10 @@ class App:
         self.ingest = Ingest(config, self.redis, self.store, self.metrics)
         self.health = Health(self.redis, self.store, lambda: self.ingest.running)
         self.server = Server(config, self.metrics, self.hub, self.directus, self.store, self.health)
-        self.live = LiveReader(self.redis, config.live_channel, self.hub)
         self.corrections = Corrections(self.store, self.hub, self.metrics)
+        self.live = LiveReader(self.redis, config.live_channel, self.hub, self.metrics,
+                               lag_limit=config.live_lag_limit_ms / 1000, resync=self.corrections.request_resync)
+        self.observer = StreamObserver(self.redis, config.stream, config.group, self.metrics)
         self.stopping = asyncio.Event()
         self.exit_code = EXIT_OK
         self.tasks: list[asyncio.Task[None]] = []
@@ -136,7 +139,7 @@ class App:
             asyncio.create_task(self.health.run(), name="health"),
             asyncio.create_task(self._connect_store(), name="connect-store"),
             asyncio.create_task(self.live.run(), name="live"),
-            asyncio.create_task(self.ingest.observe(), name="observe"),
+            asyncio.create_task(self.observer.run(), name="observe"),
         ]
         await self.stopping.wait()
         if self.exit_code == EXIT_OK:

@@ -115,14 +115,18 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # built once: json.loads builds one per call
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def loads(text: str) -> Any:
     """Parse strict JSON (no ``NaN``/``Infinity``); raise ``ValueError`` for invalid JSON."""
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return _DECODER.decode(text)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 
 
 def dumps(value: Any) -> str:
     """Encode with sentinels and serialise compactly."""
-    return json.dumps(encode(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(encode(value))

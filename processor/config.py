@@ -56,6 +56,7 @@ class Config:
     subscribe_rate: float = 20.0
     max_subscriptions: int = 50
     shutdown_timeout: float = 4.0
+    live_lag_limit_ms: int = 5000
 
     @property
     def dead_stream(self) -> str:
@@ -182,6 +183,7 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         subscribe_rate=get("SUBSCRIBE_RATE", _number(), 20.0),
         max_subscriptions=get("MAX_SUBSCRIPTIONS", _integer(1), 50),
         shutdown_timeout=get("SHUTDOWN_TIMEOUT", _number(positive=False), 4.0),
+        live_lag_limit_ms=get("LIVE_LAG_LIMIT_MS", _integer(1), 5000),
     )
     if config.redis_timeout * 1000 <= config.read_block_ms:
         raise ConfigError(

@@ -18,14 +18,15 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import asyncpg
 
 from .backoff import Backoff
 from .frames import UUID
-from .hub import Hub
+from .hub import Hub, render_snapshot
 from .metrics import Metrics
+from .routing import RoutedPosition
 from .store import Correction
 
 
@@ -104,7 +105,7 @@ class CorrectionStore(Protocol):
 
     async def corrections(self, pairs: list[tuple[str, str]]) -> list[Correction]: ...
 
-    async def snapshot(self, event_id: str) -> list[dict[str, Any]]: ...
+    async def snapshot(self, event_id: str) -> list[RoutedPosition]: ...
 
 
 _RESYNC = object()  # queued after a (re)connect: every open map may be stale
@@ -137,6 +138,10 @@ class Corrections:
             return None
         self.queue.put_nowait(change)
         return change
+
+    def request_resync(self) -> None:
+        """Have every open map resynchronised with a fresh snapshot (e.g. live positions were lost)."""
+        self.queue.put_nowait(_RESYNC)
 
     def _on_notification(self, connection: object, pid: int, channel: str, payload: object) -> None:
         self.accept(payload)
@@ -239,7 +244,7 @@ class Corrections:
     async def resync(self) -> None:
         """Send every active subscription a fresh snapshot, exactly as a re-subscribe does (same boundary)."""
         for event_id in self.hub.watched_events():
-            subs = [sub for sub in self.hub.by_event.get(event_id, ()) if sub.active and sub.buffer is None]
+            subs = [sub for sub in self.hub.by_event.get(event_id, ()) if sub.active and not sub.boundary.holding]
             if not subs:
                 continue
             for sub in subs:
@@ -250,5 +255,6 @@ class Corrections:
                 for sub in subs:
                     self.hub.abort(sub)
                 raise
+            frame, watermark = render_snapshot(event_id, snapshot)
             for sub in subs:
-                self.hub.complete(sub, snapshot)
+                self.hub.complete(sub, snapshot, frame, watermark)

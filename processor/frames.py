@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from .routing import RoutedPosition
 
 
 __all__ = [
@@ -24,6 +27,15 @@ __all__ = [
     "busy",
     "position_frame",
     "correction",
+    "position_object",
+    "LiveMessage",
+    "BadLiveMessage",
+    "live_message",
+    "parse_live",
+    "websocket_text",
+    "subscribed_raw",
+    "position_json_sql",
+    "POSITION_KEYS",
     "MESSAGES",
 ]
 
@@ -88,9 +100,12 @@ def parse(message: str | bytes) -> Frame:
     return Subscribe(event_id) if kind == "subscribe" else Unsubscribe(event_id)
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def render(frame: Mapping[str, Any]) -> str:
     """Serialise a server frame compactly."""
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _encode(frame)
 
 
 def error(code: str, event_id: str | None = None, message: str | None = None) -> str:
@@ -112,20 +127,130 @@ def busy(event_id: str | None, retry_after: int) -> str:
     return render(frame)
 
 
-def subscribed(event_id: str, snapshot: list[dict[str, Any]]) -> str:
-    return render({"type": "subscribed", "eventId": event_id, "snapshot": snapshot})
+def position_object(p: RoutedPosition) -> dict[str, Any]:
+    """The ``<position>`` object of section 4."""
+    return {
+        "eventId": p.event_id, "entryId": p.entry_id, "deviceId": p.device_id, "ts": p.ts, "lat": p.lat,
+        "lon": p.lon, "altitude": p.altitude, "speed": p.speed, "heading": p.heading, "satellites": p.satellites,
+        "streamId": p.stream_id,
+    }
+
+
+#: The keys of a ``<position>`` object, in the order frames carry them.
+POSITION_KEYS = ("eventId", "entryId", "deviceId", "ts", "lat", "lon", "altitude", "speed", "heading", "satellites",
+                 "streamId")
+
+
+_FLOAT_KEYS = frozenset({"lat", "lon", "altitude", "speed", "heading"})
+
+
+def position_json_sql(expressions: Mapping[str, str]) -> str:
+    """A PostgreSQL expression rendering one ``<position>`` object as compact JSON text, exactly as
+    :func:`render` would (keys in :data:`POSITION_KEYS` order, no spaces, UTF-8 kept, ``null`` for NULL), from
+    ``expressions``: key -> SQL expression (``ts`` already in the fixed-width text form). Used so that a snapshot
+    of 1,000 trackers is rendered by PostgreSQL instead of by Python row by row (bench/ANALYSIS.md 6a)."""
+    parts = []
+    for index, key in enumerate(POSITION_KEYS):
+        prefix = ("{" if index == 0 else ",") + json.dumps(key) + ":"
+        value = expressions[key]
+        text = f"to_json({value})::text"
+        if key in _FLOAT_KEYS:  # Python writes an integral float as 90.0 and -0.0; PostgreSQL as 90 and -0
+            text = f"CASE WHEN {value} = trunc({value}) AND abs({value}) < 1e15 THEN {text} || '.0' ELSE {text} END"
+        parts.append(f"'{prefix}' || coalesce({text}, 'null')")
+    return " || ".join(parts) + " || '}'"
+
+
+def subscribed_raw(event_id: str, positions_json: str) -> str:
+    """A ``subscribed`` frame around ``positions_json``: ``<position>`` objects already rendered as JSON and
+    joined with commas (see :func:`position_json_sql`)."""
+    return '{"type":"subscribed","eventId":' + _encode(event_id) + ',"snapshot":[' + positions_json + "]}"
+
+
+def subscribed(event_id: str, snapshot: Sequence[RoutedPosition]) -> str:
+    return render({"type": "subscribed", "eventId": event_id, "snapshot": [position_object(p) for p in snapshot]})
 
 
 def unsubscribed(event_id: str) -> str:
     return render({"type": "unsubscribed", "eventId": event_id})
 
 
-def position_frame(position: Mapping[str, Any]) -> str:
-    """Render a live ``position`` frame from a ``<position>`` object (``type`` first)."""
-    return render({"type": "position", **position})
+def position_frame(p: RoutedPosition) -> str:
+    """A live ``position`` frame (``type`` first)."""
+    return render({
+        "type": "position", "eventId": p.event_id, "entryId": p.entry_id, "deviceId": p.device_id, "ts": p.ts,
+        "lat": p.lat, "lon": p.lon, "altitude": p.altitude, "speed": p.speed, "heading": p.heading,
+        "satellites": p.satellites, "streamId": p.stream_id,
+    })
 
 
-def correction(event_id: str, device_id: str, position: Mapping[str, Any] | None) -> str:
+def correction(event_id: str, device_id: str, position: RoutedPosition | None) -> str:
     """A ``correction``: where the device belongs on the event's map now, or ``null``: gone from it."""
     return render({"type": "correction", "eventId": event_id, "deviceId": device_id,
-                   "position": dict(position) if position is not None else None})
+                   "position": position_object(position) if position is not None else None})
+
+
+def websocket_text(data: bytes) -> bytes:
+    """One unmasked, uncompressed WebSocket text frame (RFC 6455 section 5.2) carrying ``data`` (UTF-8): what a
+    server sends with compression off, built once and written to every subscriber's transport."""
+    size = len(data)
+    if size < 126:
+        return b"\x81" + bytes((size,)) + data
+    if size < 65536:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + data
+    return b"\x81\x7f" + size.to_bytes(8, "big") + data
+
+
+# -- the live channel between instances (docs/processor.md section 5) -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LiveMessage:
+    """One message of ``<stream>:live``: who published it (``publisher``, numbered ``seq`` from 1 per publisher),
+    when (``published``, Unix seconds on the publisher's clock), and the routed positions of one batch, still
+    encoded (``body``) so that an instance nobody watches through need not decode them."""
+
+    publisher: str
+    seq: int
+    published: float
+    body: str
+
+    def positions(self) -> list[RoutedPosition]:
+        """Decode the positions; raise :class:`BadLiveMessage` if they are not of the documented shape."""
+        try:
+            items = json.loads(self.body)
+            if not isinstance(items, list):
+                raise TypeError("positions is not a list")
+            positions = [RoutedPosition(*item) for item in items]
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise BadLiveMessage(f"{type(exc).__name__}: {exc}") from None
+        for p in positions:
+            if not (isinstance(p.event_id, str) and isinstance(p.device_id, str) and isinstance(p.ts, str)):
+                raise BadLiveMessage("a position lacks its eventId, deviceId or ts")
+        return positions
+
+
+class BadLiveMessage(ValueError):
+    """A live-channel message that is not of the documented shape; the message says why."""
+
+
+def live_message(publisher: str, seq: int, published: float, positions: Sequence[RoutedPosition]) -> str:
+    """Encode a live-channel message: a header line (publisher, seq, published), then the positions as arrays in
+    :class:`RoutedPosition` field order (compact, and decoded without a key lookup per field)."""
+    header = _encode({"publisher": publisher, "seq": seq, "published": published})
+    return header + "\n" + _encode([[p.event_id, p.entry_id, p.device_id, p.ts, p.lat, p.lon, p.altitude, p.speed,
+                                      p.heading, p.satellites, p.stream_id] for p in positions])
+
+
+def parse_live(data: bytes | str) -> LiveMessage:
+    """Decode a live-channel message's header; raise :class:`BadLiveMessage` for anything else."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        head, _, body = text.partition("\n")
+        message = json.loads(head)
+        publisher, seq, published = message["publisher"], message["seq"], message["published"]
+        if not (isinstance(publisher, str) and isinstance(seq, int) and isinstance(published, (int, float))
+                and not isinstance(published, bool)):
+            raise TypeError("publisher, seq or published has the wrong type")
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise BadLiveMessage(f"{type(exc).__name__}: {exc}") from None
+    return LiveMessage(publisher, seq, float(published), body)

@@ -1,31 +1,33 @@
-"""Fan-out of live positions to WebSocket clients, and the snapshot/live boundary.
+"""Fan-out of live positions to WebSocket clients.
 
-Each client has one bounded queue drained by one writer task, so a slow client only ever delays itself:
-when its queue is full it is closed with 1013. Each position frame is rendered once per message,
-whatever the number of subscribers.
+Each client has one bounded queue, drained by a writer task that exists only while frames wait, so a slow
+client only ever delays itself: when its queue is full it is closed with 1013. A client whose socket is not
+backed up is written to at once (what ``websockets.broadcast`` does). Each position frame is rendered and
+encoded once per message, whatever the number of subscribers, and metrics are counted once per dispatch.
 
-A subscription buffers live positions from *before* its snapshot query starts; once the snapshot is
-queued, buffered and later positions go out unless their ``ts`` is not newer than the snapshot's position
-for the same device. Since positions are published only after they are committed, each position reaches
-a new subscriber exactly once: in the snapshot or live.
+The snapshot/live boundary of each subscription is a :class:`processor.boundary.Boundary`; this module applies
+its verdicts. When the instance itself falls behind the live channel past its bound, :meth:`Hub.shed_behind`
+closes the fans who would otherwise see stale positions, so that they come back to a fresh snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from websockets.asyncio.server import broadcast
+from websockets.protocol import State
 
 from . import frames
+from .boundary import Boundary, watermarks
 from .metrics import Metrics
+from .routing import RoutedPosition
 
 
-__all__ = ["Hub", "Client", "Subscription", "Connection"]
+__all__ = ["Hub", "Client", "Subscription", "Connection", "Transport", "WireProtocol", "CLOSE_BEHIND"]
 
 logger = logging.getLogger("processor.hub")
 
@@ -38,11 +40,39 @@ YIELD_EVERY = 64
 #: 63 % of the CPU in per-frame writer-task wake-ups. Above it, frames queue and the 1013 rule applies.
 DIRECT_WRITE_LIMIT = 64 * 1024
 
+#: The reason sent with 1013 to fans shed because this instance fell behind the live channel.
+CLOSE_BEHIND = "live map fell behind, reconnect"
+
+
+class Transport(Protocol):
+    """The part of ``asyncio.Transport`` the direct write uses: how much is still unsent, and write."""
+
+    def get_write_buffer_size(self) -> int: ...
+
+    def write(self, data: bytes) -> None: ...
+
+
+class WireProtocol(Protocol):
+    """The part of websockets' sans-I/O protocol the direct write consults: whether the connection is open."""
+
+    state: State
+
 
 class Connection(Protocol):
-    """What the hub needs from a WebSocket connection (``websockets`` ServerConnection or a fake)."""
+    """What the hub needs from a WebSocket connection (``websockets`` ServerConnection or a fake).
 
-    async def send(self, message: str) -> None: ...
+    ``transport``, ``protocol`` and ``send_in_progress`` are the seam of the direct write: a WebSocket frame
+    built once per message (:func:`frames.websocket_text`; server frames are unmasked and compression is off)
+    goes straight to ``transport.write`` while the connection is open and no fragmented message is being sent.
+    websockets writes whole frames to the same transport, so frames never interleave. ``transport`` is ``None``
+    until the connection is made.
+    """
+
+    transport: Transport | None
+    protocol: WireProtocol
+    send_in_progress: object | None
+
+    async def send(self, message: bytes, *, text: bool | None = None) -> None: ...
 
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
@@ -56,61 +86,90 @@ class _Close:
 
 
 class Client:
-    """The outbound side of one connection: a bounded frame queue and its writer task."""
+    """The outbound side of one connection: direct writes, else a bounded frame queue and its writer task."""
+
+    __slots__ = ("connection", "limit", "metrics", "name", "queue", "subscriptions", "closed", "writer", "closer")
 
     def __init__(self, connection: Connection, limit: int, metrics: Metrics, name: str = "") -> None:
         self.connection = connection
         self.limit = limit
         self.metrics = metrics
         self.name = name
-        self.queue: deque[str | _Close] = deque()
+        #: Frames waiting for the writer; created on first use (an idle viewer costs no deque).
+        self.queue: deque[bytes | _Close] | None = None
         self.subscriptions: dict[str, Subscription] = {}
         self.closed = False
-        self._ready = asyncio.Event()
-        self._writing = False
-        self._sent = {kind: metrics.frames_sent.labels(kind)
-                      for kind in ("subscribed", "position", "unsubscribed", "error", "correction")}
-        self.writer = asyncio.create_task(self._write(), name=f"writer-{name}")
+        #: The writer task while frames wait (``None`` otherwise); the task closing the connection, if any.
+        self.writer: asyncio.Task[None] | None = None
+        self.closer: asyncio.Task[None] | None = None
 
-    def send(self, frame: str, kind: str) -> bool:
-        """Queue a frame; close the client with 1013 if its queue is full. False if not queued."""
+    def send(self, frame: str | bytes, kind: str, wire: bytes | None = None) -> bool:
+        """Queue a frame and count it; close the client with 1013 if its queue is full. False if not queued."""
+        if self.put(frame.encode() if isinstance(frame, str) else frame, wire):
+            self.metrics.frames_sent.labels(kind).inc()
+            return True
+        return False
+
+    def put(self, data: bytes, wire: bytes | None = None) -> bool:
+        """Write or queue an encoded text message without counting it (the hub counts positions per dispatch);
+        ``wire``: the same message already framed, shared by every subscriber."""
         if self.closed:
             return False
-        if not self.queue and not self._writing and self._write_now(frame):
-            self._sent[kind].inc()
+        if self.writer is None and self._write_now(data, wire):
             return True
-        if len(self.queue) >= self.limit:
+        queue = self.queue
+        if queue is None:
+            queue = self.queue = deque()
+        if len(queue) >= self.limit:
             self.overflow()
             return False
-        self.queue.append(frame)
-        self._sent[kind].inc()
-        self._ready.set()
+        queue.append(data)
+        if self.writer is None:
+            self.writer = asyncio.create_task(self._write(), name=f"writer-{self.name}")
         return True
 
-    def _write_now(self, frame: str) -> bool:
+    def _write_now(self, data: bytes, wire: bytes | None) -> bool:
         """Write without the writer task when the socket is not backed up; False: queue it instead."""
-        transport = getattr(self.connection, "transport", None)
+        connection = self.connection
+        transport = connection.transport
         if transport is None or transport.get_write_buffer_size() >= DIRECT_WRITE_LIMIT:
             return False
-        broadcast([self.connection], frame)  # type: ignore[list-item]
+        if connection.send_in_progress is not None:  # a fragmented message is being sent: wait in line
+            return False
+        if connection.protocol.state is not State.OPEN:
+            return True  # closing: like broadcast(), drop it; the handler cleans up
+        try:
+            transport.write(wire if wire is not None else frames.websocket_text(data))
+        except Exception as exc:  # the transport failed under us: the handler sees the connection close
+            logger.debug("direct write to %s failed: %s", self.name, exc)
         return True
 
     def close_after_flush(self, code: int, reason: str) -> None:
         """Close once the frames already queued are written (e.g. an error frame, then 1008)."""
         if not self.closed:
+            if self.queue is None:
+                self.queue = deque()
             self.queue.append(_Close(code, reason))
-            self._ready.set()
+            if self.writer is None:
+                self.writer = asyncio.create_task(self._write(), name=f"writer-{self.name}")
 
     def overflow(self) -> None:
         """Slow consumer: drop everything queued and close with 1013."""
         if self.closed:
             return
-        self.closed = True
-        self.queue.clear()
         self.metrics.slow_consumers.inc()
         logger.info("client %s is too slow (%d frames queued): closing with 1013", self.name, self.limit)
-        self.writer.cancel()
-        asyncio.create_task(self._close(1013, "slow consumer"))
+        self.shut(1013, "slow consumer")
+
+    def shut(self, code: int, reason: str) -> None:
+        """Drop everything queued and close now with ``code``."""
+        if self.closed:
+            return
+        self.closed = True
+        self.queue = None
+        if self.writer is not None:
+            self.writer.cancel()
+        self.closer = asyncio.create_task(self._close(code, reason), name=f"close-{self.name}")
 
     async def _close(self, code: int, reason: str) -> None:
         try:
@@ -119,87 +178,70 @@ class Client:
             logger.debug("close %s: %s", self.name, exc)
 
     async def _write(self) -> None:
+        """Drain the queue, then end (the next queued frame starts a new writer)."""
         try:
-            while True:
-                while not self.queue:
-                    self._ready.clear()
-                    await self._ready.wait()
+            while self.queue:
                 item = self.queue.popleft()
+                if not self.queue:
+                    self.queue = None  # drained: give the deque back
                 if isinstance(item, _Close):
                     self.closed = True
-                    self.queue.clear()
+                    self.queue = None
                     await self._close(item.code, item.reason)
                     return
-                self._writing = True
-                try:
-                    await self.connection.send(item)
-                finally:
-                    self._writing = False
+                await self.connection.send(item, text=True)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # ConnectionClosed and friends: the handler cleans up
             logger.debug("writer %s stopped: %s", self.name, exc)
             self.closed = True
-            self.queue.clear()
+            self.queue = None
+        finally:
+            if self.writer is asyncio.current_task():
+                self.writer = None
 
     def stop(self) -> None:
         self.closed = True
-        self.queue.clear()
-        self.writer.cancel()
-
-
-class _Correction:
-    """A correction that reached a subscription still waiting for its snapshot: judged once the snapshot is out."""
-
-    __slots__ = ("device_id", "horizon", "frame", "only_if_shown")
-
-    def __init__(self, device_id: str, horizon: str | None, frame: str, only_if_shown: bool) -> None:
-        self.device_id = device_id
-        self.horizon = horizon
-        self.frame = frame
-        self.only_if_shown = only_if_shown  # a "gone" for a device no live frame or correction mentioned yet
+        self.queue = None
+        if self.writer is not None:
+            self.writer.cancel()
 
 
 class Subscription:
-    """One (client, event) pair; buffering until its snapshot is queued, then live."""
+    """One (client, event) pair: its boundary, and since when (wall clock) it has been holding for a snapshot."""
 
-    __slots__ = ("client", "event_id", "buffer", "watermark", "active")
+    __slots__ = ("client", "event_id", "boundary", "active", "since")
 
     def __init__(self, client: Client, event_id: str) -> None:
         self.client = client
         self.event_id = event_id
-        self.buffer: list[tuple[str, str, str] | _Correction] | None = []
-        self.watermark: dict[str, str] = {}
+        self.boundary: Boundary[bytes] = Boundary()  # held positions: their encoded text
         self.active = False  # counted in processor_subscriptions
+        self.since = time.time()
 
-    def deliver(self, device_id: str, ts: str, frame: str) -> None:
-        if self.buffer is not None:
-            if len(self.buffer) >= self.client.limit:
+    def deliver(self, device_id: str, ts: str, data: bytes, wire: bytes | None = None) -> bool:
+        """Hold, drop or send one encoded position frame (``wire``: framed); True if it was sent."""
+        boundary = self.boundary
+        if boundary.held is not None:
+            if not boundary.hold_position(device_id, ts, data, self.client.limit):
                 self.client.overflow()
-                return
-            self.buffer.append((device_id, ts, frame))
-            return
-        mark = self.watermark.get(device_id)
-        if mark is not None and ts <= mark:  # fixed-width UTC strings compare like instants
-            return
-        self.client.send(frame, "position")
+            return False
+        return boundary.admits_position(device_id, ts) and self.client.put(data, wire)
 
     def correct(self, device_id: str, horizon: str | None, frame: str, gone: bool, known: bool) -> bool:
-        """Send a ``correction`` unless this fan's snapshot is newer than what the correction's query saw, or it
-        says "gone" of a device this fan never had. While buffering, it waits in line with the live positions."""
-        if self.buffer is not None:
-            self.buffer.append(_Correction(device_id, horizon, frame, gone and not known))
+        """Send a ``correction`` unless the boundary says this fan already knows better (see
+        :meth:`Boundary.admits_correction`). While holding, it waits in line with the live positions."""
+        boundary = self.boundary
+        if boundary.held is not None:
+            boundary.hold_correction(device_id, horizon, frame, gone and not known)
             return True
-        mark = self.watermark.get(device_id)
-        if mark is not None and mark > (horizon or ""):
-            return False  # the snapshot was read after the correction's query: it already says more
-        if gone and not known and mark is None:
-            return False  # never on this fan's map: nothing to take off
+        if not boundary.admits_correction(device_id, horizon, gone, known):
+            return False
         return self.client.send(frame, "correction")
 
 
 class Hub:
-    """Registry of subscriptions by event, and the fan-out of live-channel messages."""
+    """Registry of subscriptions by event, and the fan-out of live positions."""
 
     def __init__(self, metrics: Metrics, client_queue: int = 1024) -> None:
         self.metrics = metrics
@@ -209,12 +251,13 @@ class Hub:
         self.newest: dict[str, dict[str, str]] = {}
         self.fences: dict[str, dict[str, str]] = {}
         self.corrections_sent = metrics.corrections_sent
+        self.positions_sent = metrics.frames_sent.labels("position")
         self.yield_every = max(1, min(YIELD_EVERY, client_queue // 4))
 
     # -- subscriptions ---------------------------------------------------------------------------------
 
     def begin(self, client: Client, event_id: str) -> Subscription:
-        """Start buffering live positions for ``event_id``; call before the snapshot query."""
+        """Start holding live positions for ``event_id``; call before the snapshot query."""
         sub = client.subscriptions.get(event_id)
         if sub is None:
             sub = Subscription(client, event_id)
@@ -222,39 +265,42 @@ class Hub:
             self.by_event.setdefault(event_id, set()).add(sub)
             self.newest.setdefault(event_id, {})
         else:  # re-subscribe: a fresh snapshot and a fresh boundary
-            sub.buffer = []
+            sub.boundary.restart()
+            sub.since = time.time()
         return sub
 
-    def complete(self, sub: Subscription, snapshot: list[dict[str, Any]]) -> None:
-        """Queue ``subscribed`` with the snapshot, then the buffered positions newer than it."""
+    def complete(self, sub: Subscription, snapshot: list[RoutedPosition], frame: bytes | None = None,
+                 watermark: dict[str, str] | None = None, wire: bytes | None = None) -> None:
+        """Queue ``subscribed`` with the snapshot, then the held positions newer than it. Subscribers served by
+        the same query pass the same encoded ``frame``, ``watermark`` and framed ``wire`` (see
+        :func:`render_snapshot`)."""
         if sub.client.subscriptions.get(sub.event_id) is not sub:
             return  # the client went away meanwhile
-        sub.watermark = {}
-        for item in snapshot:
-            mark = sub.watermark.get(item["deviceId"])
-            if mark is None or item["ts"] > mark:
-                sub.watermark[item["deviceId"]] = item["ts"]
-        buffered, sub.buffer = sub.buffer or [], None
+        if frame is None or watermark is None:
+            frame, watermark = render_snapshot(sub.event_id, snapshot)
+            wire = None
+        held = sub.boundary.open(watermark)
         if not sub.active:
             sub.active = True
             self.metrics.subscriptions.inc()
-        sub.client.send(frames.subscribed(sub.event_id, snapshot), "subscribed")
-        self._replay(sub, buffered)
+        sub.client.send(frame, "subscribed", wire)
+        self._replay(sub, held)
 
-    @staticmethod
-    def _replay(sub: Subscription, buffered: list[tuple[str, str, str] | _Correction]) -> None:
+    def _replay(self, sub: Subscription, held: list[Any]) -> None:
         """Deliver what waited for the snapshot, in arrival order, by the rules of each kind."""
-        for item in buffered:
-            if isinstance(item, _Correction):
-                sub.correct(item.device_id, item.horizon, item.frame, item.only_if_shown, False)
-            else:
-                sub.deliver(*item)
+        sent = 0
+        for item in held:
+            if item[0] == "c":
+                sub.correct(item[1], item[2], item[3], item[4], False)
+            elif sub.deliver(item[1], item[2], item[3]):
+                sent += 1
+        if sent:
+            self.positions_sent.inc(sent)
 
     def abort(self, sub: Subscription) -> None:
         """The snapshot failed: a new subscription is not made; an existing one carries on."""
         if sub.active:
-            buffered, sub.buffer = sub.buffer or [], None
-            self._replay(sub, buffered)
+            self._replay(sub, sub.boundary.abandon())
         else:
             self._discard(sub)
 
@@ -285,51 +331,63 @@ class Hub:
 
     # -- fan-out ---------------------------------------------------------------------------------------
 
-    def dispatch(self, positions: Iterable[Any]) -> int:
-        """Fan out ``<position>`` items to local subscribers; return how many had any."""
-        count = 0
-        for item in positions:
-            count += self._dispatch_one(item)
-        return count
+    async def dispatch(self, positions: Iterable[RoutedPosition]) -> int:
+        """Fan out routed positions to local subscribers, yielding now and then so writers keep draining;
+        return how many positions had any subscriber."""
+        broadcast = sent = 0
+        for index, position in enumerate(positions, 1):
+            count = self._dispatch_one(position)
+            if count >= 0:
+                broadcast += 1
+                sent += count
+            if index % self.yield_every == 0:
+                await asyncio.sleep(0)
+        if broadcast:
+            self.metrics.broadcast.inc(broadcast)
+        if sent:
+            self.positions_sent.inc(sent)
+        return broadcast
 
-    def _dispatch_one(self, item: Any) -> int:
-        if not isinstance(item, dict):
-            return 0
-        subs = self.by_event.get(item.get("eventId"))  # type: ignore[arg-type]
+    def _dispatch_one(self, p: RoutedPosition) -> int:
+        """Frames sent for one position; -1 when its event has no subscriber here."""
+        subs = self.by_event.get(p.event_id)
         if not subs:
-            return 0
-        self.metrics.broadcast.inc()
-        device_id, ts = item.get("deviceId"), item.get("ts")
-        if not isinstance(device_id, str) or not isinstance(ts, str):
-            return 1
-        event_id = item["eventId"]
-        fences = self.fences.get(event_id)
+            return -1
+        device_id, ts = p.device_id, p.ts
+        fences = self.fences.get(p.event_id)
         if fences is not None:
             fence = fences.get(device_id)
             if fence is not None and ts <= fence:
-                return 1  # older than what a correction already settled: stale
-        newest = self.newest.get(event_id)
+                return 0  # older than what a correction already settled: stale
+        newest = self.newest.get(p.event_id)
         if newest is not None and ts > newest.get(device_id, ""):
             newest[device_id] = ts
-        frame = frames.position_frame(item)
+        data = frames.position_frame(p).encode()
+        wire = frames.websocket_text(data)  # framed once for every subscriber written to directly
+        sent = 0
         for sub in list(subs):
-            sub.deliver(device_id, ts, frame)
-        return 1
+            if sub.deliver(device_id, ts, data, wire):
+                sent += 1
+        return sent
 
-    async def dispatch_message(self, data: bytes | str) -> None:
-        """Fan out one live-channel message, yielding now and then so writers keep draining."""
-        try:
-            message = json.loads(data)
-            positions = message["positions"]
-            if not isinstance(positions, list):
-                raise TypeError("positions is not a list")
-        except (ValueError, TypeError, KeyError) as exc:
-            logger.warning("ignoring malformed live message: %s", exc)
-            return
-        for index, item in enumerate(positions, 1):
-            self._dispatch_one(item)
-            if index % self.yield_every == 0:
-                await asyncio.sleep(0)
+    # -- falling behind (docs/processor.md section 5, "Falling behind") ---------------------------------
+
+    def shed_behind(self, published: float) -> int:
+        """This instance is dispatching a message published at ``published`` (Unix seconds) later than its bound:
+        close with 1013 every fan with a subscription older than that message (who is being shown the past), so
+        it reconnects to a fresh snapshot; a subscription begun after it was published has the message's
+        positions in its snapshot already. Return how many fans were closed."""
+        shed: set[Client] = set()
+        for subs in self.by_event.values():
+            for sub in subs:
+                if sub.since < published and not sub.client.closed:
+                    shed.add(sub.client)
+        for client in shed:
+            client.shut(1013, CLOSE_BEHIND)
+        if shed:
+            self.metrics.live_behind_disconnects.inc(len(shed))
+            logger.warning("fell behind the live channel: closed %d fan(s) with 1013 to reconnect", len(shed))
+        return len(shed)
 
     # -- corrections (docs/processor.md section 4, "Corrections") ----------------------------------------
 
@@ -337,7 +395,7 @@ class Hub:
         """Events with at least one subscriber on this instance."""
         return list(self.by_event)
 
-    def correct(self, event_id: str, device_id: str, position: dict[str, Any] | None, horizon: str | None) -> int:
+    def correct(self, event_id: str, device_id: str, position: RoutedPosition | None, horizon: str | None) -> int:
         """Tell the fans of ``event_id`` where ``device_id`` belongs now: ``position`` (its latest sound position)
         or gone from the map (``None``). ``horizon`` is the newest ``ts`` of the device the correction's query could
         see (``None``: no position at all). Return how many subscriptions it was queued or buffered for.
@@ -363,3 +421,9 @@ class Hub:
                 count += 1
         self.corrections_sent.inc(count)
         return count
+
+
+def render_snapshot(event_id: str, snapshot: list[RoutedPosition]) -> tuple[bytes, dict[str, str]]:
+    """The encoded ``subscribed`` frame and the boundary's watermarks of one snapshot: computed once per query,
+    shared by every subscriber it serves."""
+    return frames.subscribed(event_id, snapshot).encode(), watermarks([(p.device_id, p.ts) for p in snapshot])

@@ -8,8 +8,8 @@ idempotent, so redelivery costs a duplicate count, never a second row or a secon
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import secrets
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from . import frames
 from .backoff import Backoff
 from .config import Config
 from .metrics import Metrics
@@ -42,7 +43,11 @@ class Ingest:
         self.running = False  # for /healthz: the loop runs and Redis answers it
         self.stopping = asyncio.Event()
         self.reading = False  # blocked in XREADGROUP: safe to cancel at shutdown
+        self._ahead: asyncio.Task[list[Entry]] | None = None  # the next batch, read while one is stored
         self._next_claim = 0.0
+        #: Who this instance is on the live channel (unique per start) and its last message number there.
+        self.publisher = f"{config.consumer}/{secrets.token_hex(4)}"
+        self.seq = 0
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -101,20 +106,37 @@ class Ingest:
                 break
             await self.handle(entries)
         self._next_claim = 0.0
-        while not self.stopping.is_set():
-            if time.monotonic() >= self._next_claim:
-                await self._claim()
-                self._next_claim = time.monotonic() + config.claim_idle_ms / 2000
-                continue
-            # Never block past the next claim, so idle work is taken over every CLAIM_IDLE_MS / 2.
-            until_claim = int((self._next_claim - time.monotonic()) * 1000)
-            self.reading = True
-            try:
-                entries = await self._read(">", block=max(1, min(config.read_block_ms, until_claim)))
-            finally:
-                self.reading = False
-            if entries:
+        try:
+            while not self.stopping.is_set():
+                if time.monotonic() >= self._next_claim:
+                    await self._claim()
+                    self._next_claim = time.monotonic() + config.claim_idle_ms / 2000
+                    continue
+                if self._ahead is not None:
+                    entries, self._ahead = await self._ahead, None
+                else:
+                    # Never block past the next claim, so idle work is taken over every CLAIM_IDLE_MS / 2.
+                    until_claim = int((self._next_claim - time.monotonic()) * 1000)
+                    self.reading = True
+                    try:
+                        entries = await self._read(">", block=max(1, min(config.read_block_ms, until_claim)))
+                    finally:
+                        self.reading = False
+                if not entries:
+                    continue
+                if len(entries) >= config.read_count:
+                    # A backlog: read the next batch while this one is stored (without blocking; batches are
+                    # still handled one after another, in order, and each is acknowledged after its commit).
+                    self._ahead = asyncio.create_task(self._read(">", block=None), name="ingest-read-ahead")
                 await self.handle(entries)
+            if self._ahead is not None:  # stopping: what was read ahead is in hand too, so it is finished
+                entries, self._ahead = await self._ahead, None
+                if entries:
+                    await self.handle(entries)
+        finally:
+            if self._ahead is not None:  # an error or a cancel: its entries stay pending and are read again
+                self._ahead.cancel()
+                self._ahead = None
 
     async def _read(self, start: str, block: int | None) -> list[Entry]:
         response = await self.redis.xreadgroup(
@@ -169,10 +191,13 @@ class Ingest:
             self.metrics.stored.inc(stored.inserted)
             self.metrics.duplicates.inc(stored.duplicates)
             self.metrics.orphans.inc(stored.orphans)
-        if stored is not None and stored.routed:
-            message = json.dumps({"positions": stored.routed}, separators=(",", ":"), ensure_ascii=False)
-            await self.redis.publish(self.config.live_channel, message)
-        await self.redis.xack(self.config.stream, self.config.group, *ids)
+        async with self.redis.pipeline(transaction=False) as pipe:  # PUBLISH and XACK in one round trip
+            if stored is not None and stored.routed:
+                self.seq += 1  # counted even if the PUBLISH fails: receivers then see the gap and resync
+                pipe.publish(self.config.live_channel,
+                             frames.live_message(self.publisher, self.seq, time.time(), stored.routed))
+            pipe.xack(self.config.stream, self.config.group, *ids)
+            await pipe.execute()
 
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         logger.debug(
@@ -207,23 +232,3 @@ class Ingest:
                     len(positions), type(exc).__name__, exc, delay,
                 )
                 await asyncio.sleep(delay)  # even when stopping: the shutdown timeout bounds this
-
-    # -- observation -----------------------------------------------------------------------------------
-
-    async def observe(self, interval: float = 1.0) -> None:
-        """Refresh ``processor_stream_lag`` and ``processor_stream_pending`` from ``XINFO GROUPS``."""
-        group = self.config.group.encode()
-        while True:
-            try:
-                for info in await self.redis.xinfo_groups(self.config.stream):
-                    name = info.get("name")
-                    if name == group or name == self.config.group:
-                        lag = info.get("lag")
-                        if lag is not None:
-                            self.metrics.stream_lag.set(lag)
-                        self.metrics.stream_pending.set(info.get("pending") or 0)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.debug("XINFO GROUPS failed: %s", exc)
-            await asyncio.sleep(interval)

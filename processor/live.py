@@ -1,44 +1,98 @@
-"""Reader of the ``<stream>:live`` pub/sub channel: one per instance, feeding the local hub."""
+"""Reader of the ``<stream>:live`` pub/sub channel: one per instance, feeding the local hub.
+
+Pub/sub loses messages silently: when this instance falls too far behind, Redis drops its subscription
+(``client-output-buffer-limit pubsub``), and whatever is published while it reconnects never arrives. So every
+message carries its publisher, a sequence number and its publish time (docs/processor.md section 5):
+
+* the age of each message when its dispatch begins is the gauge ``processor_live_dispatch_lag_seconds``;
+* a gap in a publisher's sequence, or subscribing again after a loss, is counted in ``processor_live_gaps_total``
+  and every open map is resynchronised with a fresh snapshot (the lost positions are in the database);
+* a message older than ``PROCESSOR_LIVE_LAG_LIMIT_MS`` closes, with 1013, the fans it would show the past to
+  (:meth:`Hub.shed_behind`): they reconnect to a fresh snapshot instead of trailing minutes behind.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
+from . import frames
 from .backoff import Backoff
 from .hub import Hub
+from .metrics import Metrics
 
 
-__all__ = ["LiveReader"]
+__all__ = ["LiveReader", "Sequences"]
 
 logger = logging.getLogger("processor.live")
+
+#: Publishers whose last sequence number is remembered (each Processor start is a new publisher).
+MAX_PUBLISHERS = 1024
+
+
+class Sequences:
+    """The last sequence number seen per publisher; says how many messages went missing in between."""
+
+    def __init__(self, limit: int = MAX_PUBLISHERS) -> None:
+        self.last: OrderedDict[str, int] = OrderedDict()
+        self.limit = limit
+
+    def observe(self, publisher: str, seq: int) -> int:
+        """Record ``seq`` from ``publisher``; return how many of its messages were skipped (0: none, or a
+        publisher seen for the first time)."""
+        last = self.last.get(publisher)
+        self.last[publisher] = seq
+        self.last.move_to_end(publisher)
+        if len(self.last) > self.limit:
+            self.last.popitem(last=False)
+        if last is None or seq <= last:
+            return 0
+        return seq - last - 1
+
+    def forget(self) -> None:
+        """After a loss of the subscription: what follows cannot be compared with what came before."""
+        self.last.clear()
 
 
 class LiveReader:
     """Subscribes to the live channel and reconnects with backoff whenever Redis fails."""
 
-    def __init__(self, redis: aioredis.Redis, channel: str, hub: Hub) -> None:
+    def __init__(self, redis: aioredis.Redis, channel: str, hub: Hub, metrics: Metrics, *,
+                 lag_limit: float = 5.0, resync: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
         self.channel = channel
         self.hub = hub
+        self.metrics = metrics
+        self.lag_limit = lag_limit
+        self.resync = resync
+        self.clock = clock
+        self.sequences = Sequences()
         self.subscribed = False
 
     async def run(self) -> None:
         backoff = Backoff()
+        subscribed_before = False
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 self.subscribed = True
-                if backoff.delay != backoff.initial:
+                if subscribed_before:
                     logger.info("subscribed to %s again", self.channel)
+                    self.sequences.forget()
+                    self._lost("the live channel was subscribed again after a loss")
+                subscribed_before = True
                 backoff.reset()
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message.get("type") == "message":
-                        await self.hub.dispatch_message(message["data"])
+                        await self.handle(message["data"])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -52,3 +106,33 @@ class LiveReader:
                     await asyncio.wait_for(pubsub.aclose(), 1.0)
                 except Exception as exc:  # the connection is already broken; the next round reconnects
                     logger.debug("closing the live subscription: %s", exc)
+
+    async def handle(self, data: bytes | str) -> None:
+        """Check one live-channel message for lag and gaps, then fan it out."""
+        try:
+            message = frames.parse_live(data)
+        except frames.BadLiveMessage as exc:
+            logger.warning("ignoring malformed live message: %s", exc)
+            return
+        lag = self.clock() - message.published
+        self.metrics.live_dispatch_lag.set(max(0.0, lag))
+        missing = self.sequences.observe(message.publisher, message.seq)
+        if missing:
+            self._lost(f"{missing} message(s) of publisher {message.publisher} never arrived")
+        if lag > self.lag_limit:
+            self.hub.shed_behind(message.published)
+        if not self.hub.by_event:
+            return  # nobody watches anything through this instance: no need to decode the positions
+        try:
+            positions = message.positions()
+        except frames.BadLiveMessage as exc:
+            logger.warning("ignoring malformed live message: %s", exc)
+            return
+        await self.hub.dispatch(positions)
+
+    def _lost(self, why: str) -> None:
+        """Messages were lost: count it and have every open map resynchronised."""
+        self.metrics.live_gaps.inc()
+        logger.warning("live positions were lost (%s): resynchronising every open map", why)
+        if self.resync is not None:
+            self.resync()

@@ -15,19 +15,16 @@ __all__ = ["setup"]
 
 
 class LineFormatter(logging.Formatter):
-    """UTC timestamps with milliseconds, exceptions summarised on the same line."""
+    """UTC timestamps with milliseconds; a traceback (``logger.exception``, ``exc_info=True``, ``stack_info``)
+    follows the message in the same record, its lines joined with `` | ``."""
 
     converter = time.gmtime
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S")
 
-    def formatException(self, ei) -> str:  # type: ignore[no-untyped-def]
-        exc = ei[1]
-        return f"{type(exc).__name__}: {exc}"
-
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+        text = super().format(record)  # message, then the full traceback on the lines below it
         return text.replace("\r", "\\r").replace("\n", " | ")
 
 

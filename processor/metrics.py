@@ -94,6 +94,26 @@ class Metrics:
             "processor_correction_listener_up", "1 while the corrections listener is LISTENing, else 0",
             registry=registry,
         )
+        self.snapshot_queries = Counter(
+            "processor_snapshot_queries", "Snapshot queries run for subscribes (subscribes arriving together for the "
+            "same event share one)", registry=registry,
+        )
+        # Falling behind the live channel (docs/processor.md section 5, "Falling behind").
+        self.live_dispatch_lag = Gauge(
+            "processor_live_dispatch_lag_seconds",
+            "Age of the last live-channel message when this instance began dispatching it (now - its publish time)",
+            registry=registry,
+        )
+        self.live_gaps = Counter(
+            "processor_live_gaps", "Times live-channel messages were lost to this instance (a gap in a publisher's "
+            "sequence numbers, or the channel subscribed again after a loss); each is followed by a resync",
+            registry=registry,
+        )
+        self.live_behind_disconnects = Counter(
+            "processor_live_behind_disconnects",
+            "Fans closed with 1013 because this instance fell behind the live channel past its bound",
+            registry=registry,
+        )
         for kind in FRAME_TYPES:
             self.frames_sent.labels(kind)
         for reason in REASONS:

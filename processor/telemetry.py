@@ -39,11 +39,13 @@ TS = re.compile(
     re.ASCII,
 )
 INT4_MAX = 2**31 - 1
+_REQUIRED_KEYS = tuple((name, name.encode()) for name in REQUIRED)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Position:
-    """A valid position, ready to store. ``io`` is JSON text (sentinel-encoded) or ``None``."""
+    """A valid position, ready to store. ``io`` is JSON text (sentinel-encoded) or ``None``. Treated as
+    immutable (not ``frozen``: building a frozen dataclass costs 6× more, once per stream entry)."""
 
     device_id: str
     ts: datetime
@@ -83,6 +85,12 @@ def parse_ts(text: str) -> datetime:
     if fraction[3:].strip("0"):
         raise ValueError(f"ts is finer than milliseconds: {text[:64]!r}")
     millis = int((fraction + "000")[:3])
+    if zulu:  # the common case: already UTC, no offset to apply
+        try:
+            return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), millis * 1000,
+                            tzinfo=timezone.utc)
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"ts is not a valid instant: {text[:64]!r} ({exc})") from None
     offset = timedelta(0)
     if not zulu:
         if int(off_h) > 23 or int(off_m) > 59:
@@ -136,13 +144,14 @@ def _check_text(value: Any, where: str) -> None:
             _check_text(item, where)
 
 
-def _payload(text: str) -> dict[str, Any]:
+def _payload(text: str, plain: bool = False) -> dict[str, Any]:
+    """Parse the payload; ``plain``: the text has no ``$`` and no ``\\u`` escape, so it holds no sentinel key."""
     try:
         parsed = codec.loads(text)
     except ValueError as exc:
         raise _Reject("bad_json", f"payload is not valid JSON: {exc}") from None
     try:
-        payload = codec.decode(parsed)
+        payload = parsed if plain else codec.decode(parsed)
     except codec.SentinelError as exc:
         raise _Reject("bad_payload", f"invalid sentinel: {exc}") from None
     if not isinstance(payload, dict):
@@ -159,7 +168,7 @@ def validate(stream_id: str, fields: Mapping[bytes, bytes]) -> Position | Reject
 
 
 def _validate(stream_id: str, fields: Mapping[bytes, bytes]) -> Position:
-    missing = [name for name in REQUIRED if name.encode() not in fields]
+    missing = [name for name, key in _REQUIRED_KEYS if key not in fields]
     if missing:
         raise _Reject("missing_field", f"missing field(s): {', '.join(missing)}")
     text: dict[str, str] = {}
@@ -186,8 +195,13 @@ def _validate(stream_id: str, fields: Mapping[bytes, bytes]) -> Position:
     if codec_id is None:
         raise _Reject("unknown_codec", f"codec must be 08, 8E or 10, got {text['codec'][:16]!r}")
 
-    payload = _payload(text["payload"])
-    _check_text(payload, "payload")
+    payload_text = text["payload"]
+    # Fast path (bench/ANALYSIS.md 5d): a sentinel key needs a "$"; a NUL or a lone surrogate in a string can only
+    # come from a \u escape (JSON forbids raw control characters, and the UTF-8 decode above refuses surrogates).
+    plain = "$" not in payload_text and "\\u" not in payload_text
+    payload = _payload(payload_text, plain)
+    if not plain:
+        _check_text(payload, "payload")
     latitude = _number(payload, "latitude", required=True)
     longitude = _number(payload, "longitude", required=True)
     altitude = _number(payload, "altitude")

@@ -6,27 +6,70 @@ import asyncio
 import json
 from typing import Any
 
+from websockets.protocol import State
+
+from processor import frames
 from processor.directus import Outcome
+from processor.routing import RoutedPosition, from_row
 from processor.store import StoreResult
 
 
-class FakeConnection:
-    """Records frames; ``blocked`` makes ``send`` hang like a client that stopped reading."""
+class FakeTransport:
+    """The write buffer of a socket: empty while the peer reads, full (past the direct-write limit) while the
+    connection is ``blocked``."""
 
-    def __init__(self, blocked: bool = False) -> None:
+    def __init__(self, connection: "FakeConnection") -> None:
+        self.connection = connection
+
+    def get_write_buffer_size(self) -> int:
+        from processor.hub import DIRECT_WRITE_LIMIT
+
+        return 0 if self.connection.unblocked.is_set() else DIRECT_WRITE_LIMIT
+
+    def write(self, data: bytes) -> None:
+        """Unframe one server frame (unmasked text, FIN set) as a client would, and record its text."""
+        assert data[0] == 0x81 and not data[1] & 0x80, data[:2]
+        size, offset = data[1], 2
+        if size == 126:
+            size, offset = int.from_bytes(data[2:4], "big"), 4
+        elif size == 127:
+            size, offset = int.from_bytes(data[2:10], "big"), 10
+        assert len(data) == offset + size
+        self.connection.sent.append(data[offset:].decode())
+        self.connection.direct += 1
+
+
+class FakeWire:
+    """websockets' sans-I/O protocol as the direct write consults it: its state."""
+
+    def __init__(self) -> None:
+        self.state = State.OPEN
+
+
+class FakeConnection:
+    """Records frames; ``blocked`` makes its socket back up and ``send`` hang like a client that stopped reading.
+    With ``transport`` it offers the direct-write seam of :class:`processor.hub.Connection` (as websockets does);
+    ``direct`` counts the frames written to the transport that way."""
+
+    def __init__(self, blocked: bool = False, transport: bool = True) -> None:
         self.sent: list[str] = []
+        self.direct = 0
         self.closed_with: tuple[int, str] | None = None
         self.unblocked = asyncio.Event()
         if not blocked:
             self.unblocked.set()
+        self.transport = FakeTransport(self) if transport else None
+        self.protocol = FakeWire()
+        self.send_in_progress: object | None = None
 
-    async def send(self, message: str) -> None:
+    async def send(self, message: str | bytes, *, text: bool | None = None) -> None:
         await self.unblocked.wait()
-        self.sent.append(message)
+        self.sent.append(message.decode() if isinstance(message, bytes) else message)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         if self.closed_with is None:
             self.closed_with = (code, reason)
+            self.protocol.state = State.CLOSED
 
     @property
     def frames(self) -> list[dict[str, Any]]:
@@ -53,6 +96,10 @@ class FakeRedis:
         self.calls.append(("xack", stream, group, ids))
         return len(ids)
 
+    async def xinfo_groups(self, stream: str) -> list[dict[bytes | str, Any]]:
+        self.calls.append(("xinfo_groups", stream))
+        return [{"name": b"other", "lag": 7, "pending": 1}, {"name": b"processor", "lag": 3, "pending": 2}]
+
 
 class FakePipeline:
     def __init__(self, redis: FakeRedis) -> None:
@@ -68,7 +115,16 @@ class FakePipeline:
     def xadd(self, stream: str, fields: dict[Any, Any]) -> None:
         self.queued.append(("xadd", stream, fields))
 
+    def publish(self, channel: str, message: str) -> None:
+        self.queued.append(("publish", channel, message))
+
+    def xack(self, stream: str, group: str, *ids: bytes) -> None:
+        self.queued.append(("xack", stream, group, ids))
+
     async def execute(self) -> list[Any]:
+        """All or nothing as seen from here: a failed publish fails the round trip (no XACK recorded)."""
+        if self.redis.fail_publish and any(call[0] == "publish" for call in self.queued):
+            raise ConnectionError("redis went away")
         self.redis.calls.extend(self.queued)
         return [b"1-0"] * len(self.queued)
 
@@ -81,13 +137,12 @@ class FakeStore:
         self.routes = routes or {}
         self.failures = 0
         self.calls = 0
-        self.snapshots: dict[str, list[dict[str, Any]]] = {}
+        self.snapshots: dict[str, list[RoutedPosition]] = {}
+        self.snapshot_calls = 0
         self.snapshot_error: Exception | None = None
         self.snapshot_gate: asyncio.Event | None = None
 
     async def insert(self, positions: list[Any]) -> StoreResult:
-        from processor.store import position_item
-
         self.calls += 1
         if self.failures:
             self.failures -= 1
@@ -109,15 +164,22 @@ class FakeStore:
                 "stream_id": p.stream_id,
             }
             for event_id, entry_id in routes:
-                routed.append(position_item(row, event_id, entry_id))
+                routed.append(from_row(row, event_id, entry_id))
         return StoreResult(inserted, len(positions) - inserted, orphans, routed)
 
-    async def snapshot(self, event_id: str) -> list[dict[str, Any]]:
+    async def snapshot(self, event_id: str) -> list[RoutedPosition]:
+        self.snapshot_calls += 1
         if self.snapshot_gate is not None:
             await self.snapshot_gate.wait()
         if self.snapshot_error is not None:
             raise self.snapshot_error
         return self.snapshots.get(event_id, [])
+
+    async def snapshot_rendered(self, event_id: str) -> tuple[str, list[tuple[str, str]]]:
+        """What PostgreSQL renders in production (Store.snapshot_rendered), rendered here by frames.render."""
+        positions = await self.snapshot(event_id)
+        return ",".join(frames.render(frames.position_object(p)) for p in positions), [(p.device_id, p.ts)
+                                                                                       for p in positions]
 
 
 class FakeDirectus:
@@ -148,14 +210,24 @@ class FakeHealth:
         }
 
 
-def position(event_id: str, device_id: str, ts: str, stream_id: str = "1-0", **extra: Any) -> dict[str, Any]:
-    """A ``<position>`` item as published on the live channel."""
-    item = {
-        "eventId": event_id, "entryId": "e-" + device_id, "deviceId": device_id, "ts": ts, "lat": 1.0,
-        "lon": 2.0, "altitude": None, "speed": None, "heading": None, "satellites": None, "streamId": stream_id,
+def position(event_id: str, device_id: str, ts: str, stream_id: str = "1-0", **extra: Any) -> RoutedPosition:
+    """A routed position as the store hands it on (``extra``: lat, lon, altitude, …)."""
+    fields: dict[str, Any] = {
+        "event_id": event_id, "entry_id": "e-" + device_id, "device_id": device_id, "ts": ts, "lat": 1.0,
+        "lon": 2.0, "altitude": None, "speed": None, "heading": None, "satellites": None, "stream_id": stream_id,
     }
-    item.update(extra)
-    return item
+    fields.update(extra)
+    return RoutedPosition(**fields)
+
+
+def item(p: RoutedPosition) -> dict[str, Any]:
+    """Its ``<position>`` object, as frames carry it."""
+    return frames.position_object(p)
+
+
+def live(*positions: RoutedPosition, publisher: str = "p1", seq: int = 1, published: float = 0.0) -> str:
+    """A live-channel message carrying ``positions``."""
+    return frames.live_message(publisher, seq, published, positions)
 
 
 async def settle(rounds: int = 5) -> None:

@@ -12,7 +12,7 @@ from processor.hub import Client, Hub
 from processor.store import Correction
 
 from .conftest import run
-from .fakes import FakeConnection, FakeStore, position, settle
+from .fakes import FakeConnection, FakeStore, item, position, settle
 
 EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
 OTHER = "11111111-1111-1111-1111-111111111111"
@@ -25,7 +25,7 @@ def sample(metrics, name):
 
 
 def message(*items):
-    return json.dumps({"positions": list(items)})
+    return list(items)
 
 
 # -- the payload parser ----------------------------------------------------------------------------------------
@@ -139,7 +139,7 @@ def test_a_change_reaches_the_fans_of_the_affected_event_only(metrics):
 
     sent, a, b, other, asked = run(main())
     assert sent == 2 and a == b
-    assert a[-1] == {"type": "correction", "eventId": EVENT, "deviceId": "d1", "position": position(EVENT, "d1", T0)}
+    assert a[-1] == {"type": "correction", "eventId": EVENT, "deviceId": "d1", "position": item(position(EVENT, "d1", T0))}
     assert [f["type"] for f in other] == ["subscribed"]  # asked about d1 on OTHER too, but d1 was never there
     assert sorted(asked[0]) == sorted([(EVENT, "d1"), (OTHER, "d1")])
     assert sample(metrics, "processor_corrections_sent_total") == 2
@@ -164,7 +164,7 @@ def test_a_correction_older_than_a_live_position_already_delivered_is_dropped(me
     async def main():
         hub = Hub(metrics)
         fan = subscribed(hub, metrics, EVENT, [position(EVENT, "d1", T1)])
-        await hub.dispatch_message(message(position(EVENT, "d1", T2)))
+        await hub.dispatch(message(position(EVENT, "d1", T2)))
         assert hub.correct(EVENT, "d1", position(EVENT, "d1", T0), T1) == 0
         await settle()
         return fan.frames
@@ -178,7 +178,7 @@ def test_a_live_position_the_correction_already_knew_is_dropped_after_it(metrics
         hub = Hub(metrics)
         fan = subscribed(hub, metrics, EVENT, [position(EVENT, "d1", T0)])
         assert hub.correct(EVENT, "d1", position(EVENT, "d1", T0), T1) == 1
-        await hub.dispatch_message(message(position(EVENT, "d1", T1), position(EVENT, "d1", T2)))
+        await hub.dispatch(message(position(EVENT, "d1", T1), position(EVENT, "d1", T2)))
         await settle()
         return fan.frames
 
@@ -237,7 +237,7 @@ def test_after_a_failed_query_every_open_map_gets_a_fresh_snapshot(metrics):
 
     frames = run(main())
     assert [f["type"] for f in frames] == ["subscribed", "subscribed"]
-    assert frames[1]["snapshot"] == [position(EVENT, "d1", T0)]
+    assert frames[1]["snapshot"] == [item(position(EVENT, "d1", T0))]
 
 
 def test_the_correction_frame_carries_the_position_or_null():

@@ -57,3 +57,28 @@ def test_rendering_is_compact():
     error = json.loads(frames.error("forbidden", EVENT))
     assert error == {"type": "error", "code": "forbidden", "eventId": EVENT, "message": "you may not watch this event"}
     assert "eventId" not in json.loads(frames.error("bad_request"))
+
+
+def test_a_direct_write_frame_is_what_websockets_itself_would_send():
+    """The hub writes frames.websocket_text() straight to the transport: it must be byte for byte the frame
+    websockets builds for a server text message with compression off."""
+    from websockets.frames import Frame, Opcode
+
+    from processor.frames import websocket_text
+
+    for size in (0, 1, 125, 126, 65535, 65536, 70000):
+        data = ("é" * size).encode()[:size]
+        assert websocket_text(data) == Frame(Opcode.TEXT, data).serialize(mask=False), size
+
+
+def test_a_snapshot_rendered_elsewhere_makes_the_same_subscribed_frame():
+    """PostgreSQL renders snapshots (frames.position_json_sql); the keys and framing must be frames.py's own."""
+    from processor.routing import RoutedPosition
+
+    p = RoutedPosition("e1", "n1", "d1", "2026-05-02T11:00:00.000Z", 1.5, 2.5, None, 80.0, 90.0, 11, "1-0")
+    assert tuple(frames.position_object(p)) == frames.POSITION_KEYS
+    joined = ",".join(frames.render(frames.position_object(x)) for x in (p, p))
+    assert frames.subscribed_raw("e1", joined) == frames.subscribed("e1", [p, p])
+    assert frames.subscribed_raw("e1", "") == frames.subscribed("e1", [])
+    sql = frames.position_json_sql({key: f"x{i}" for i, key in enumerate(frames.POSITION_KEYS)})
+    assert sql.startswith("""'{"eventId":' || coalesce(to_json(x0)::text, 'null')""") and sql.endswith(" || '}'")

@@ -1,16 +1,14 @@
-import json
-
-from processor.hub import Client, Hub
+from processor.hub import CLOSE_BEHIND, DIRECT_WRITE_LIMIT, Client, Hub
 
 from .conftest import run
-from .fakes import FakeConnection, position, settle
+from .fakes import FakeConnection, item, position, settle
 
 EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
 OTHER = "11111111-1111-1111-1111-111111111111"
 
 
 def message(*items):
-    return json.dumps({"positions": list(items)})
+    return list(items)
 
 
 def sample(metrics, name):
@@ -24,13 +22,13 @@ def test_fan_out_reaches_only_subscribers_of_the_event(metrics):
         ca, cb, cc = (Client(conn, 10, metrics) for conn in (a, b, c))
         for client, event in ((ca, EVENT), (cb, EVENT), (cc, OTHER)):
             hub.complete(hub.begin(client, event), [])
-        await hub.dispatch_message(message(position(EVENT, "d1", "2026-05-02T11:00:00.000Z", "5-0")))
+        await hub.dispatch(message(position(EVENT, "d1", "2026-05-02T11:00:00.000Z", "5-0")))
         await settle()
         return a.frames, b.frames, c.frames
 
     a, b, c = run(main())
     assert [f["type"] for f in a] == ["subscribed", "position"]
-    assert a[1] == {"type": "position", **position(EVENT, "d1", "2026-05-02T11:00:00.000Z", "5-0")}
+    assert a[1] == {"type": "position", **item(position(EVENT, "d1", "2026-05-02T11:00:00.000Z", "5-0"))}
     assert b == a and [f["type"] for f in c] == ["subscribed"]
     assert sample(metrics, "processor_positions_broadcast_total") == 1
     assert metrics.registry.get_sample_value("processor_frames_sent_total", {"type": "position"}) == 2
@@ -49,7 +47,7 @@ def test_position_frame_is_rendered_once_per_message(metrics, monkeypatch):
         clients = [Client(FakeConnection(), 10, metrics) for _ in range(5)]
         for client in clients:
             hub.complete(hub.begin(client, EVENT), [])
-        await hub.dispatch_message(message(position(EVENT, "d1", "2026-05-02T11:00:00.000Z")))
+        await hub.dispatch(message(position(EVENT, "d1", "2026-05-02T11:00:00.000Z")))
 
     run(main())
     assert len(calls) == 1
@@ -63,7 +61,7 @@ def test_snapshot_live_boundary(metrics):
         conn = FakeConnection()
         client = Client(conn, 100, metrics)
         sub = hub.begin(client, EVENT)  # buffering starts; the snapshot query would run now
-        await hub.dispatch_message(message(
+        await hub.dispatch(message(
             position(EVENT, "d1", "2026-05-02T11:00:00.000Z", "1-0"),  # committed before the query: in snapshot
             position(EVENT, "d1", "2026-05-02T11:00:01.000Z", "2-0"),  # committed after: not in snapshot
             position(EVENT, "d2", "2026-05-02T10:00:00.000Z", "3-0"),  # device absent from the snapshot
@@ -75,7 +73,7 @@ def test_snapshot_live_boundary(metrics):
             position(EVENT, "d1", "2026-05-02T11:00:00.000Z", "1-0"),
             position(EVENT, "d3", "2026-05-02T10:00:00.000Z", "0-5"),
         ])
-        await hub.dispatch_message(message(
+        await hub.dispatch(message(
             position(EVENT, "d3", "2026-05-02T10:00:00.000Z", "0-5"),  # same as snapshot: dropped
             position(EVENT, "d3", "2026-05-02T10:00:00.001Z", "5-0"),
         ))
@@ -94,7 +92,7 @@ def test_resubscribe_sends_a_fresh_snapshot_and_keeps_one_subscription(metrics):
         client = Client(conn, 100, metrics)
         hub.complete(hub.begin(client, EVENT), [])
         hub.complete(hub.begin(client, EVENT), [position(EVENT, "d1", "2026-05-02T11:00:00.000Z")])
-        await hub.dispatch_message(message(position(EVENT, "d1", "2026-05-02T11:00:02.000Z", "9-0")))
+        await hub.dispatch(message(position(EVENT, "d1", "2026-05-02T11:00:02.000Z", "9-0")))
         await settle()
         return conn.frames
 
@@ -109,9 +107,9 @@ def test_failed_snapshot_makes_no_subscription(metrics):
         conn = FakeConnection()
         client = Client(conn, 100, metrics)
         sub = hub.begin(client, EVENT)
-        await hub.dispatch_message(message(position(EVENT, "d1", "2026-05-02T11:00:00.000Z")))
+        await hub.dispatch(message(position(EVENT, "d1", "2026-05-02T11:00:00.000Z")))
         hub.abort(sub)
-        await hub.dispatch_message(message(position(EVENT, "d1", "2026-05-02T11:00:01.000Z")))
+        await hub.dispatch(message(position(EVENT, "d1", "2026-05-02T11:00:01.000Z")))
         await settle()
         return conn.sent, hub.by_event, client.subscriptions
 
@@ -128,7 +126,7 @@ def test_slow_consumer_is_closed_with_1013_without_slowing_others(metrics):
         for client in (slow_client, fast_client):
             hub.complete(hub.begin(client, EVENT), [])
         for second in range(6):
-            await hub.dispatch_message(message(position(EVENT, "d1", f"2026-05-02T11:00:0{second}.000Z", f"{second}-0")))
+            await hub.dispatch(message(position(EVENT, "d1", f"2026-05-02T11:00:0{second}.000Z", f"{second}-0")))
             await settle()
         return slow, fast
 
@@ -148,7 +146,7 @@ def test_unsubscribe_and_removal(metrics):
         hub.complete(hub.begin(client, OTHER), [])
         assert hub.unsubscribe(client, EVENT) is True
         assert hub.unsubscribe(client, EVENT) is False
-        await hub.dispatch_message(message(position(EVENT, "d1", "2026-05-02T11:00:00.000Z")))
+        await hub.dispatch(message(position(EVENT, "d1", "2026-05-02T11:00:00.000Z")))
         await settle()
         positions = [f for f in conn.frames if f["type"] == "position"]
         hub.remove_client(client)
@@ -172,14 +170,92 @@ def test_close_after_flush_sends_queued_frames_first(metrics):
     assert conn.sent == ['{"type":"error"}'] and conn.closed_with == (1008, "session revoked")
 
 
-def test_malformed_live_messages_are_ignored(metrics):
+def test_direct_write_frames_once_and_skips_the_writer_task(metrics):
+    """Production's path: an idle socket gets the frame at once, framed through the connection's protocol and
+    flushed with send_data; no writer task is started."""
+
     async def main():
         hub = Hub(metrics)
-        conn = FakeConnection()
-        hub.complete(hub.begin(Client(conn, 10, metrics), EVENT), [])
-        for data in (b"not json", b"[]", b'{"positions": 3}', b'{"positions": [1, {"eventId": 5}]}'):
-            await hub.dispatch_message(data)
-        await settle()
-        return conn.frames
+        conns = [FakeConnection() for _ in range(3)]
+        clients = [Client(conn, 10, metrics) for conn in conns]
+        for client in clients:
+            hub.complete(hub.begin(client, EVENT), [])
+        await hub.dispatch(message(position(EVENT, "d1", "2026-05-02T11:00:00.000Z", "5-0")))
+        return conns, [client.writer for client in clients]
 
-    assert [f["type"] for f in run(main())] == ["subscribed"]
+    conns, writers = run(main())
+    assert [conn.direct for conn in conns] == [2, 2, 2]  # subscribed and position, both written directly
+    assert writers == [None, None, None]
+    assert conns[0].frames[1]["streamId"] == "5-0"
+    assert metrics.registry.get_sample_value("processor_frames_sent_total", {"type": "position"}) == 3
+
+
+def test_a_backed_up_socket_queues_in_order_and_direct_writes_resume_once_drained(metrics):
+    async def main():
+        conn = FakeConnection(blocked=True)  # its write buffer reads DIRECT_WRITE_LIMIT: queue
+        client = Client(conn, 10, metrics)
+        client.put(b'{"n":1}')
+        client.put(b'{"n":2}')
+        queued = len(client.queue or ()) + (1 if client.writer is not None else 0)
+        conn.unblocked.set()
+        await settle()
+        writer_after = client.writer
+        client.put(b'{"n":3}')
+        return conn, queued, writer_after
+
+    conn, queued, writer_after = run(main())
+    assert queued >= 2 and writer_after is None
+    assert [f["n"] for f in conn.frames] == [1, 2, 3] and conn.direct == 1
+
+
+def test_no_transport_means_no_direct_write(metrics):
+    async def main():
+        conn = FakeConnection(transport=False)
+        client = Client(conn, 10, metrics)
+        client.send("{}", "error")
+        await settle()
+        return conn
+
+    conn = run(main())
+    assert conn.sent == ["{}"] and conn.direct == 0
+
+
+def test_a_fragmented_send_in_progress_makes_frames_wait(metrics):
+    async def main():
+        conn = FakeConnection()
+        conn.send_in_progress = object()
+        client = Client(conn, 10, metrics)
+        client.put(b"{}")
+        direct_meanwhile = conn.direct
+        conn.send_in_progress = None
+        await settle()
+        return conn, direct_meanwhile
+
+    conn, direct_meanwhile = run(main())
+    assert direct_meanwhile == 0 and conn.sent == ["{}"]
+
+
+def test_the_direct_write_limit_is_the_one_documented():
+    assert DIRECT_WRITE_LIMIT == 64 * 1024
+
+
+def test_falling_behind_sheds_fans_older_than_the_message_and_keeps_newer_ones(metrics):
+    async def main():
+        hub = Hub(metrics)
+        old, new = FakeConnection(), FakeConnection()
+        old_client, new_client = Client(old, 10, metrics), Client(new, 10, metrics)
+        old_sub = hub.begin(old_client, EVENT)
+        new_sub = hub.begin(new_client, EVENT)
+        old_sub.since, new_sub.since = 100.0, 200.0
+        hub.complete(old_sub, [])
+        hub.complete(new_sub, [])
+        shed = hub.shed_behind(150.0)
+        again = hub.shed_behind(160.0)  # the same fan is not closed twice
+        await settle()
+        return shed, again, old, new
+
+    shed, again, old, new = run(main())
+    assert (shed, again) == (1, 0)
+    assert old.closed_with == (1013, CLOSE_BEHIND) and new.closed_with is None
+    assert sample(metrics, "processor_live_behind_disconnects_total") == 1
+    assert sample(metrics, "processor_slow_consumer_disconnects_total") == 0

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from processor import frames
 from processor.config import load
 from processor.ingest import Ingest
 
@@ -35,9 +36,10 @@ def test_batch_order_dead_letter_store_publish_ack(metrics):
     assert fields[b"reason"] == "bad_ts" and fields[b"source_id"] == b"2-0" and fields[b"ts"] == b"nope"
     _, channel, message = calls[1]
     assert channel == "telemetry:teltonika:live"
-    positions = json.loads(message)["positions"]
-    assert [(p["eventId"], p["entryId"], p["deviceId"], p["streamId"], p["ts"]) for p in positions] == [
+    live = frames.parse_live(message)
+    assert [(p.event_id, p.entry_id, p.device_id, p.stream_id, p.ts) for p in live.positions()] == [
         (EVENT, "entry-1", "d1", "1-0", "2026-05-02T11:00:00.000Z")]
+    assert live.publisher == ingest.publisher and live.seq == 1
     assert calls[2][3] == (b"1-0", b"2-0", b"3-0", b"4-0", b"5-0")
     value = metrics.registry.get_sample_value
     assert value("processor_positions_stored_total") == 2
@@ -70,3 +72,39 @@ def test_redis_failure_leaves_the_batch_unacknowledged(metrics):
     run(ingest.handle([entry("1-0")]))
     assert [c[0] for c in ingest.redis.calls] == ["xack"]
     assert metrics.registry.get_sample_value("processor_positions_duplicate_total") == 1
+
+
+def test_a_backlog_is_read_ahead_and_still_handled_in_order(metrics):
+    """A full batch starts the next read while it is stored; batches are handled and acknowledged in order."""
+    from processor.config import load as load_config
+
+    config = load_config({**BASE, "PROCESSOR_READ_COUNT": "2"})
+    store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
+    batches = [[entry("1-0", ts="2026-05-02T11:00:01.000Z"), entry("2-0", ts="2026-05-02T11:00:02.000Z")],
+               [entry("3-0", ts="2026-05-02T11:00:03.000Z"), entry("4-0", ts="2026-05-02T11:00:04.000Z")],
+               [entry("5-0", ts="2026-05-02T11:00:05.000Z")]]
+
+    class Stream(FakeRedis):
+        def __init__(self):
+            super().__init__()
+            self.reads = []
+
+        async def xreadgroup(self, group, consumer, streams, count, block):
+            start = next(iter(streams.values()))
+            self.reads.append((start, block))
+            if start == "0" or not batches:
+                if start == ">" and not batches:
+                    ingest.stop()
+                return []
+            return [(b"s", batches.pop(0))]
+
+        async def xautoclaim(self, *args, **kwargs):
+            return [b"0-0", []]
+
+    redis = Stream()
+    ingest = Ingest(config, redis, store, metrics)
+    run(ingest._consume())
+    acks = [c[3] for c in redis.calls if c[0] == "xack"]
+    assert acks == [(b"1-0", b"2-0"), (b"3-0", b"4-0"), (b"5-0",)]
+    assert (">", None) in redis.reads  # a read ahead does not block
+    assert ingest._ahead is None

@@ -1,0 +1,92 @@
+"""The snapshot/live boundary of one subscription (docs/processor.md section 4), free of I/O.
+
+A subscription holds live items from *before* its snapshot query starts. Once the snapshot is out, the held
+items and every later one pass unless their ``ts`` is not newer than the snapshot's position of the same device.
+Positions are published only after they are committed, so each position reaches a subscriber exactly once: in
+the snapshot or live. Corrections wait in line with held positions and are judged by their own rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Generic, TypeVar
+
+
+__all__ = ["Boundary", "Held", "watermarks"]
+
+Item = TypeVar("Item")
+
+#: What waits for the snapshot: ``("p", device_id, ts, item)`` for a position, ``("c", device_id, horizon, item,
+#: only_if_shown)`` for a correction (``only_if_shown``: a "gone" for a device nothing had shown yet).
+Held = tuple
+
+
+def watermarks(marks: "list[tuple[str, str]]") -> dict[str, str]:
+    """Per device, the newest ``ts`` a snapshot shows, from ``(device_id, ts)`` pairs. Build it once per
+    snapshot: subscriptions completed by the same snapshot share it (read-only)."""
+    result: dict[str, str] = {}
+    for device_id, ts in marks:
+        mark = result.get(device_id)
+        if mark is None or ts > mark:
+            result[device_id] = ts
+    return result
+
+
+_EMPTY: Mapping[str, str] = {}
+
+
+class Boundary(Generic[Item]):
+    """Holding until :meth:`open`, then filtering by the snapshot's watermarks. ``limit`` caps what may be held
+    (a subscriber whose snapshot takes too long is a slow consumer)."""
+
+    __slots__ = ("held", "watermark")
+
+    def __init__(self) -> None:
+        self.held: list[Held] | None = []
+        self.watermark: Mapping[str, str] = _EMPTY
+
+    @property
+    def holding(self) -> bool:
+        return self.held is not None
+
+    def restart(self) -> None:
+        """A re-subscribe or resync: hold again until the next snapshot."""
+        self.held = []
+
+    def hold_position(self, device_id: str, ts: str, item: Item, limit: int) -> bool:
+        """Hold a live position while the snapshot is pending; False if ``limit`` items are already held."""
+        assert self.held is not None
+        if len(self.held) >= limit:
+            return False
+        self.held.append(("p", device_id, ts, item))
+        return True
+
+    def hold_correction(self, device_id: str, horizon: str | None, item: Item, only_if_shown: bool) -> None:
+        assert self.held is not None
+        self.held.append(("c", device_id, horizon, item, only_if_shown))
+
+    def open(self, watermark: Mapping[str, str]) -> list[Held]:
+        """The snapshot is out: filter from now on by ``watermark``; return what was held, in arrival order."""
+        self.watermark = watermark
+        held, self.held = self.held or [], None
+        return held
+
+    def abandon(self) -> list[Held]:
+        """The snapshot failed on a subscription already live: keep the old watermarks, release what was held."""
+        held, self.held = self.held or [], None
+        return held
+
+    def admits_position(self, device_id: str, ts: str) -> bool:
+        """A live position passes unless the snapshot already showed this device at ``ts`` or later."""
+        mark = self.watermark.get(device_id)
+        return mark is None or ts > mark  # fixed-width UTC strings compare like instants
+
+    def admits_correction(self, device_id: str, horizon: str | None, gone: bool, known: bool) -> bool:
+        """A correction passes unless the snapshot was read after the correction's query (it already says more),
+        or it takes off the map a device this subscriber never had."""
+        mark = self.watermark.get(device_id)
+        if mark is not None and mark > (horizon or ""):
+            return False
+        if gone and not known and mark is None:
+            return False
+        return True

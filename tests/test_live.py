@@ -1,0 +1,108 @@
+"""The live-channel reader's checks (processor.live): lag gauge, gaps and resync, shedding past the bound."""
+
+from processor.hub import CLOSE_BEHIND, Client, Hub
+from processor.live import LiveReader, Sequences
+
+from .conftest import run
+from .fakes import FakeConnection, live, position, settle
+
+EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
+T0, T1 = "2026-05-02T11:00:00.000Z", "2026-05-02T11:00:01.000Z"
+
+
+def value(metrics, name):
+    return metrics.registry.get_sample_value(name) or 0
+
+
+def reader(metrics, hub, now, resyncs):
+    return LiveReader(None, "ch", hub, metrics, lag_limit=2.0, resync=lambda: resyncs.append(1),  # type: ignore[arg-type]
+                      clock=lambda: now[0])
+
+
+def test_sequences_report_what_went_missing():
+    seqs = Sequences(limit=2)
+    assert seqs.observe("a", 5) == 0  # first sight
+    assert seqs.observe("a", 6) == 0
+    assert seqs.observe("a", 9) == 2
+    assert seqs.observe("b", 1) == 0
+    assert seqs.observe("c", 1) == 0  # "a" is forgotten (limit 2)
+    assert seqs.observe("a", 20) == 0
+    seqs.forget()
+    assert seqs.observe("b", 7) == 0
+
+
+def test_lag_is_a_gauge_and_a_gap_is_counted_and_resyncs(metrics):
+    async def main():
+        hub, now, resyncs = Hub(metrics), [1000.5], []
+        conn = FakeConnection()
+        hub.complete(hub.begin(Client(conn, 10, metrics), EVENT), [])
+        r = reader(metrics, hub, now, resyncs)
+        await r.handle(live(position(EVENT, "d1", T0), seq=1, published=1000.0))
+        lag = value(metrics, "processor_live_dispatch_lag_seconds")
+        await r.handle(live(position(EVENT, "d1", T1), seq=3, published=1000.2))  # seq 2 never arrived
+        await settle()
+        return lag, resyncs, conn
+
+    lag, resyncs, conn = run(main())
+    assert lag == 0.5
+    assert value(metrics, "processor_live_gaps_total") == 1 and resyncs == [1]
+    assert [f["ts"] for f in conn.frames[1:]] == [T0, T1]  # nothing shed: within the bound
+
+
+def test_a_message_older_than_the_bound_closes_the_fans_it_would_show_the_past_to(metrics):
+    async def main():
+        hub, now, resyncs = Hub(metrics), [0.0], []
+        before, after = FakeConnection(), FakeConnection()
+        sub = hub.begin(Client(before, 10, metrics), EVENT)
+        sub.since = 100.0
+        hub.complete(sub, [])
+        late = hub.begin(Client(after, 10, metrics), EVENT)
+        late.since = 104.0  # subscribed after the message was published: its snapshot has it
+        hub.complete(late, [])
+        now[0] = 105.0
+        r = reader(metrics, hub, now, resyncs)
+        await r.handle(live(position(EVENT, "d1", T0), published=102.0))  # 3 s old, the bound is 2 s
+        await settle()
+        return before, after
+
+    before, after = run(main())
+    assert before.closed_with == (1013, CLOSE_BEHIND)
+    assert after.closed_with is None and [f["type"] for f in after.frames] == ["subscribed", "position"]
+    assert value(metrics, "processor_live_behind_disconnects_total") == 1
+    assert value(metrics, "processor_live_dispatch_lag_seconds") == 3.0
+
+
+def test_malformed_live_messages_are_ignored(metrics):
+    async def main():
+        hub = Hub(metrics)
+        conn = FakeConnection()
+        hub.complete(hub.begin(Client(conn, 10, metrics), EVENT), [])
+        r = reader(metrics, hub, [0.0], [])
+        header = b'{"publisher":"p","seq":1,"published":0}\n'
+        for data in (b"not json", b"[]", b'{"positions": 3}', b'{"publisher":"p","seq":"1","published":0}\n[]',
+                     header + b"[[1]]", header + b"{}", header + b"[[5,\"e\",\"d\",1,0,0,null,null,null,null,\"1-0\"]]",
+                     b"\xff\n[]"):
+            await r.handle(data)
+        await settle()
+        return conn.frames
+
+    assert [f["type"] for f in run(main())] == ["subscribed"]
+
+
+def test_without_fans_the_positions_are_not_decoded_but_lag_and_gaps_are_still_checked(metrics, monkeypatch):
+    from processor import frames
+
+    def boom(self):
+        raise AssertionError("positions decoded with nobody watching")
+
+    monkeypatch.setattr(frames.LiveMessage, "positions", boom)
+
+    async def main():
+        r = reader(metrics, Hub(metrics), [10.0], resyncs := [])
+        await r.handle(live(position(EVENT, "d1", T0), seq=1, published=9.0))
+        await r.handle(live(position(EVENT, "d1", T1), seq=5, published=9.5))
+        return resyncs
+
+    assert run(main()) == [1]
+    assert value(metrics, "processor_live_gaps_total") == 1
+    assert value(metrics, "processor_live_dispatch_lag_seconds") == 0.5
