@@ -43,7 +43,7 @@ as_user postgres "$PG_BIN/initdb" -D "$work/pg" -U postgres --pwfile="$work/pwfi
   --auth-host=scram-sha-256 --encoding=UTF8 --locale=C --no-sync >"$work/initdb.log" 2>&1 \
   || { cat "$work/initdb.log"; exit 1; }
 as_user postgres "$PG_BIN/pg_ctl" -D "$work/pg" -l "$work/pglog/postgres.log" -w -t 60 start -o \
-  "-p $pg_port -c listen_addresses=127.0.0.1 -k $work/pgsock -c fsync=off -c synchronous_commit=off -c max_connections=200" \
+  "-p $pg_port -c listen_addresses=127.0.0.1 -k $work/pgsock -c fsync=off -c synchronous_commit=off -c max_connections=200 -c track_activity_query_size=16384" \
   >/dev/null || { cat "$work/pglog/postgres.log"; exit 1; }
 
 # Redis 7, with a password, no persistence

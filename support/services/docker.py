@@ -113,7 +113,8 @@ class DockerServices:
         self.postgres = (
             PostgresContainer(self.postgres_image, username="postgres", password=password, dbname=DATABASE,
                               driver=None)
-            .with_command("postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+            .with_command("postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+                          " -c track_activity_query_size=16384")
         )
         try:
             self._bind_locally(self.redis, 6379)

@@ -37,6 +37,8 @@ DATABASE = "live_suite"
 PG_TEST_SETTINGS = {
     "listen_addresses": "127.0.0.1",
     "fsync": "off",
+    # pg_stat_activity shows whole statements (default 1 kB): @answer-in-flight finds the snapshot query by its text
+    "track_activity_query_size": "16384",
     "synchronous_commit": "off",
     "full_page_writes": "off",
     "max_connections": "200",
