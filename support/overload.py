@@ -9,8 +9,6 @@ and the instance stays frozen until they are older than its bound.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 from datetime import datetime
 
 from .instances import Instance, ScenarioInstances
@@ -22,18 +20,12 @@ from .world import World
 LAG_BOUND_MS = 300
 
 
-def _signal(instance: Instance, signum: int) -> None:
-    proc = instance.process.proc
-    assert proc is not None and proc.poll() is None, f"Processor {instance.name} is not running"
-    os.kill(proc.pid, signum)
-
-
 async def overwhelm(world: World, instances: ScenarioInstances, frozen: Instance, storing: Instance, tracker: str,
                     count: int, start: datetime) -> list[Report]:
     """Freeze ``frozen``; have ``tracker`` report ``count`` positions, which ``storing`` stores and publishes;
     keep ``frozen`` frozen until those messages are older than its bound; thaw it (always)."""
     device_id = world.device(tracker)
-    _signal(frozen, signal.SIGSTOP)
+    frozen.process.pause()  # the whole group: a launcher's child Processor freezes too
     try:
         reports = await report_burst(world.publisher, [(tracker, device_id)], count, start)
 
@@ -48,4 +40,4 @@ async def overwhelm(world: World, instances: ScenarioInstances, frozen: Instance
         await asyncio.sleep(2 * LAG_BOUND_MS / 1000)  # pacing: stays frozen until the messages are older than its bound
         return reports
     finally:
-        _signal(frozen, signal.SIGCONT)
+        frozen.process.resume()

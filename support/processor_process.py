@@ -93,6 +93,17 @@ class ProcessorProcess:
             self.proc.wait(10)
         self._reap_group(10)
 
+    def pause(self) -> None:
+        """Freeze the whole process group (SIGSTOP): the Processor, and a launcher around it, stop running but
+        keep their sockets, like an overloaded or stalled host."""
+        assert self.running(), "the Processor is not running"
+        self._signal_group(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused group carry on (SIGCONT) where it stopped."""
+        if self.proc is not None:
+            self._signal_group(signal.SIGCONT)
+
     def _signal_group(self, signum: signal.Signals) -> None:
         assert self.proc is not None
         try:
