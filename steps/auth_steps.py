@@ -6,8 +6,17 @@ import uuid
 
 from behave import given, then, when
 from behave.runner import Context
-from hamcrest import (all_of, assert_that, equal_to, greater_than, greater_than_or_equal_to, has_entries, has_item,
-                      instance_of, is_not, none)
+from hamcrest import (
+    all_of,
+    assert_that,
+    equal_to,
+    greater_than,
+    greater_than_or_equal_to,
+    has_entries,
+    has_item,
+    instance_of,
+    not_none,
+)
 
 from support.cms import add_visitor, refusals, requests_about
 from support.matchers import an_error
@@ -31,7 +40,7 @@ def step_anonymous(context):
 @then("the visitor is turned away as not signed in")
 def step_refused(context):
     viewer = context.world.viewer("the visitor")
-    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
     assert_that(viewer.refusal.status, equal_to(401), f"refusal: {viewer.refusal}")
 
 
@@ -78,7 +87,7 @@ def step_reconnect(context: Context, person: str) -> None:
 @then("{person} is turned away until she signs in again")
 def step_refused_until_signed_in(context: Context, person: str) -> None:
     viewer = context.world.viewer(person)
-    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
     assert_that(viewer.refusal.status, equal_to(401), f"refusal: {viewer.refusal}")
 
 
@@ -133,7 +142,7 @@ def step_try_again(context: Context, person: str) -> None:
 @then("{person} is turned away for now and told to try again in a moment")
 def step_refused_try_again(context: Context, person: str) -> None:
     viewer = context.world.viewer(person)
-    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
     assert_that(viewer.refusal.status, equal_to(503), f"refusal: {viewer.refusal}")
     retry_after = viewer.refusal.headers.get("retry-after", "")
     assert_that(retry_after.isdigit() and int(retry_after) >= 1, equal_to(True),
@@ -155,7 +164,7 @@ def step_nameless(context: Context, person: str) -> None:
 @then("{person} is turned away because signing in is unavailable")
 def step_refused_nameless(context: Context, person: str) -> None:
     viewer = context.world.viewer(person)
-    assert_that(viewer.refusal, is_not(none()), f"{person} was let in")
+    assert_that(viewer.refusal, not_none(), f"{person} was let in")
     assert_that(viewer.refusal.status, equal_to(503), f"refusal: {viewer.refusal}")
 
 

@@ -91,7 +91,7 @@ def step_shows_cars(context: Context, person: str) -> None:
     cars = context.suite.run(fan.cars())
     expected = [has_entries(device=context.world.device(row["tracker"]), lat=str(float(row["latitude"])),
                             lon=str(float(row["longitude"]))) for row in context.table]
-    assert_that(cars, contains_inanyorder(*expected), f"{person}'s page: {context.suite.run(fan.describe())}")
+    assert_that(cars, contains_inanyorder(*expected), f"{person}'s page: {context.suite.run(fan.describe())}")  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]
 
 
 @then("{person}'s browser shows {tracker} at {latitude:g}, {longitude:g} within {seconds:g} second")

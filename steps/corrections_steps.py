@@ -74,8 +74,8 @@ def _remaining(context: Context, seconds: float) -> float:
     return max(0.05, seconds - (time.monotonic() - context.changed_at))
 
 
-def _at(device_id: str, latitude: float, longitude: float):  # type: ignore[no-untyped-def]
-    def shown_there(shown: dict) -> bool:  # type: ignore[type-arg]
+def _at(device_id: str, latitude: float, longitude: float):
+    def shown_there(shown: dict) -> bool:
         item = shown.get(device_id)
         return (item is not None and abs(item.get("lat", 1e9) - latitude) <= COORDINATE_TOLERANCE
                 and abs(item.get("lon", 1e9) - longitude) <= COORDINATE_TOLERANCE)
@@ -112,7 +112,7 @@ def step_disappears(context: Context, person: str, tracker: str, seconds: float)
     print(f"{tracker} left {person}'s map {time.monotonic() - context.changed_at:.3f} s after the change")
 
 
-def has_item_for(device_id: str):  # type: ignore[no-untyped-def]
+def has_item_for(device_id: str):
     return has_item(has_entries(deviceId=device_id))
 
 
@@ -157,8 +157,8 @@ def _wait_listening(context: Context, more_reconnects_than: float | None = None)
         return up == 1 and enough, (up, reconnects)
 
     began = time.monotonic()
-    _, reconnects = context.suite.run(eventually(listening, timeout=20, what=f"{UP} = 1"
-                                                 + ("" if more_reconnects_than is None else f" and {RECONNECTS} to rise")),
+    rising = "" if more_reconnects_than is None else f" and {RECONNECTS} to rise"
+    _, reconnects = context.suite.run(eventually(listening, timeout=20, what=f"{UP} = 1" + rising),
                                       timeout=30)
     if more_reconnects_than is not None:
         print(f"the listener was back {time.monotonic() - began:.2f} s after the Processor was healthy")

@@ -14,8 +14,6 @@ from support.stream import Pending
 from support.waiting import eventually
 
 
-
-
 @given("Processors {first} and {second} each read every report of one telemetry stream")
 def step_two_groups(context: Context, first: str, second: str) -> None:
     """One consumer group each: both instances get every entry, so both store every position."""

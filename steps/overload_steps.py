@@ -7,7 +7,7 @@ owes nothing to the stream while it is frozen.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from behave import given, then, when
 from behave.runner import Context
@@ -21,7 +21,7 @@ from support.waiting import eventually
 
 #: WebSocket close code "try again later" (docs/processor.md, "Close codes"): the fan reconnects.
 TRY_AGAIN_LATER = 1013
-OVERLOAD_REPORTS_START = datetime(2026, 5, 2, 16, 0, tzinfo=timezone.utc)
+OVERLOAD_REPORTS_START = datetime(2026, 5, 2, 16, 0, tzinfo=UTC)
 
 
 def _instances(context: Context) -> ScenarioInstances:
@@ -82,6 +82,6 @@ def step_sees_now(context: Context, person: str, tracker: str) -> None:
     """The snapshot shows the tracker's latest report, the one reported while the instance was overwhelmed."""
     device_id = context.world.device(tracker)
     latest = max((r for r in context.reports if r.device_id == device_id), key=lambda r: r.ts)
-    assert_that(context.back["snapshot"], has_item(has_entries(deviceId=device_id, ts=render_ts(latest.ts),
+    assert_that(context.back["snapshot"], has_item(has_entries(deviceId=device_id, ts=render_ts(latest.ts),  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]
                                                                lat=latest.latitude, lon=latest.longitude)),
                  f"{person}'s map after coming back")

@@ -6,22 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 from behave import given, then, when
 from behave.runner import Context
-from hamcrest import assert_that, equal_to, greater_than_or_equal_to, has_entries, is_not, less_than, none
+from hamcrest import assert_that, equal_to, greater_than_or_equal_to, has_entries, less_than, none, not_none
 
+from support.deliveries import wait_for_positions
 from support.instances import instances_of
 from support.matchers import an_error
 from support.metrics import scrape
 from support.services.base import service_control
-from support.deliveries import wait_for_positions
 from support.traffic import report_burst
 from support.waiting import eventually
 
-OUTAGE_REPORTS_START = datetime(2026, 5, 2, 14, 0, tzinfo=timezone.utc)
+OUTAGE_REPORTS_START = datetime(2026, 5, 2, 14, 0, tzinfo=UTC)
 
 CMS_OUTAGES = {"answers every request with an error": "503", "does not answer at all": "silent"}
 SERVICE_NAMES = {"the database": "postgres", "Redis": "redis"}
@@ -81,7 +81,7 @@ def step_cms_down(context: Context, how: str) -> None:
     context.suite.run(_call(stub.go_down, CMS_OUTAGES[how]))
 
 
-async def _call(function, *args):  # type: ignore[no-untyped-def]
+async def _call(function, *args):
     """Run a plain function on the suite's I/O loop (where the stub and the viewers live)."""
     return function(*args)
 
@@ -102,7 +102,7 @@ def step_open_channel(context: Context, person: str) -> None:
 @then("{person} is turned away within {seconds:g} seconds because signing in is unavailable")
 def step_refused_unavailable(context: Context, person: str, seconds: float) -> None:
     viewer = context.world.viewer(person)
-    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
     assert_that(viewer.refusal.status, equal_to(503), f"refusal: {viewer.refusal}")
     assert_that(context.upgrade_seconds, less_than(seconds), "seconds until the refusal")
     print(f"refused with {viewer.refusal.status} after {context.upgrade_seconds:.2f} s")
@@ -128,11 +128,11 @@ def step_service_down(context: Context, service: str) -> None:
     name = SERVICE_NAMES[service]
 
     async def restore() -> None:  # registered before breaking anything: runs even if a later step fails
-        await asyncio.to_thread(provider.start_service, name)  # type: ignore[attr-defined]
+        await asyncio.to_thread(provider.start_service, name)  # type: ignore[attr-defined]  # duck-typed service control (see support.services.base.service_control)
         await _main_processor_healthy(context)
 
     context.world.cleanups.append(restore)
-    provider.stop_service(name)  # type: ignore[attr-defined]
+    provider.stop_service(name)  # type: ignore[attr-defined]  # duck-typed service control (see support.services.base.service_control)
     context.down_at = time.monotonic()
 
 
@@ -141,11 +141,11 @@ def step_redis_freezes(context: Context) -> None:
     provider = service_control(context.suite.provider)
 
     async def thaw() -> None:  # registered before freezing: runs even if a later step fails
-        provider.resume_service("redis")  # type: ignore[attr-defined]
+        provider.resume_service("redis")  # type: ignore[attr-defined]  # duck-typed service control (see support.services.base.service_control)
         await _main_processor_healthy(context)
 
     context.world.cleanups.append(thaw)
-    provider.pause_service("redis")  # type: ignore[attr-defined]
+    provider.pause_service("redis")  # type: ignore[attr-defined]  # duck-typed service control (see support.services.base.service_control)
     context.down_at = time.monotonic()
 
 
@@ -165,7 +165,7 @@ def step_reads_give_up(context: Context) -> None:
 
 @when("Redis thaws")
 def step_redis_thaws(context: Context) -> None:
-    service_control(context.suite.provider).resume_service("redis")  # type: ignore[attr-defined]
+    service_control(context.suite.provider).resume_service("redis")  # type: ignore[attr-defined]  # duck-typed service control (see support.services.base.service_control)
     context.back_at = time.monotonic()
 
 
@@ -174,7 +174,7 @@ def step_redis_thaws(context: Context) -> None:
 def step_service_back(context: Context, service: str) -> None:
     assert service in SERVICE_NAMES, f"no service called {service!r} (known: {list(SERVICE_NAMES)})"
     provider = service_control(context.suite.provider)
-    provider.start_service(SERVICE_NAMES[service])  # type: ignore[attr-defined]
+    provider.start_service(SERVICE_NAMES[service])  # type: ignore[attr-defined]  # duck-typed service control (see support.services.base.service_control)
     context.back_at = time.monotonic()
 
 
@@ -231,7 +231,7 @@ def step_stop_reading(context: Context, person: str, pronoun: str) -> None:
     context.suite.run(_call(viewer.stop_reading))
 
 
-def _private_metrics(context: Context, name: str):  # type: ignore[no-untyped-def]
+def _private_metrics(context: Context, name: str):
     return scrape(context.instances.instance(name).process.base_url, context.suite.http)
 
 
@@ -319,7 +319,7 @@ def step_bursts_until_slow(context: Context, tracker: str, count: int, name: str
     readers = [v for n, v in world.viewers.items() if n != person]
     event_id = world.answers[readers[0].name]["eventId"]
     metric = "processor_slow_consumer_disconnects_total"
-    start = datetime(2026, 5, 2, 15, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 5, 2, 15, 0, tzinfo=UTC)
     context.reports = []
     for burst in range(MAX_BURSTS):
         reports = context.suite.run(report_burst(world.publisher, [(tracker, world.device(tracker))], count,

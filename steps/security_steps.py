@@ -8,7 +8,7 @@ import secrets
 
 from behave import given, then, when
 from behave.runner import Context
-from hamcrest import assert_that, equal_to, has_entries, is_not, none, less_than, greater_than
+from hamcrest import assert_that, equal_to, greater_than, has_entries, less_than, none, not_none
 
 from support.directus_stub import SESSION_COOKIE, _session_of
 from support.matchers import an_error
@@ -18,7 +18,8 @@ from support.waiting import eventually
 #: The malformed messages of the feature file, by the name it gives them.
 MALFORMED = {
     "text that is not JSON": "{subscribe: yes",
-    "a list instead of an object": json.dumps([{"type": "subscribe", "eventId": "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"}]),
+    "a list instead of an object": json.dumps([{"type": "subscribe",
+                                                "eventId": "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"}]),
     "a message of an unknown type": json.dumps({"type": "watch", "eventId": "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"}),
     "a request to follow with no event": json.dumps({"type": "subscribe"}),
 }
@@ -70,7 +71,8 @@ def step_made_up_cookie(context: Context) -> None:
 @given("a visitor with a made-up session cookie has been turned away")
 def step_made_up_cookie_refused(context: Context) -> None:
     viewer = _connect_visitor_with_made_up_cookie(context)
-    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
+    assert viewer.refusal is not None  # for the type checker: the line above made sure
     assert_that(viewer.refusal.status, equal_to(401), f"refusal: {viewer.refusal}")
 
 
@@ -83,14 +85,14 @@ def step_foreign_origin(context: Context, person: str, origin: str) -> None:
 @given('{person} has been turned away when opening the live channel from the web site "{origin}"')
 def step_foreign_origin_refused(context: Context, person: str, origin: str) -> None:
     viewer = context.suite.run(context.world.connect(person, origin=origin))
-    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
     assert_that(viewer.refusal.status, equal_to(403), f"refusal: {viewer.refusal}")
 
 
 @then("{person} is turned away as coming from a foreign web site")
 def step_refused_origin(context: Context, person: str) -> None:
     viewer = context.world.viewer(person)
-    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
     assert_that(viewer.refusal.status, equal_to(403), f"refusal: {viewer.refusal}")
 
 
@@ -204,10 +206,10 @@ def step_flood_answers(context: Context, person: str, pronoun: str) -> None:
         return len(answers()) >= count, len(answers())
 
     context.suite.run(eventually(all_answered, timeout=30, what=f"{count} answers to {person}'s requests"))
-    answers = answers()
-    assert_that(len(answers), equal_to(count), f"answers to {person}'s {count} requests")
-    limited = [a for a in answers if a.get("type") == "error" and a.get("code") == code]
-    print(f"{len(answers)} answers, {len(limited)} of them {code!r}")
+    got = answers()
+    assert_that(len(got), equal_to(count), f"answers to {person}'s {count} requests")
+    limited = [a for a in got if a.get("type") == "error" and a.get("code") == code]
+    print(f"{len(got)} answers, {len(limited)} of them {code!r}")
     assert_that(len(limited), greater_than(count // 2), f"answers that were {code!r}")
 
 

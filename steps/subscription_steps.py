@@ -6,8 +6,16 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, close_to, contains_inanyorder, equal_to, has_entries, has_item, is_not
 
-from support.deliveries import (assert_no_repeats, key_of, live_positions, seen_per_device, sent_after,
-                                sequence_problems, subscribed_frame, wait_for_positions)
+from support.deliveries import (
+    assert_no_repeats,
+    key_of,
+    live_positions,
+    seen_per_device,
+    sent_after,
+    sequence_problems,
+    subscribed_frame,
+    wait_for_positions,
+)
 from support.loading import open_while_answer_travels, open_while_loading, times_seen
 from support.matchers import COORDINATE_TOLERANCE, a_position, a_position_frame, an_error, mentions_device
 from support.stream import publish_burst
@@ -53,7 +61,7 @@ def step_snapshot(context, person):
 @then("{person} does not see {tracker} on the map")
 def step_not_on_map(context, person, tracker):
     device_id = context.world.device(tracker)
-    assert_that(context.world.answers[person]["snapshot"], is_not(has_item(has_entries(deviceId=device_id))))
+    assert_that(context.world.answers[person]["snapshot"], is_not(has_item(has_entries(deviceId=device_id))))  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]
 
 
 def _await_position(context, person, tracker, latitude, longitude, timeout):
@@ -311,7 +319,7 @@ def step_live_once_on_lowest(context: Context, person: str, trackers: str) -> No
     event_id = world.answers[person]["eventId"]
     aliases = split_names(trackers)
     latest = {}
-    for alias, entry_id, fields in world.published:
+    for alias, _entry_id, fields in world.published:
         if alias in aliases:
             latest[alias] = (world.device(alias), fields["ts"])
     assert sorted(latest) == sorted(aliases), f"not every one of {aliases} has reported in this scenario"
@@ -347,7 +355,7 @@ def step_live_telemetry(context: Context, person: str, tracker: str) -> None:
 def step_snapshot_telemetry(context: Context, person: str, tracker: str) -> None:
     answer = context.world.answers[person]
     assert_that(answer, has_entries(type="subscribed"))
-    assert_that(answer["snapshot"], has_item(has_entries(_as_reported(context))),
+    assert_that(answer["snapshot"], has_item(has_entries(_as_reported(context))),  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]
                 f"{tracker} in {person}'s snapshot")
 
 
@@ -441,7 +449,8 @@ def step_open_while_answer_travels(context: Context, person: str, event: str, na
         entries = [position_entry(world.device(alias), ts, lat, lon, altitude=110.0, angle=90.0, speed=80.0,
                                   satellites=11) for alias, ts, lat, lon in planned]
         ids = await publish_burst(world.publisher, entries, together=True)
-        world.published += [(alias, entry_id, fields) for (alias, *_), entry_id, fields in zip(planned, ids, entries)]
+        world.published += [(alias, entry_id, fields) for (alias, *_), entry_id, fields in zip(planned, ids, entries,
+                                                                                               strict=False)]
         return [(world.device(alias), render_ts(ts)) for alias, ts, _, _ in planned]
 
     answer, context.loading_window = context.suite.run(

@@ -1,10 +1,10 @@
 """Trackers reporting positions through the telemetry stream: one at a time, in bursts, continuously, broken."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from behave import given, then, when
 from behave.runner import Context
-from hamcrest import assert_that, contains_inanyorder, equal_to, has_entries, is_not, empty
+from hamcrest import assert_that, contains_inanyorder, empty, equal_to, has_entries, is_not
 
 from support.stream import DeadLetter, dead_letters, delete_dead_letters, publish_burst
 from support.telemetry import position_entry, render_ts
@@ -13,9 +13,9 @@ from support.waiting import eventually
 from support.world import parse_time
 
 #: Where generated traffic starts on each tracker's clock (after every position a feature file names).
-TRAFFIC_START = datetime(2026, 5, 2, 12, 0, tzinfo=timezone.utc)
+TRAFFIC_START = datetime(2026, 5, 2, 12, 0, tzinfo=UTC)
 #: Where broken reports sit on the clock: apart from everything else, so "not stored" is unambiguous.
-BROKEN_START = datetime(2026, 5, 2, 13, 0, tzinfo=timezone.utc)
+BROKEN_START = datetime(2026, 5, 2, 13, 0, tzinfo=UTC)
 #: The reasons as the feature file words them -> the reason codes of docs/processor.md ("Dead letters").
 REASONS = {
     "unreadable": "bad_json",
@@ -169,7 +169,7 @@ def step_dead_letters(context: Context) -> None:
         _, fields, _ = context.broken[problem]
         assert_that(letter.fields, has_entries({**fields, "reason": expected[problem], "source_id": letter.source_id}),
                     f"the dead letter of the report where {problem}")
-        assert_that(letter.fields.get("detail", ""), is_not(empty()), f"the detail of the report where {problem}")
+        assert_that(letter.fields.get("detail", ""), is_not(empty()), f"the detail of the report where {problem}")  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]
 
 
 # -- what a report carries, and how reports arrive -------------------------------------------------------
@@ -184,7 +184,7 @@ def step_report_local_time(context: Context, tracker: str, latitude: float, long
     """The time exactly as the tracker writes it, offset and all (e.g. ``2026-05-02T13:02:00.000+02:00``)."""
     instant = datetime.fromisoformat(local.strip())
     assert instant.utcoffset(), f"{local!r} is not a local time with an offset from UTC"
-    context.suite.run(context.world.report(tracker, instant.astimezone(timezone.utc), latitude, longitude,
+    context.suite.run(context.world.report(tracker, instant.astimezone(UTC), latitude, longitude,
                                            ts_text=local.strip()))
 
 
@@ -214,7 +214,7 @@ def _publish_together(context: Context, planned: list[tuple[str, datetime, float
     entries = [position_entry(world.device(alias), ts, lat, lon, altitude=110.0, angle=90.0, speed=80.0,
                               satellites=11) for alias, ts, lat, lon in planned]
     ids = context.suite.run(publish_burst(world.publisher, entries, together=True))
-    for (alias, _, _, _), entry_id, fields in zip(planned, ids, entries):
+    for (alias, _, _, _), entry_id, fields in zip(planned, ids, entries, strict=False):
         world.published.append((alias, entry_id, fields))
     context.together = [(world.device(alias), render_ts(ts)) for alias, ts, _, _ in planned]
 

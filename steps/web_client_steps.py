@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from behave import given, then, when
 from behave.runner import Context
-from hamcrest import assert_that, equal_to, has_entries, is_not, none
+from hamcrest import assert_that, equal_to, has_entries, none, not_none
 
 from support.browser_session import SessionAnswer, ask_session
 from support.instances import instances_of
@@ -64,7 +64,7 @@ def step_can_watch(context: Context, person: str, event: str) -> None:
 @then("{person} is turned away because the live channel speaks no sub-protocol")
 def step_refused_subprotocol(context: Context, person: str) -> None:
     viewer = context.world.viewer(person)
-    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
     assert_that(viewer.refusal.status, equal_to(400), f"refusal: {viewer.refusal}")
 
 

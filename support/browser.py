@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 #: Where Chromium usually is, in the order tried (Debian's real binary first, then whatever is on PATH).
 CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome")
@@ -80,7 +80,7 @@ class FanBrowser:
     console: list[str] = field(default_factory=list)
 
     @classmethod
-    async def open(cls, chromium: Chromium, name: str) -> "FanBrowser":
+    async def open(cls, chromium: Chromium, name: str) -> FanBrowser:
         browser = await chromium.browser()
         return cls(name, await browser.new_context())
 
@@ -134,13 +134,14 @@ class FanBrowser:
                                  f"within {timeout} s; {await self.describe()}") from None
 
     async def cars(self) -> list[dict[str, str]]:
-        return await self.page.eval_on_selector_all("#cars li", "items => items.map(i => ({...i.dataset}))")
+        cars = await self.page.eval_on_selector_all("#cars li", "items => items.map(i => ({...i.dataset}))")
+        return cast("list[dict[str, str]]", cars)
 
     async def status_text(self) -> str:
-        return await self.page.inner_text("#status")
+        return cast(str, await self.page.inner_text("#status"))
 
     async def state(self) -> dict[str, Any]:
-        return await self.page.evaluate("() => window.liveMap")
+        return cast("dict[str, Any]", await self.page.evaluate("() => window.liveMap"))
 
     async def describe(self) -> str:
         """The page's state, cars and console, for failure reports."""

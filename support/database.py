@@ -164,7 +164,8 @@ class Database:
 
     async def server_clock(self) -> datetime:
         """PostgreSQL's own clock, to compare with ``pg_stat_activity`` times."""
-        return await self._pool.fetchval("SELECT clock_timestamp()")
+        now: datetime = await self._pool.fetchval("SELECT clock_timestamp()")
+        return now
 
     async def finished_queries(self, client_ports: Iterable[int], *, since: datetime, mentioning: str) -> int:
         """How many sessions from ``client_ports`` have finished a query that started after ``since`` and
@@ -183,13 +184,13 @@ class Database:
             mode,
         ))
 
-    async def queue_reads(self) -> "ReadQueue":
+    async def queue_reads(self) -> ReadQueue:
         """Make every new read of ``positions`` wait from now on (see :class:`ReadQueue`)."""
         queue = ReadQueue(self._pool, self)
         await queue.start()
         return queue
 
-    async def hold_inserts(self) -> "InsertHold":
+    async def hold_inserts(self) -> InsertHold:
         """Hold every new position back until the returned hold is released (see :class:`InsertHold`)."""
         hold = InsertHold(self._pool)
         await hold.acquire()

@@ -7,6 +7,7 @@ missing, repeated or out of order, not with hundreds of frames.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
@@ -81,7 +82,7 @@ def assert_no_repeats(viewer: Viewer) -> None:
             keys.append((frame.get("eventId"), *key_of(frame)))
         elif frame.get("type") == "subscribed":
             keys += [(frame.get("eventId"), *key_of(item)) for item in frame.get("snapshot") or []]
-    twice = repeated(keys)  # type: ignore[arg-type]
+    twice = repeated(keys)  # type: ignore[arg-type]  # a sequence of hashable keys; the helper's annotation is narrower
     assert not twice, (f"{viewer.name} received these (event, device, ts) more than once: {_sample(twice.items())}"
                        f"; {len(keys)} positions received in all")
 
@@ -109,7 +110,7 @@ def sequence_problems(seen: Mapping[str, Sequence[str]], history: Mapping[str, S
     problems = []
     for device, stored in history.items():
         shown = list(seen.get(device, []))
-        increasing = all(a < b for a, b in zip(shown, shown[1:]))
+        increasing = all(a < b for a, b in itertools.pairwise(shown))
         if not increasing:
             problems.append(f"{device}: not strictly increasing: {shown}")
             continue

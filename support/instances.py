@@ -125,4 +125,5 @@ def instances_of(context: Any) -> ScenarioInstances:
     of the scenario (the world cleans them up). One helper for every step module that starts instances."""
     if "instances" not in context:
         context.instances = ScenarioInstances(context.suite, context.world)
-    return context.instances
+    instances: ScenarioInstances = context.instances
+    return instances

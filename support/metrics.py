@@ -21,7 +21,7 @@ class MetricsSnapshot:
         self.samples = dict(samples)
 
     @classmethod
-    def parse(cls, text: str) -> "MetricsSnapshot":
+    def parse(cls, text: str) -> MetricsSnapshot:
         samples: dict[Sample, float] = {}
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
@@ -33,7 +33,7 @@ class MetricsSnapshot:
         wanted = set(labels.items())
         return sum(v for (n, ls), v in self.samples.items() if n == name and wanted <= set(ls))
 
-    def delta(self, since: "MetricsSnapshot", name: str, **labels: str) -> float:
+    def delta(self, since: MetricsSnapshot, name: str, **labels: str) -> float:
         return self.value(name, **labels) - since.value(name, **labels)
 
 

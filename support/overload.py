@@ -33,6 +33,7 @@ async def overwhelm(world: World, instances: ScenarioInstances, frozen: Instance
     """Freeze ``frozen``; have ``tracker`` report ``count`` positions, which ``storing`` stores and publishes;
     keep ``frozen`` frozen until those messages are older than its bound; thaw it (always)."""
     device_id = world.device(tracker)
+    assert world.publisher is not None
     _signal(frozen, signal.SIGSTOP)
     try:
         reports = await report_burst(world.publisher, [(tracker, device_id)], count, start)

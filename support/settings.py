@@ -47,7 +47,7 @@ class Settings:
     require_browser: bool = False
 
     @classmethod
-    def from_userdata(cls, userdata: Mapping[str, str]) -> "Settings":
+    def from_userdata(cls, userdata: Mapping[str, str]) -> Settings:
         services = userdata.get("services", "auto")
         if services not in CHOICES:
             raise SettingsError(f"-D services must be one of {', '.join(CHOICES)}, got {services!r}")

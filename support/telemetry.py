@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -36,7 +36,7 @@ def encode_sentinels(value: Any) -> Any:
 
 def render_ts(ts: datetime) -> str:
     """ISO-8601 in UTC with milliseconds, as producers send it."""
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
 def position_entry(device_id: str, ts: datetime, latitude: float, longitude: float, *, codec: str = "8E",
@@ -56,7 +56,7 @@ class TelemetryPublisher:
         self.published: list[tuple[str, dict[str, str]]] = []
 
     async def publish(self, fields: dict[str, str]) -> str:
-        entry_id = await self.redis.xadd(self.stream, fields)  # type: ignore[arg-type]
+        entry_id = await self.redis.xadd(self.stream, fields)  # type: ignore[arg-type]  # redis-py's field types are invariant; str fields are what it sends
         entry = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
         self.published.append((entry, fields))
         return entry

@@ -64,7 +64,7 @@ async def report_burst(publisher: TelemetryPublisher, trackers: Sequence[tuple[s
     sent_at = time.monotonic()
     ids = await publish_burst(publisher, [_entry(device_id, ts, lat, lon) for _, device_id, ts, lat, lon in planned])
     return [Report(alias, device_id, ts, lat, lon, entry_id, sent_at)
-            for (alias, device_id, ts, lat, lon), entry_id in zip(planned, ids)]
+            for (alias, device_id, ts, lat, lon), entry_id in zip(planned, ids, strict=False)]
 
 
 class ContinuousTraffic:

@@ -71,9 +71,9 @@ class Viewer:
             extra["sock"] = await _small_socket(url, receive_buffer)
         try:
             self.connection = await connect(
-                url, additional_headers=headers, origin=origin, open_timeout=timeout,  # type: ignore[arg-type]
+                url, additional_headers=headers, origin=origin, open_timeout=timeout,  # type: ignore[arg-type]  # websockets' connect() accepts these; its annotations are narrower
                 compression=None, max_size=None, ping_interval=None,
-                subprotocols=subprotocols, **extra,  # type: ignore[arg-type]
+                subprotocols=subprotocols, **extra,  # type: ignore[arg-type]  # websockets' connect() accepts these; its annotations are narrower
             )
         except InvalidStatus as exc:
             body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""

@@ -38,9 +38,9 @@ async def eventually(
         try:
             done, value = await probe()
         except Exception as exc:  # the probe's failure is an observation too: show it on timeout
-            done, value = False, f"{type(exc).__name__}: {exc}"  # type: ignore[assignment]
+            done, value = False, f"{type(exc).__name__}: {exc}"  # type: ignore[assignment]  # kept only to show on timeout, never returned
         if done:
-            return value  # type: ignore[return-value]
+            return value
         last = value
         if time.monotonic() >= deadline:
             raise OutcomeTimeout(f"waited {timeout} s for {what}; last seen: {last!r}")

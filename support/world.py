@@ -11,15 +11,19 @@ import asyncio
 import re
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
+from .database import Database
 from .metrics import MetricsSnapshot, scrape
 from .processor_process import ProcessorProcess
 from .suite import Suite
 from .telemetry import TelemetryPublisher, position_entry
 from .viewer import Frame, Viewer
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -31,7 +35,7 @@ class Person:
 
 def parse_time(text: str) -> datetime:
     """``2026-05-02 11:00:00`` (UTC, as feature files write it) -> an aware datetime."""
-    return datetime.fromisoformat(text.strip()).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text.strip()).replace(tzinfo=UTC)
 
 
 def _slug(name: str) -> str:
@@ -61,11 +65,11 @@ class World:
         #: Extra sections for a failing step's report (e.g. what a browser page showed): title -> text.
         self.reporters: list[Callable[[], tuple[str, str]]] = []
 
-    def run(self, coro):  # type: ignore[no-untyped-def]
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.suite.run(coro)
 
     @property
-    def db(self):  # type: ignore[no-untyped-def]
+    def db(self) -> Database:
         assert self.suite.db is not None
         return self.suite.db
 
@@ -191,7 +195,7 @@ class World:
         replaces the default altitude, angle, speed and satellites."""
         if self.baseline is None:
             self.baseline = await self.metrics()
-        record = {"altitude": 110.0, "angle": 90.0, "speed": 80.0, "satellites": 11, **payload}
+        record: dict[str, Any] = {"altitude": 110.0, "angle": 90.0, "speed": 80.0, "satellites": 11, **payload}
         fields = position_entry(self.device(alias), ts, latitude, longitude, **record)
         if ts_text is not None:
             fields["ts"] = ts_text

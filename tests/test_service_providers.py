@@ -6,6 +6,8 @@ does not answer)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from support.services import docker as docker_module
@@ -17,7 +19,7 @@ from support.services.selection import start_services
 class FakeContainer:
     """Records what the provider did to it; ``fail_start``/``fail_stop`` make those calls raise."""
 
-    instances: list["FakeContainer"] = []
+    instances: ClassVar[list[FakeContainer]] = []
 
     def __init__(self, image: str, **_: object) -> None:
         self.image = image
@@ -27,16 +29,16 @@ class FakeContainer:
         self.fail_stop = image.startswith("sticky")
         FakeContainer.instances.append(self)
 
-    def with_command(self, _command: str) -> "FakeContainer":
+    def with_command(self, _command: str) -> FakeContainer:
         return self
 
-    def get_docker_client(self) -> "FakeContainer":
+    def get_docker_client(self) -> FakeContainer:
         return self
 
     def host(self) -> str:
         return "localhost"
 
-    def start(self) -> "FakeContainer":
+    def start(self) -> FakeContainer:
         self.started = True  # created and started: from here on it exists on the daemon
         if self.fail_start:
             raise TimeoutError(f"{self.image} never became ready")

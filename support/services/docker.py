@@ -82,11 +82,13 @@ class DockerServices:
     where it runs)."""
 
     name = "docker"
-    #: Resilience scenarios (@needs-service-control) are skipped here: testcontainers maps random host ports, which a restarted container does not keep.
+    #: Resilience scenarios (@needs-service-control) are skipped here: testcontainers maps random host ports,
+    #: which a restarted container does not keep.
     controls_services = False
 
     def stop_service(self, name: str) -> None:
-        raise ServiceControlUnsupported(f"the docker provider cannot stop {name}: testcontainers maps random host ports, which a restarted container does not keep")
+        raise ServiceControlUnsupported(f"the docker provider cannot stop {name}: testcontainers maps random host "
+                                        "ports, which a restarted container does not keep")
 
     start_service = stop_service
 

@@ -52,7 +52,7 @@ def _package_dir(name: str) -> Path | None:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def valkey_binary() -> Path | None:
@@ -125,7 +125,7 @@ def cache_dir() -> Path:
 
 def _open_to_all(path: Path) -> None:
     """Directories 0755, files readable by everyone (executables executable by everyone)."""
-    for root, dirs, files in os.walk(path):
+    for root, _dirs, files in os.walk(path):
         os.chmod(root, 0o755)
         for name in files:
             file = os.path.join(root, name)
