@@ -21,9 +21,7 @@ SITES = {"our web site": "ours", "another web site": "other"}
 
 
 def _browsers(context: Context) -> dict[str, FanBrowser]:
-    if not hasattr(context, "browsers"):  # scenario-scoped: behave drops it when the scenario ends
-        context.browsers = {}
-    return context.browsers
+    return context.world.notes.browsers  # scenario-scoped: a fresh world (and notes) per scenario
 
 
 def _browser(context: Context, person: str, *, signed_in: bool = True) -> FanBrowser:

@@ -24,7 +24,7 @@ SMALL_PAYLOAD = 800
 
 def _changed(context: Context) -> None:
     """Remember when race control's latest change was committed: "within N seconds" counts from here."""
-    context.changed_at = time.monotonic()
+    context.world.notes.changed_at = time.monotonic()
 
 
 def _entry(context: Context, number: str, event: str | None = None) -> str:
@@ -71,7 +71,7 @@ def step_withdraw(context: Context, number: str, event: str) -> None:
 
 def _remaining(context: Context, seconds: float) -> float:
     """What is left of "within ``seconds``" since race control's change."""
-    return max(0.05, seconds - (time.monotonic() - context.changed_at))
+    return max(0.05, seconds - (time.monotonic() - context.world.notes.changed_at))
 
 
 def _at(device_id: str, latitude: float, longitude: float):
@@ -95,7 +95,7 @@ def _map_shows(context: Context, person: str, tracker: str, latitude: float, lon
 def step_goes_back(context: Context, person: str, tracker: str, latitude: float, longitude: float,
                    seconds: float) -> None:
     _map_shows(context, person, tracker, latitude, longitude, _remaining(context, seconds))
-    print(f"{person}'s map was corrected {time.monotonic() - context.changed_at:.3f} s after the change")
+    print(f"{person}'s map was corrected {time.monotonic() - context.world.notes.changed_at:.3f} s after the change")
 
 
 @then("{person} sees {tracker} disappear from the map within {seconds:g} second")
@@ -109,7 +109,7 @@ def step_disappears(context: Context, person: str, tracker: str, seconds: float)
     context.suite.run(wait_for_map(viewer, event_id, lambda shown: device_id not in shown,
                                    timeout=_remaining(context, seconds), what=f"{tracker} gone",
                                    names=world.alias_of))
-    print(f"{tracker} left {person}'s map {time.monotonic() - context.changed_at:.3f} s after the change")
+    print(f"{tracker} left {person}'s map {time.monotonic() - context.world.notes.changed_at:.3f} s after the change")
 
 
 def has_item_for(device_id: str):
@@ -169,12 +169,12 @@ def _wait_listening(context: Context, more_reconnects_than: float | None = None)
 def step_listening(context: Context) -> None:
     """A positive precondition: after another scenario restarted the database the listener may still be in its
     backoff, and a change made then would reach the map only through the resync that follows."""
-    context.reconnects_before = _wait_listening(context)
+    context.world.notes.reconnects_before = _wait_listening(context)
 
 
 @then("the Processor is listening for race control's corrections again")
 def step_listening_again(context: Context) -> None:
-    _wait_listening(context, more_reconnects_than=context.reconnects_before)
+    _wait_listening(context, more_reconnects_than=context.world.notes.reconnects_before)
 
 
 # -- the database's announcements (SQL only) -------------------------------------------------------------------
@@ -185,14 +185,14 @@ def step_listen(context: Context) -> None:
     announcements = Announcements(context.suite.endpoints.database_url)
     world.cleanups.append(announcements.close)
     context.suite.run(announcements.open())
-    context.announcements = announcements
+    context.world.notes.announcements = announcements
 
 
 @then("the database has announced exactly, in this order:")
 def step_announced(context: Context) -> None:
     world = context.world
     event_id = world.event("Rally of Tirana")
-    payloads = context.suite.run(context.announcements.everything_so_far(world.db.pool))
+    payloads = context.suite.run(context.world.notes.announcements.everything_so_far(world.db.pool))
     ours = set(world.devices.values())
     seen = [payload for payload in payloads if payload.get("deviceId") in ours]
     expected = []
@@ -204,6 +204,6 @@ def step_announced(context: Context) -> None:
             expected.append({"op": row["change"], "eventId": event_id, "entryId": _entry(context, row["car"]),
                              "deviceId": device_id})
     assert_that(seen, equal_to(expected), "announcements of this scenario's trackers")
-    for payload in context.announcements.payloads:
+    for payload in context.world.notes.announcements.payloads:
         assert_that(len(payload.encode()), less_than_or_equal_to(SMALL_PAYLOAD), f"bytes in {payload}")
     print("announced:\n" + "\n".join(json.dumps(p) for p in seen))

@@ -117,7 +117,7 @@ def step_each_stored_once(context: Context) -> None:
 def step_burst_stored_once(context: Context, count: int) -> None:
     """Count in the database itself: one row per report, none missing, none extra, each from its own entry."""
     world = context.world
-    reports: list[Report] = context.reports
+    reports: list[Report] = context.world.notes.reports
     assert_that(len(reports), equal_to(count), "reports sent in this scenario's latest round")
     expected = {report.key: report.entry_id for report in reports}
     devices = sorted({report.device_id for report in reports})
@@ -145,12 +145,12 @@ def step_hold(context: Context) -> None:
     """Every INSERT into positions waits from now on, until the positions are let through (or clean-up)."""
     hold = context.suite.run(context.world.db.hold_inserts())
     context.world.cleanups.append(hold.release)
-    context.hold = hold
+    context.world.notes.hold = hold
 
 
 @when("the database is no longer stalled")
 def step_release(context: Context) -> None:
-    context.suite.run(context.hold.release())
+    context.suite.run(context.world.notes.hold.release())
 
 
 # -- the cars' trackers changing during the rally --------------------------------------------------------
@@ -173,7 +173,7 @@ def step_take_off(context: Context, tracker: str) -> None:
 def step_broken_not_stored(context: Context) -> None:
     """Checked after a later valid report got through, so every broken one has been dealt with."""
     world = context.world
-    broken_times = {ts for _, _, ts in context.broken.values()}
+    broken_times = {ts for _, _, ts in context.world.notes.broken.values()}
     for alias, device_id in world.devices.items():
         rows = [row for row in context.suite.run(world.db.positions_of(device_id)) if row.ts in broken_times]
         assert_that(rows, equal_to([]), f"positions of {alias} stored from broken reports")

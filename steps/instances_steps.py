@@ -117,7 +117,7 @@ def step_slow_link_pair(context: Context, first: str, second: str) -> None:
     link = SlowLink(context.suite.endpoints.database_url)
     context.suite.run(link.start())
     context.world.cleanups.append(link.close)
-    context.slow_link = link
+    context.world.notes.slow_link = link
     instances.start(first)
     instances.start(second, group=f"group-{second}", PROCESSOR_DATABASE_URL=link.url)
 

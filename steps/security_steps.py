@@ -48,7 +48,7 @@ def _made_up_cookie() -> str:
 
 
 def _cookies_seen(context: Context) -> list[str]:
-    cookies = getattr(context, "made_up_cookies", [])
+    cookies = context.world.notes.made_up_cookies
     return [*cookies, *(p.cookie for p in context.world.people.values() if p.cookie)]
 
 
@@ -56,7 +56,7 @@ def _cookies_seen(context: Context) -> list[str]:
 
 def _connect_visitor_with_made_up_cookie(context: Context) -> Viewer:
     cookie = _made_up_cookie()
-    context.made_up_cookies = [*getattr(context, "made_up_cookies", []), cookie]
+    context.world.notes.made_up_cookies = [*context.world.notes.made_up_cookies, cookie]
     viewer = Viewer("the visitor", cookie)
     context.world.viewers["the visitor"] = viewer
     context.suite.run(viewer.connect(context.suite.processor.live_url))
@@ -116,7 +116,7 @@ def _send_and_await_error(context: Context, person: str, message: str) -> None:
     viewer = context.world.viewer(person)
     already = len(viewer.inbox)
     context.suite.run(viewer.send(message))
-    context.answer = context.suite.run(viewer.wait_for(lambda f: f.get("type") == "error", timeout=5,
+    context.world.notes.answer = context.suite.run(viewer.wait_for(lambda f: f.get("type") == "error", timeout=5,
                                                        what="an error", since=already))
 
 
@@ -134,7 +134,7 @@ def step_hostile_id(context: Context, person: str, kind: str) -> None:
 
 @then("{person} is told the message was malformed")
 def step_told_malformed(context: Context, person: str) -> None:
-    assert_that(context.answer, an_error("bad_request"))
+    assert_that(context.world.notes.answer, an_error("bad_request"))
 
 
 @then('{person} can still open the live map of the "{event}"')
@@ -176,7 +176,7 @@ def _assert_closed_with(context: Context, person: str, code: int) -> None:
 def step_flood(context: Context, person: str, event: str, count: int) -> None:
     viewer = context.world.viewer(person)
     message = json.dumps({"type": "subscribe", "eventId": context.world.event(event)})
-    context.flood = (len(viewer.inbox), count, context.world.event(event))
+    context.world.notes.flood = (len(viewer.inbox), count, context.world.event(event))
     context.world.stub_mark = len(context.suite.stub.requests)
 
     async def _send_all() -> None:
@@ -196,7 +196,7 @@ def step_flood_answers(context: Context, person: str, pronoun: str) -> None:
     """Every request answered (none silently dropped), most with the rate-limit error."""
     code = SLOW_DOWN
     viewer = context.world.viewer(person)
-    since, count, event_id = context.flood
+    since, count, event_id = context.world.notes.flood
 
     def answers() -> list:
         return [f for f in viewer.inbox[since:]

@@ -31,8 +31,8 @@ def _trackers(context: Context, aliases: list[str]) -> list[tuple[str, str]]:
 
 def _remember(context: Context, reports: list[Report]) -> None:
     """Keep the latest round of reports (what "them" and "new positions" refer to) and all of them."""
-    context.reports = reports
-    context.all_reports = [*getattr(context, "all_reports", []), *reports]
+    context.world.notes.reports = reports
+    context.world.notes.all_reports = [*context.world.notes.all_reports, *reports]
     if reports:
         aliases = sorted({report.alias for report in reports})
         context.world.published.append((", ".join(aliases), f"{reports[0].entry_id} … {reports[-1].entry_id}",
@@ -40,7 +40,7 @@ def _remember(context: Context, reports: list[Report]) -> None:
 
 
 def _next_start(context: Context) -> datetime:
-    earlier = getattr(context, "all_reports", [])
+    earlier = context.world.notes.all_reports
     return max((report.ts for report in earlier), default=TRAFFIC_START - timedelta(seconds=1)) + timedelta(seconds=1)
 
 
@@ -100,7 +100,7 @@ def step_keep_reporting(context: Context, trackers: str) -> None:
     devices = _trackers(context, split_names(trackers))
     traffic = ContinuousTraffic(world.publisher, devices, _next_start(context))
     world.cleanups.append(traffic.stop)
-    context.traffic = traffic
+    context.world.notes.traffic = traffic
     context.suite.run(traffic.start())
     minimum = 10 * len(devices)
     context.suite.run(traffic.wait_reported(minimum))
@@ -115,7 +115,7 @@ def step_keep_reporting(context: Context, trackers: str) -> None:
 
 @when("the trackers report {count:d} more positions and stop")
 def step_traffic_stops(context: Context, count: int) -> None:
-    traffic: ContinuousTraffic = context.traffic
+    traffic: ContinuousTraffic = context.world.notes.traffic
     context.suite.run(traffic.wait_reported(len(traffic.reports) + count))
     context.suite.run(traffic.stop())
     _remember(context, list(traffic.reports))
@@ -129,17 +129,17 @@ def step_broken(context: Context, tracker: str) -> None:
     world = context.world
     if world.baseline is None:
         world.baseline = context.suite.run(world.metrics())
-    context.broken = {}
+    context.world.notes.broken = {}
     for index, row in enumerate(context.table):
         ts = BROKEN_START + timedelta(seconds=index)
         fields = broken_entry(row["problem"], world.device(tracker), ts)
         entry_id = context.suite.run(world.publisher.publish(fields))
         world.published.append((tracker, entry_id, fields))
-        context.broken[row["problem"].strip()] = (entry_id, fields, ts)
+        context.world.notes.broken[row["problem"].strip()] = (entry_id, fields, ts)
     redis, stream = world.publisher.redis, world.publisher.stream
 
     async def forget_dead_letters() -> None:
-        ids = [entry_id for entry_id, _, _ in context.broken.values()]
+        ids = [entry_id for entry_id, _, _ in context.world.notes.broken.values()]
         await delete_dead_letters(redis, stream, await dead_letters(redis, stream, ids))
 
     world.cleanups.append(forget_dead_letters)
@@ -153,8 +153,9 @@ def step_dead_letters(context: Context) -> None:
     unknown = [row["reason"] for row in context.table if row["reason"].strip() not in REASONS]
     assert not unknown, f"no reason called {unknown} (known: {list(REASONS)})"
     expected = {row["problem"].strip(): REASONS[row["reason"].strip()] for row in context.table}
-    assert_that(sorted(expected), equal_to(sorted(context.broken)), "the table names other reports than were sent")
-    by_source = {entry_id: problem for problem, (entry_id, _, _) in context.broken.items()}
+    notes = context.world.notes
+    assert_that(sorted(expected), equal_to(sorted(notes.broken)), "the table names other reports than were sent")
+    by_source = {entry_id: problem for problem, (entry_id, _, _) in context.world.notes.broken.items()}
     redis, stream = world.publisher.redis, world.publisher.stream
 
     async def all_set_aside() -> tuple[bool, list[DeadLetter]]:
@@ -166,7 +167,7 @@ def step_dead_letters(context: Context) -> None:
                 f"dead letters for each broken report once; got {[letter.fields for letter in letters]}")
     for letter in letters:
         problem = by_source[letter.source_id]
-        _, fields, _ = context.broken[problem]
+        _, fields, _ = context.world.notes.broken[problem]
         assert_that(letter.fields, has_entries({**fields, "reason": expected[problem], "source_id": letter.source_id}),
                     f"the dead letter of the report where {problem}")
         assert_that(letter.fields.get("detail", ""), is_not(empty()), f"the detail of the report where {problem}")  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]
@@ -195,7 +196,8 @@ def step_report_with_telemetry(context: Context, tracker: str, time: str) -> Non
     row = context.table[0]
     payload = {key: float(row[column]) for column, key in CAR_TELEMETRY.items()}
     payload["satellites"] = int(row["satellites"])
-    context.reported_car = (tracker, parse_time(time), float(row["latitude"]), float(row["longitude"]), payload)
+    notes = context.world.notes
+    notes.reported_car = (tracker, parse_time(time), float(row["latitude"]), float(row["longitude"]), payload)
     context.suite.run(context.world.report(tracker, parse_time(time), float(row["latitude"]),
                                            float(row["longitude"]), **payload))
 
@@ -216,7 +218,7 @@ def _publish_together(context: Context, planned: list[tuple[str, datetime, float
     ids = context.suite.run(publish_burst(world.publisher, entries, together=True))
     for (alias, _, _, _), entry_id, fields in zip(planned, ids, entries, strict=False):
         world.published.append((alias, entry_id, fields))
-    context.together = [(world.device(alias), render_ts(ts)) for alias, ts, _, _ in planned]
+    context.world.notes.together = [(world.device(alias), render_ts(ts)) for alias, ts, _, _ in planned]
 
 
 @when("{trackers} report these positions at the same moment:")

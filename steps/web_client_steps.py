@@ -91,7 +91,8 @@ def step_revoked(context: Context, person: str) -> None:
 def step_ask_session(context: Context, person: str) -> None:
     suite = context.suite
     cookie = context.world.person(person).cookie
-    context.session_answer = suite.run(ask_session(suite.http, suite.processor.base_url, origin=suite.web_site.origin,
+    notes = context.world.notes
+    notes.session_answer = suite.run(ask_session(suite.http, suite.processor.base_url, origin=suite.web_site.origin,
                                                    cookie=cookie))
 
 
@@ -99,7 +100,7 @@ def step_ask_session(context: Context, person: str) -> None:
 def step_page_learns(context: Context, answer: str) -> None:
     assert answer in ANSWERS, f"no answer called {answer!r} (known: {list(ANSWERS)})"
     status, state = ANSWERS[answer]
-    got: SessionAnswer = context.session_answer
+    got: SessionAnswer = context.world.notes.session_answer
     assert_that((got.status, got.state), equal_to((status, state)), f"answer: {got}")
     assert_that(got.readable_by, equal_to(context.suite.web_site.origin), f"the page may not read it: {got}")
     if status == 401:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from .database import Database
 from .metrics import MetricsSnapshot, scrape
+from .notes import Notes
 from .processor_process import ProcessorProcess
 from .suite import Suite
 from .telemetry import TelemetryPublisher, position_entry
@@ -64,6 +65,8 @@ class World:
         self.cleanups: list[Callable[[], Awaitable[None]]] = []
         #: Extra sections for a failing step's report (e.g. what a browser page showed): title -> text.
         self.reporters: list[Callable[[], tuple[str, str]]] = []
+        #: What the scenario's steps remember for later steps (see support/notes.py).
+        self.notes = Notes()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.suite.run(coro)

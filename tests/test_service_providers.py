@@ -11,7 +11,7 @@ from typing import ClassVar
 import pytest
 
 from support.services import docker as docker_module
-from support.services.base import Endpoints, ServicesUnavailable
+from support.services.base import Endpoints, ServiceControl, ServiceControlUnsupported, ServicesUnavailable
 from support.services.docker import DockerServices, ImagesUnavailable
 from support.services.selection import start_services
 
@@ -113,6 +113,9 @@ class FakeProvider:
 
     def describe(self) -> str:
         return self.name
+
+    def service_control(self) -> ServiceControl:
+        raise ServiceControlUnsupported("a fake")
 
 
 def test_auto_falls_back_and_says_why_once() -> None:

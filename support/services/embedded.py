@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from ..ports import free_port
-from .base import Endpoints, ServicesUnavailable
+from .base import Endpoints, ServiceControl, ServicesUnavailable
 from .processes import ServerProcess
 
 PG_SYSTEM_USER = "suitepg"
@@ -236,8 +236,9 @@ class EmbeddedServices:
 
     # -- service control (resilience scenarios) --------------------------------------------------------
 
-    #: This provider can stop and restart its servers (see :func:`support.services.base.service_control`).
-    controls_services = True
+    def service_control(self) -> ServiceControl:
+        """This provider can stop and restart its servers: it is their control."""
+        return self
 
     def stop_service(self, name: str) -> None:
         """Stop ``redis`` or ``postgres`` (fast shutdown: PostgreSQL does not wait for its clients)."""
