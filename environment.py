@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # so steps and hooks c
 from behave import use_fixture
 from behave.model_core import Status
 
+from support import clock
 from support.fixtures import browser_missing, live_services, run_order, say, scenario_world
 from support.reports import add_requested_reports, attach_diagnostics
 from support.services.base import ServiceControlUnsupported, service_control
@@ -16,6 +17,7 @@ from support.settings import Settings
 
 def before_all(context):
     context.settings = Settings.from_userdata(context.config.userdata)
+    clock.set_factor(context.settings.timeout_factor)
     for target in add_requested_reports(context):
         say(f"report: {target}")
     use_fixture(run_order, context)

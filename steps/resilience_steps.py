@@ -13,6 +13,7 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, equal_to, greater_than_or_equal_to, has_entries, less_than, none, not_none
 
+from support.clock import within
 from support.deliveries import wait_for_positions
 from support.instances import instances_of
 from support.matchers import an_error
@@ -37,7 +38,7 @@ MAX_BURSTS = 10
 async def _health(context: Context, base_url: str | None = None) -> tuple[int, dict]:
     assert context.suite.http is not None
     url = f"{base_url or context.suite.processor.base_url}/healthz"
-    async with context.suite.http.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+    async with context.suite.http.get(url, timeout=aiohttp.ClientTimeout(total=within(2))) as response:
         return response.status, await response.json(content_type=None)
 
 

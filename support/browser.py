@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from .clock import within
+
 #: Where Chromium usually is, in the order tried (Debian's real binary first, then whatever is on PATH).
 CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome")
 #: As root in a container Chromium needs --no-sandbox; the rest keeps it quiet and small.
@@ -103,7 +105,7 @@ class FanBrowser:
 
         try:
             await self.page.wait_for_function("state => window.liveMap && window.liveMap.state === state", arg=state,
-                                              timeout=timeout * 1000)
+                                              timeout=within(timeout) * 1000)
         except PageTimeout:
             raise AssertionError(f"{self.name}'s page did not show {state!r} within {timeout} s; "
                                  f"{await self.describe()}") from None
@@ -114,7 +116,7 @@ class FanBrowser:
 
         try:
             await self.page.wait_for_function("text => document.getElementById('status').textContent === text",
-                                              arg=text, timeout=timeout * 1000)
+                                              arg=text, timeout=within(timeout) * 1000)
         except PageTimeout:
             raise AssertionError(f"{self.name}'s page did not say {text!r} within {timeout} s; "
                                  f"{await self.describe()}") from None
@@ -128,7 +130,8 @@ class FanBrowser:
         from playwright.async_api import TimeoutError as PageTimeout
 
         try:
-            await self.page.wait_for_function(script, arg=[device_id, latitude, longitude], timeout=timeout * 1000)
+            await self.page.wait_for_function(script, arg=[device_id, latitude, longitude],
+                                              timeout=within(timeout) * 1000)
         except PageTimeout:
             raise AssertionError(f"{self.name}'s page did not show {label or device_id} at {latitude}, {longitude} "
                                  f"within {timeout} s; {await self.describe()}") from None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
+from .clock import within
 from .settings import REPO_ROOT
 from .waiting import eventually
 
@@ -37,7 +38,7 @@ class Database:
         self.pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
-        self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4, timeout=10)
+        self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4, timeout=within(10))
 
     async def close(self) -> None:
         if self.pool is not None:

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from .clock import within
+
 T = TypeVar("T")
 
 
@@ -32,7 +34,7 @@ class BackgroundLoop:
         """Run ``coro`` on the background loop and return its result (or raise its exception)."""
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
-            return future.result(timeout)
+            return future.result(None if timeout is None else within(timeout))
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError(f"{getattr(coro, '__qualname__', coro)} did not finish within {timeout} s") from None

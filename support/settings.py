@@ -45,6 +45,8 @@ class Settings:
     keep_logs: bool
     chromium: str | None = None
     require_browser: bool = False
+    #: Scales every deadline the suite waits for (support/clock.py); 2 on a machine twice as slow.
+    timeout_factor: float = 1.0
 
     @classmethod
     def from_userdata(cls, userdata: Mapping[str, str]) -> Settings:
@@ -60,6 +62,13 @@ class Settings:
         except ValueError:
             raise SettingsError(f"-D seed must be an integer, got {seed_text!r}") from None
         command = userdata.get("processor_cmd", "")
+        factor_text = userdata.get("timeout_factor", "1")
+        try:
+            timeout_factor = float(factor_text)
+        except ValueError:
+            raise SettingsError(f"-D timeout_factor must be a number, got {factor_text!r}") from None
+        if not timeout_factor > 0:
+            raise SettingsError(f"-D timeout_factor must be positive, got {factor_text!r}")
         return cls(
             services=services,
             require_services=_flag(userdata, "require_services"),
@@ -75,4 +84,5 @@ class Settings:
             # CI never skips @browser: there a missing Chromium fails the run (-D require_browser=false to allow it)
             require_browser=_flag({"require_browser": str(os.environ.get("CI") == "true"), **userdata},
                                   "require_browser"),
+            timeout_factor=timeout_factor,
         )

@@ -12,6 +12,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from .clock import within
+
 T = TypeVar("T")
 
 #: Pause between two probes. Short: probes are cheap and a scenario should not wait longer than it must.
@@ -32,7 +34,7 @@ async def eventually(
 
     ``probe`` returns ``(done, observation)``; the last observation is quoted if the deadline passes.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within(timeout)
     last: object = "<never probed>"
     while True:
         try:
