@@ -10,7 +10,7 @@ from behave.runner import Context
 from hamcrest import assert_that, contains_inanyorder, equal_to, has_entries
 
 from support.browser import FanBrowser
-from support.directus_stub import _session_of
+from support.directus_stub import session_of
 from support.viewer import QUIET_WINDOW
 
 #: The page's first reconnect delay (ms): shorter than the quiet window, so a page that should have stopped
@@ -126,6 +126,6 @@ def step_stops(context: Context, person: str) -> None:
     after = context.suite.run(fan.state())
     assert_that(after["attempts"], equal_to(before["attempts"]), f"{person}'s page tried again: {after}")
     cookie = context.world.person(person).cookie
-    token = _session_of(cookie) if cookie else None
+    token = session_of(cookie) if cookie else None
     late = [str(r) for r in context.suite.stub.requests_since(mark) if r.session == token]
     assert_that(late, equal_to([]), "what the CMS was asked about the page's session after it stopped")

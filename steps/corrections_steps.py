@@ -10,6 +10,7 @@ from behave.runner import Context
 from hamcrest import assert_that, equal_to, has_entries, has_item, less_than_or_equal_to
 
 from support.announcements import Announcements
+from support.clock import CATCH_UP, GLANCE, STEP
 from support.livemap import wait_for_map
 from support.matchers import COORDINATE_TOLERANCE
 from support.metrics import scrape
@@ -120,7 +121,7 @@ def has_item_for(device_id: str):
 def step_map_shows(context: Context, person: str, tracker: str, latitude: float, longitude: float) -> None:
     """Checked after the quiet window, so a late frame that undid it (out of order) would be seen."""
     context.suite.run(context.world.viewer(person).listen_quietly(QUIET_WINDOW))
-    _map_shows(context, person, tracker, latitude, longitude, timeout=0.05)
+    _map_shows(context, person, tracker, latitude, longitude, timeout=GLANCE)
 
 
 @then('{person} was told nothing about the "{event}"')
@@ -158,8 +159,8 @@ def _wait_listening(context: Context, more_reconnects_than: float | None = None)
 
     began = time.monotonic()
     rising = "" if more_reconnects_than is None else f" and {RECONNECTS} to rise"
-    _, reconnects = context.suite.run(eventually(listening, timeout=20, what=f"{UP} = 1" + rising),
-                                      timeout=30)
+    _, reconnects = context.suite.run(eventually(listening, timeout=CATCH_UP, what=f"{UP} = 1" + rising),
+                                      timeout=STEP)
     if more_reconnects_than is not None:
         print(f"the listener was back {time.monotonic() - began:.2f} s after the Processor was healthy")
     return reconnects

@@ -7,6 +7,7 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, close_to, contains_exactly, equal_to, has_properties, is_in
 
+from support.clock import ANSWER, SETTLE, STEP
 from support.matchers import COORDINATE_TOLERANCE
 from support.telemetry import render_ts
 from support.traffic import Report, split_names
@@ -62,7 +63,7 @@ def step_stored(context, tracker, time):
         rows = [row for row in await world.db.positions_of(device_id) if row.ts == ts]
         return len(rows) == 1, rows
 
-    rows = context.suite.run(eventually(stored, timeout=5, what=f"{tracker}'s position at {time} in positions"))
+    rows = context.suite.run(eventually(stored, timeout=ANSWER, what=f"{tracker}'s position at {time} in positions"))
     assert_that(rows, contains_exactly(has_properties(device_id=device_id, ts=ts, faulty=False)))
 
 
@@ -85,7 +86,7 @@ def _stored_once(context: Context, tracker: str, time: str) -> None:
         rows = [row for row in await world.db.positions_of(device_id) if row.ts == ts]
         return len(rows) >= 1, rows
 
-    context.suite.run(eventually(stored, timeout=5, what=f"{tracker}'s position at {time} in positions"))
+    context.suite.run(eventually(stored, timeout=ANSWER, what=f"{tracker}'s position at {time} in positions"))
     rows = [row for row in context.suite.run(world.db.positions_of(device_id)) if row.ts == ts]
     assert_that(rows, contains_exactly(has_properties(device_id=device_id, ts=ts, stream_id=is_in(sorted(ids)))),
                 f"the rows of {tracker} at {time}; its reports were stream entries {sorted(ids)}")
@@ -127,7 +128,7 @@ def step_burst_stored_once(context: Context, count: int) -> None:
         present = {(row.device_id, render_ts(row.ts)) for row in rows}
         return present >= expected.keys(), f"{len(present & expected.keys())} of {len(expected)} stored"
 
-    context.suite.run(eventually(all_stored, timeout=30, what=f"all {count} positions in positions"))
+    context.suite.run(eventually(all_stored, timeout=STEP, what=f"all {count} positions in positions"))
     rows = context.suite.run(world.db.positions_of_devices(devices))
     stored = Counter((row.device_id, render_ts(row.ts)) for row in rows)
     twice = {key: n for key, n in stored.items() if n > 1}
@@ -210,7 +211,7 @@ def step_storing(context: Context) -> None:
         count = await context.world.db.inserts_waiting()
         return count >= 1, count
 
-    context.suite.run(eventually(waiting, timeout=10, what="the Processor's insert to wait for the held table"))
+    context.suite.run(eventually(waiting, timeout=SETTLE, what="the Processor's insert to wait for the held table"))
 
 
 # -- several events of one organisation ----------------------------------------------------------------------

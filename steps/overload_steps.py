@@ -13,6 +13,7 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, equal_to, has_entries, has_item
 
+from support.clock import SETTLE
 from support.instances import instances_of
 from support.metrics import scrape
 from support.overload import LAG_BOUND_MS, overwhelm
@@ -46,7 +47,7 @@ def step_overwhelmed(context: Context, name: str, tracker: str, count: int) -> N
 
 @then("{person} is told that {pronoun} live map fell behind and to come back")
 def step_told_to_come_back(context: Context, person: str, pronoun: str) -> None:
-    closed = context.suite.run(context.world.viewer(person).wait_closed(timeout=10))
+    closed = context.suite.run(context.world.viewer(person).wait_closed(timeout=SETTLE))
     assert_that(closed[0], equal_to(TRY_AGAIN_LATER), f"{person}'s connection ended with {closed}")
 
 
@@ -59,7 +60,8 @@ def step_counted_behind(context: Context, name: str, count: int) -> None:
         value = (await scrape(base, context.suite.http)).value(metric)
         return value >= count, value
 
-    value = context.suite.run(eventually(counted, timeout=10, what=f"{metric} on Processor {name} to reach {count}"))
+    value = context.suite.run(eventually(counted, timeout=SETTLE,
+                                         what=f"{metric} on Processor {name} to reach {count}"))
     assert_that(value, equal_to(count), f"{metric} on Processor {name}")
 
 

@@ -13,7 +13,7 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, equal_to, greater_than_or_equal_to, has_entries, less_than, none, not_none
 
-from support.clock import within
+from support.clock import ANSWER, CATCH_UP, PROBE, RECOVER, SETTLE, STEP, within
 from support.deliveries import wait_for_positions
 from support.instances import instances_of
 from support.matchers import an_error
@@ -38,7 +38,7 @@ MAX_BURSTS = 10
 async def _health(context: Context, base_url: str | None = None) -> tuple[int, dict]:
     assert context.suite.http is not None
     url = f"{base_url or context.suite.processor.base_url}/healthz"
-    async with context.suite.http.get(url, timeout=aiohttp.ClientTimeout(total=within(2))) as response:
+    async with context.suite.http.get(url, timeout=aiohttp.ClientTimeout(total=within(PROBE))) as response:
         return response.status, await response.json(content_type=None)
 
 
@@ -160,8 +160,9 @@ def step_reads_give_up(context: Context) -> None:
         status, body = await _health(context)
         return body.get("consumer") == "stopped", (status, body)
 
-    status, body = context.suite.run(eventually(gave_up, timeout=15, what="/healthz to report the consumer stopped"),
-                                     timeout=30)
+    status, body = context.suite.run(eventually(gave_up, timeout=RECOVER,
+                                                what="/healthz to report the consumer stopped"),
+                                     timeout=STEP)
     print(f"/healthz {status} {body} {time.monotonic() - context.world.notes.down_at:.2f} s after Redis froze")
 
 
@@ -188,7 +189,7 @@ def step_reported_down(context: Context, service: str) -> None:
         status, body = await _health(context)
         return status == 503 and body.get(key) == "down", (status, body)
 
-    status, body = context.suite.run(eventually(reported, timeout=10, what=f"/healthz to report {key} down"))
+    status, body = context.suite.run(eventually(reported, timeout=SETTLE, what=f"/healthz to report {key} down"))
     print(f"/healthz {status} {body} {time.monotonic() - context.world.notes.down_at:.2f} s after {key} went down")
 
 
@@ -246,7 +247,7 @@ def step_slow_disconnects(context: Context, name: str, count: int) -> None:
         delta = (await _private_metrics(context, name)).delta(context.world.notes.private_baseline, metric)
         return delta >= count, delta
 
-    delta = context.suite.run(eventually(counted, timeout=10, what=f"{metric} to rise by {count}"))
+    delta = context.suite.run(eventually(counted, timeout=SETTLE, what=f"{metric} to rise by {count}"))
     assert_that(delta, equal_to(count), f"{metric} moved by this much")
 
 
@@ -255,7 +256,7 @@ def step_sigterm(context: Context, name: str) -> None:
     process = context.world.notes.instances.instance(name).process
     assert process.running(), f"Processor {name} had already exited:\n{process.tail()}"
     began = time.monotonic()
-    context.world.notes.exit_status = process.stop(timeout=10)
+    context.world.notes.exit_status = process.stop(timeout=SETTLE)
     context.world.notes.exit_seconds = time.monotonic() - began
 
 
@@ -263,7 +264,7 @@ def step_sigterm(context: Context, name: str) -> None:
 def step_going_away(context: Context, person: str) -> None:
     """WebSocket close 1001 (going away): the browser may reconnect to another instance at once."""
     viewer = context.world.viewer(person)
-    closed = context.suite.run(viewer.wait_closed(timeout=5))
+    closed = context.suite.run(viewer.wait_closed(timeout=ANSWER))
     assert_that(closed[0], equal_to(CLOSE_GOING_AWAY), f"{person}'s connection ended with {closed}")
 
 
@@ -289,7 +290,7 @@ def step_dropped(context: Context, name: str, person: str, seconds: float) -> No
     print(f"{gauge} dropped {time.monotonic() - began:.2f} s after {person} stopped reading")
     viewer = context.world.viewer(person)
     context.suite.run(_call(viewer.resume_reading))
-    closed = context.suite.run(viewer.wait_closed(timeout=5))
+    closed = context.suite.run(viewer.wait_closed(timeout=ANSWER))
     print(f"{person}'s connection ended with {closed}")
     assert_that(closed[0], greater_than_or_equal_to(1000), f"{person}'s connection ended with {closed}")
 
@@ -330,7 +331,7 @@ def step_bursts_until_slow(context: Context, tracker: str, count: int, name: str
                                                  start + timedelta(minutes=10 * burst)))
         context.world.notes.reports += reports
         for viewer in readers:
-            context.suite.run(wait_for_positions(viewer, [r.key for r in reports], event_id=event_id, timeout=20,
+            context.suite.run(wait_for_positions(viewer, [r.key for r in reports], event_id=event_id, timeout=CATCH_UP,
                                                  what=f"the positions of burst {burst + 1}"))
         delta = context.suite.run(_private_metrics(context, name)).delta(context.world.notes.private_baseline, metric)
         if delta >= 1:
@@ -344,7 +345,7 @@ def step_bursts_until_slow(context: Context, tracker: str, count: int, name: str
 def step_received_all(context: Context, person: str) -> None:
     viewer = context.world.viewer(person)
     context.suite.run(wait_for_positions(viewer, [r.key for r in context.world.notes.reports],
-                                         event_id=context.world.answers[person]["eventId"], timeout=20,
+                                         event_id=context.world.answers[person]["eventId"], timeout=CATCH_UP,
                                          what="positions reported"))
 
 
@@ -391,7 +392,7 @@ def step_reports_consumer_stopped(context: Context, name: str) -> None:
         status, body = await _health(context, base_url)
         return status == 503 and body == wanted, (status, body)
 
-    status, body = context.suite.run(eventually(reported, timeout=10, what=f"/healthz of {name} to say {wanted}"))
+    status, body = context.suite.run(eventually(reported, timeout=SETTLE, what=f"/healthz of {name} to say {wanted}"))
     notes = context.world.notes
     print(f"/healthz {status} {body} {time.monotonic() - notes.down_at:.2f} s after the stream was overwritten")
 

@@ -10,7 +10,8 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, equal_to, greater_than, has_entries, less_than, none, not_none
 
-from support.directus_stub import SESSION_COOKIE, _session_of
+from support.clock import ANSWER, STEP
+from support.directus_stub import SESSION_COOKIE, session_of
 from support.matchers import an_error
 from support.viewer import Viewer
 from support.waiting import eventually
@@ -98,7 +99,7 @@ def step_refused_origin(context: Context, person: str) -> None:
 
 @then("the CMS was not asked about {person}")
 def step_cms_not_asked_about(context: Context, person: str) -> None:
-    token = _session_of(context.world.person(person).cookie or "")
+    token = session_of(context.world.person(person).cookie or "")
     seen = [str(r) for r in context.suite.stub.requests_since(context.world.stub_mark) if r.session == token]
     assert_that(seen, equal_to([]))
 
@@ -116,7 +117,7 @@ def _send_and_await_error(context: Context, person: str, message: str) -> None:
     viewer = context.world.viewer(person)
     already = len(viewer.inbox)
     context.suite.run(viewer.send(message))
-    context.world.notes.answer = context.suite.run(viewer.wait_for(lambda f: f.get("type") == "error", timeout=5,
+    context.world.notes.answer = context.suite.run(viewer.wait_for(lambda f: f.get("type") == "error", timeout=ANSWER,
                                                        what="an error", since=already))
 
 
@@ -205,7 +206,7 @@ def step_flood_answers(context: Context, person: str, pronoun: str) -> None:
     async def all_answered() -> tuple[bool, int]:
         return len(answers()) >= count, len(answers())
 
-    context.suite.run(eventually(all_answered, timeout=30, what=f"{count} answers to {person}'s requests"))
+    context.suite.run(eventually(all_answered, timeout=STEP, what=f"{count} answers to {person}'s requests"))
     got = answers()
     assert_that(len(got), equal_to(count), f"answers to {person}'s {count} requests")
     limited = [a for a in got if a.get("type") == "error" and a.get("code") == code]
@@ -215,7 +216,7 @@ def step_flood_answers(context: Context, person: str, pronoun: str) -> None:
 
 @then("the CMS was asked about {person}'s requests far fewer than {count:d} times")
 def step_cms_spared(context: Context, person: str, count: int) -> None:
-    token = _session_of(context.world.person(person).cookie or "")
+    token = session_of(context.world.person(person).cookie or "")
     seen = [r for r in context.suite.stub.requests_since(context.world.stub_mark) if r.session == token]
     print(f"the CMS saw {len(seen)} requests for {person}'s session during the flood")
     assert_that(len(seen), less_than(count // 5), "requests the CMS saw for Alice's session during the flood")
@@ -246,7 +247,7 @@ def step_closed_session_ended(context: Context, person: str) -> None:
 def step_no_cookie_in_logs(context: Context) -> None:
     cookies = _cookies_seen(context)
     assert cookies, "this scenario used no session cookie"
-    secrets_used = {value for cookie in cookies for value in (cookie, _session_of(cookie)) if value}
+    secrets_used = {value for cookie in cookies for value in (cookie, session_of(cookie)) if value}
 
     leaks = []
     for process in context.suite.processors:

@@ -6,6 +6,7 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, close_to, contains_inanyorder, equal_to, has_entries, has_item, is_not
 
+from support.clock import CATCH_UP, SETTLE
 from support.deliveries import (
     assert_no_repeats,
     key_of,
@@ -208,7 +209,7 @@ def step_each_receive_all(context: Context, people: str, count: int) -> None:
     for person in names:
         viewer = context.world.viewer(person)
         context.suite.run(wait_for_positions(viewer, [r.key for r in reports],
-                                             event_id=context.world.answers[person]["eventId"], timeout=20,
+                                             event_id=context.world.answers[person]["eventId"], timeout=CATCH_UP,
                                              what="positions of the burst"))
     context.suite.run(context.world.viewer(names[0]).listen_quietly(QUIET_WINDOW))
     for person in names:
@@ -225,7 +226,7 @@ def step_receive_after_opening(context: Context, people: str) -> None:
         later = sent_after(context.world.notes.traffic.reports, answer["_received_at"])
         assert later, f"nothing was reported after {person}'s map opened"
         context.suite.run(wait_for_positions(context.world.viewer(person), [r.key for r in later],
-                                             event_id=answer["eventId"], timeout=10,
+                                             event_id=answer["eventId"], timeout=SETTLE,
                                              what=f"positions reported after {person}'s map opened"))
 
 

@@ -6,6 +6,7 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, contains_inanyorder, empty, equal_to, has_entries, is_not
 
+from support.clock import ANSWER, SETTLE
 from support.stream import DeadLetter, dead_letters, delete_dead_letters, publish_burst
 from support.telemetry import position_entry, render_ts
 from support.traffic import ContinuousTraffic, Report, broken_entry, report_burst, split_names
@@ -110,7 +111,8 @@ def step_keep_reporting(context: Context, trackers: str) -> None:
         stored = sum(1 for row in rows if row.ts >= traffic.start_ts)
         return stored >= minimum // 2, stored
 
-    context.suite.run(eventually(flowing, timeout=10, what=f"at least {minimum // 2} positions of the traffic stored"))
+    context.suite.run(eventually(flowing, timeout=SETTLE,
+                                 what=f"at least {minimum // 2} positions of the traffic stored"))
 
 
 @when("the trackers report {count:d} more positions and stop")
@@ -162,7 +164,8 @@ def step_dead_letters(context: Context) -> None:
         letters = await dead_letters(redis, stream, by_source)
         return len(letters) >= len(by_source), letters
 
-    letters = context.suite.run(eventually(all_set_aside, timeout=5, what=f"{len(by_source)} entries in {stream}:dead"))
+    letters = context.suite.run(eventually(all_set_aside, timeout=ANSWER,
+                                           what=f"{len(by_source)} entries in {stream}:dead"))
     assert_that([letter.source_id for letter in letters], contains_inanyorder(*by_source),
                 f"dead letters for each broken report once; got {[letter.fields for letter in letters]}")
     for letter in letters:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from .clock import within
+from .clock import ANSWER, within
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class SessionAnswer:
 
 async def ask_session(http: aiohttp.ClientSession, base_url: str, *, origin: str, cookie: str | None) -> SessionAnswer:
     headers = {"Origin": origin, **({"Cookie": cookie} if cookie else {})}
-    limit = aiohttp.ClientTimeout(total=within(5))
+    limit = aiohttp.ClientTimeout(total=within(ANSWER))
     async with http.get(f"{base_url}/live/session", headers=headers, timeout=limit) as r:
         text = await r.text()
         try:

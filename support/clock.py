@@ -11,13 +11,21 @@ Named timeouts, for call sites that have no contract figure of their own:
 
 from __future__ import annotations
 
+#: A look at what is already there (a map that should show something now, not after a wait).
+GLANCE = 0.05
+#: One HTTP probe inside a polling wait (the wait's own deadline bounds the whole).
+PROBE = 2.0
 #: A frame, row or metric the system produces at once (an answer to a request, a stored position).
 ANSWER = 5.0
 #: An outcome after some work: a metric settling, a health state changing, a lock request queued.
 SETTLE = 10.0
+#: The Processor giving up on a frozen dependency, or a backlog published and stored.
+RECOVER = 15.0
 #: Catching up after an outage, or many positions arriving.
 CATCH_UP = 20.0
-#: The backstop around a whole step run on the suite's loop.
+#: Many answers or rows, or the backstop around a step that waits for one of the deadlines above.
+STEP = 30.0
+#: The backstop around starting a Processor or a whole step run on the suite's loop.
 BACKSTOP = 60.0
 
 _factor = 1.0

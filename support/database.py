@@ -13,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
-from .clock import within
+from .clock import SETTLE, within
 from .settings import REPO_ROOT
 from .waiting import eventually
 
@@ -38,7 +38,7 @@ class Database:
         self.pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
-        self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4, timeout=within(10))
+        self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4, timeout=within(SETTLE))
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -263,7 +263,7 @@ class ReadQueue:
             await self._conn.execute("SET LOCAL idle_in_transaction_session_timeout = '60s'")
             await self._conn.execute("SET LOCAL lock_timeout = '60s'")
             self._locking = asyncio.create_task(self._conn.execute("LOCK TABLE positions IN ACCESS EXCLUSIVE MODE"))
-            await eventually(self._queued, timeout=10, what="the exclusive lock request on positions to be queued")
+            await eventually(self._queued, timeout=SETTLE, what="the exclusive lock request on positions to be queued")
         except BaseException:
             await self.release()
             raise

@@ -165,19 +165,19 @@ class DirectusStub:
 
     def revoke(self, cookie: str) -> None:
         """The session is logged out (or its user suspended): from now on 401 ``INVALID_CREDENTIALS``."""
-        token = _session_of(cookie)
+        token = session_of(cookie)
         if token:
             self.revoked.add(token)
 
     def expire(self, cookie: str) -> None:
         """The session's lifetime is over: from now on 401 ``TOKEN_EXPIRED``."""
-        token = _session_of(cookie)
+        token = session_of(cookie)
         if token:
             self.expired.add(token)
 
     def refresh(self, cookie: str, grace: float = REFRESH_GRACE) -> str:
         """``POST /auth/refresh``: a new cookie for the same user; the old one works ``grace`` seconds more."""
-        token = _session_of(cookie)
+        token = session_of(cookie)
         assert token in self.sessions, "refreshing a session the stand-in does not know"
         self.refreshed[token] = self.clock() + grace
         return self.sign_in(self.sessions[token])
@@ -216,7 +216,7 @@ class DirectusStub:
 
     def forget(self, *, cookies: list[str], users: list[str], events: list[str]) -> None:
         for cookie in cookies:
-            token = _session_of(cookie) or ""
+            token = session_of(cookie) or ""
             for table in (self.sessions, self.shares, self.refreshed, self._issued):
                 table.pop(token, None)
             for bag in (self.revoked, self.expired, self.static, self.nameless):
@@ -356,7 +356,7 @@ def _cookie_values(cookie_header: str, name: str) -> Iterable[str]:
             yield value
 
 
-def _session_of(cookie_header: str) -> str | None:
+def session_of(cookie_header: str) -> str | None:
     """The session token Directus reads from a ``Cookie`` header: the **first** cookie of that name."""
     return next(iter(_cookie_values(cookie_header or "", SESSION_COOKIE)), None)
 
@@ -369,7 +369,7 @@ def _token_of(request: web.Request) -> str | None:
     if authorization.lower().startswith("bearer "):
         return authorization[7:].strip()
     cookies = "; ".join(request.headers.getall("Cookie", []))
-    return _session_of(cookies)
+    return session_of(cookies)
 
 
 __all__ = ["SESSION_COOKIE", "DirectusStub", "RateLimit", "SeenRequest"]

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from .clock import within
+from .clock import SETTLE, within
 
 T = TypeVar("T")
 
@@ -51,8 +51,8 @@ class BackgroundLoop:
             await asyncio.gather(*tasks, return_exceptions=True)
 
         try:
-            self.run(_cancel_all(), timeout=10)
+            self.run(_cancel_all(), timeout=SETTLE)
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=SETTLE)
             self.loop.close()

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from .clock import within
+from .clock import ANSWER, within
 
 Sample = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -40,6 +40,6 @@ class MetricsSnapshot:
 
 
 async def scrape(base_url: str, session: aiohttp.ClientSession) -> MetricsSnapshot:
-    async with session.get(f"{base_url}/metrics", timeout=aiohttp.ClientTimeout(total=within(5))) as response:
+    async with session.get(f"{base_url}/metrics", timeout=aiohttp.ClientTimeout(total=within(ANSWER))) as response:
         response.raise_for_status()
         return MetricsSnapshot.parse(await response.text())

@@ -13,6 +13,7 @@ import os
 import signal
 from datetime import datetime
 
+from .clock import RECOVER
 from .instances import Instance, ScenarioInstances
 from .traffic import Report, report_burst
 from .waiting import eventually
@@ -45,7 +46,8 @@ async def overwhelm(world: World, instances: ScenarioInstances, frozen: Instance
             owed = await instances.pending(storing.group)
             return len(stored) >= count and owed.total == 0, f"{len(stored)} stored, pending {owed}"
 
-        await eventually(published, timeout=15, what=f"Processor {storing.name} to store and publish the positions")
+        await eventually(published, timeout=RECOVER,
+                         what=f"Processor {storing.name} to store and publish the positions")
         await asyncio.sleep(2 * LAG_BOUND_MS / 1000)  # pacing: stays frozen until the messages are older than its bound
         return reports
     finally:

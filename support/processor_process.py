@@ -20,7 +20,7 @@ from pathlib import Path
 
 import aiohttp
 
-from .clock import within
+from .clock import PROBE, SETTLE, within
 from .settings import REPO_ROOT
 from .waiting import eventually
 
@@ -57,7 +57,8 @@ class ProcessorProcess:
             if not self.running():
                 return True, "exited"
             try:
-                async with session.get(f"{self.base_url}/healthz", timeout=aiohttp.ClientTimeout(total=within(2))) as r:
+                limit = aiohttp.ClientTimeout(total=within(PROBE))
+                async with session.get(f"{self.base_url}/healthz", timeout=limit) as r:
                     return r.status == 200, f"HTTP {r.status} {await r.text()}"
             except aiohttp.ClientError as exc:
                 return False, f"{type(exc).__name__}: {exc}"
@@ -82,7 +83,7 @@ class ProcessorProcess:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self._signal_group(signal.SIGKILL)
-                self.proc.wait(within(10))
+                self.proc.wait(within(SETTLE))
         self._reap_group(timeout)
         return self.proc.returncode
 

@@ -18,6 +18,7 @@ import aiohttp
 
 from .browser import Chromium, find_chromium
 from .browser_pages import WebSite
+from .clock import BACKSTOP, STEP
 from .database import Database
 from .directus_stub import DirectusStub
 from .loop import BackgroundLoop
@@ -111,7 +112,7 @@ class Suite:
         self.processors.append(process)
         process.start()
         assert self.http is not None
-        self.run(process.wait_healthy(self.http), timeout=60)
+        self.run(process.wait_healthy(self.http), timeout=BACKSTOP)
         return process
 
     def describe(self) -> str:
@@ -126,7 +127,7 @@ class Suite:
         for process in self.processors:
             process.stop()
         try:
-            self.run(self._close_clients(), timeout=30)
+            self.run(self._close_clients(), timeout=STEP)
         finally:
             self.loop.close()
             if self.provider is not None:

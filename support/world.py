@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from .clock import ANSWER
 from .database import Database
 from .metrics import MetricsSnapshot, scrape
 from .notes import Notes
@@ -161,7 +162,7 @@ class World:
         await self.start_opening(name, event, written=written)
         self.answers[name] = await viewer.wait_for(
             lambda f: str(f.get("eventId")).lower() == event_id and f.get("type") in ("subscribed", "error"),
-            timeout=5, what=f"an answer to subscribing to {event!r}", since=already,
+            timeout=ANSWER, what=f"an answer to subscribing to {event!r}", since=already,
         )
         return self.answers[name]
 
@@ -181,7 +182,7 @@ class World:
         await viewer.send({"type": "unsubscribe", "eventId": event_id})
         return await viewer.wait_for(
             lambda f: f.get("eventId") == event_id and f.get("type") in ("unsubscribed", "error"),
-            timeout=5, what=f"an answer to unsubscribing from {event!r}", since=already,
+            timeout=ANSWER, what=f"an answer to unsubscribing from {event!r}", since=already,
         )
 
     def viewer(self, name: str) -> Viewer:

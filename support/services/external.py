@@ -10,7 +10,7 @@ import asyncio
 import secrets
 from urllib.parse import urlsplit, urlunsplit
 
-from ..clock import within
+from ..clock import SETTLE, within
 from .base import Endpoints, ServiceControl, ServiceControlUnsupported, ServicesUnavailable
 
 
@@ -64,7 +64,7 @@ class ExternalServices:
         import asyncpg
 
         assert self.admin_url is not None
-        conn = await asyncpg.connect(self.admin_url, timeout=within(10))
+        conn = await asyncpg.connect(self.admin_url, timeout=within(SETTLE))
         try:
             await conn.execute(statement)
         finally:
