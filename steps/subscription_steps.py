@@ -20,7 +20,7 @@ from support.deliveries import (
 from support.loading import open_while_answer_travels, open_while_loading, times_seen
 from support.matchers import COORDINATE_TOLERANCE, a_position, a_position_frame, an_error, mentions_device
 from support.stream import publish_burst
-from support.telemetry import position_entry, render_ts
+from support.telemetry import car_entry, render_ts
 from support.traffic import Report, split_names
 from support.viewer import QUIET_WINDOW
 from support.world import parse_time
@@ -447,8 +447,7 @@ def step_open_while_answer_travels(context: Context, person: str, event: str, na
                for row in context.table]
 
     async def publish() -> list:
-        entries = [position_entry(world.device(alias), ts, lat, lon, altitude=110.0, angle=90.0, speed=80.0,
-                                  satellites=11) for alias, ts, lat, lon in planned]
+        entries = [car_entry(world.device(alias), ts, lat, lon) for alias, ts, lat, lon in planned]
         ids = await publish_burst(world.publisher, entries, together=True)
         world.published += [(alias, entry_id, fields) for (alias, *_), entry_id, fields in zip(planned, ids, entries,
                                                                                                strict=False)]

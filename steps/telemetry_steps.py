@@ -8,7 +8,7 @@ from hamcrest import assert_that, contains_inanyorder, empty, equal_to, has_entr
 
 from support.clock import ANSWER, SETTLE
 from support.stream import DeadLetter, dead_letters, delete_dead_letters, publish_burst
-from support.telemetry import position_entry, render_ts
+from support.telemetry import car_entry, render_ts
 from support.traffic import ContinuousTraffic, Report, broken_entry, report_burst, split_names
 from support.waiting import eventually
 from support.world import parse_time
@@ -67,8 +67,7 @@ def step_report_twice(context: Context, tracker: str, latitude: float, longitude
     world = context.world
     if world.baseline is None:
         world.baseline = context.suite.run(world.metrics())
-    fields = position_entry(world.device(tracker), parse_time(time), latitude, longitude, altitude=110.0,
-                            angle=90.0, speed=80.0, satellites=11)
+    fields = car_entry(world.device(tracker), parse_time(time), latitude, longitude)
     for entry_id in context.suite.run(publish_burst(world.publisher, [fields, dict(fields)])):
         world.published.append((tracker, entry_id, dict(fields)))
 
@@ -216,8 +215,7 @@ def _publish_together(context: Context, planned: list[tuple[str, datetime, float
     world = context.world
     if world.baseline is None:
         world.baseline = context.suite.run(world.metrics())
-    entries = [position_entry(world.device(alias), ts, lat, lon, altitude=110.0, angle=90.0, speed=80.0,
-                              satellites=11) for alias, ts, lat, lon in planned]
+    entries = [car_entry(world.device(alias), ts, lat, lon) for alias, ts, lat, lon in planned]
     ids = context.suite.run(publish_burst(world.publisher, entries, together=True))
     for (alias, _, _, _), entry_id, fields in zip(planned, ids, entries, strict=False):
         world.published.append((alias, entry_id, fields))

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from .telemetry import position_entry
+from .telemetry import car_entry
 from .viewer import QUIET_WINDOW, Viewer
 from .waiting import eventually
 from .world import World
@@ -85,8 +85,7 @@ class LoadRun:
             for k in range(sent, due):
                 event, alias = schedule[k % len(schedule)]
                 device_id, ts = self.world.device(alias), TS_BASE + k * STEP
-                fields = position_entry(device_id, ts, 41.0 + k * 1e-5, 19.0 + k * 1e-5, altitude=110.0,
-                                        angle=90.0, speed=80.0, satellites=11)
+                fields = car_entry(device_id, ts, 41.0 + k * 1e-5, 19.0 + k * 1e-5)
                 pipe.xadd(publisher.stream, fields)  # type: ignore[arg-type]  # redis-py's field types are invariant; str fields are what it sends
                 batch.append(Published(alias, device_id, event, "", ts))
             for item, entry_id in zip(batch, await pipe.execute(), strict=False):

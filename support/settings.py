@@ -9,10 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .services.docker import POSTGRES_IMAGE, REDIS_IMAGE
-from .services.selection import CHOICES
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: The run's option values that name services; defined here (the providers import them), so reading the options
+#: loads no provider module.
+CHOICES = ("auto", "docker", "embedded", "external")
+REDIS_IMAGE = "redis:7"
+POSTGRES_IMAGE = "timescale/timescaledb:latest-pg16"
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}

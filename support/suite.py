@@ -59,7 +59,9 @@ class Suite:
 
     # -- start -----------------------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, processor: bool = True) -> None:
+        """Services, schema, CMS stand-in, web site, publisher and HTTP client, then (unless ``processor`` is
+        False: bench/ starts its own) the main Processor. ``timings`` records each phase."""
         began = time.monotonic()
         started = start_services(
             self.settings.services, redis_image=self.settings.redis_image,
@@ -73,6 +75,8 @@ class Suite:
         self.run(self._open_clients())
         self.timings["schema"] = time.monotonic() - began
 
+        if not processor:
+            return
         began = time.monotonic()
         self.processor = self.start_processor("main")
         self.timings["processor"] = time.monotonic() - began

@@ -39,6 +39,16 @@ def render_ts(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
+#: What a car reports besides where and when, unless a scenario says otherwise (altitude m, heading degrees,
+#: speed km/h, satellites in view): one definition for every report the suite makes up.
+CAR_PAYLOAD: dict[str, float | int] = {"altitude": 110.0, "angle": 90.0, "speed": 80.0, "satellites": 11}
+
+
+def car_entry(device_id: str, ts: datetime, latitude: float, longitude: float, **payload: Any) -> dict[str, str]:
+    """The stream fields of a car's report: :data:`CAR_PAYLOAD`, with ``payload`` replacing any of it."""
+    return position_entry(device_id, ts, latitude, longitude, **{**CAR_PAYLOAD, **payload})
+
+
 def position_entry(device_id: str, ts: datetime, latitude: float, longitude: float, *, codec: str = "8E",
                    **payload: Any) -> dict[str, str]:
     """The stream fields for one AVL record."""

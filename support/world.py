@@ -22,7 +22,7 @@ from .metrics import MetricsSnapshot, scrape
 from .notes import Notes
 from .processor_process import ProcessorProcess
 from .suite import Suite
-from .telemetry import TelemetryPublisher, position_entry
+from .telemetry import TelemetryPublisher, car_entry
 from .viewer import Frame, Viewer
 
 T = TypeVar("T")
@@ -199,8 +199,7 @@ class World:
         replaces the default altitude, angle, speed and satellites."""
         if self.baseline is None:
             self.baseline = await self.metrics()
-        record: dict[str, Any] = {"altitude": 110.0, "angle": 90.0, "speed": 80.0, "satellites": 11, **payload}
-        fields = position_entry(self.device(alias), ts, latitude, longitude, **record)
+        fields = car_entry(self.device(alias), ts, latitude, longitude, **payload)
         if ts_text is not None:
             fields["ts"] = ts_text
         assert self.publisher is not None

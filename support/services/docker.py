@@ -19,10 +19,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from ..settings import POSTGRES_IMAGE, REDIS_IMAGE
 from .base import Endpoints, ServiceControl, ServiceControlUnsupported, ServicesUnavailable
 
-REDIS_IMAGE = "redis:7"
-POSTGRES_IMAGE = "timescale/timescaledb:latest-pg16"
 DATABASE = "live_suite"
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
