@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, equal_to, greater_than_or_equal_to, has_entries, less_than, none, not_none
 
-from support.clock import ANSWER, CATCH_UP, PROBE, RECOVER, SETTLE, STEP, within
+from support.clock import ANSWER, CATCH_UP, RECOVER, SETTLE
 from support.deliveries import wait_for_positions
+from support.health import wait_for_health
 from support.instances import instances_of
 from support.matchers import an_error
 from support.metrics import scrape
@@ -35,11 +36,12 @@ MAX_BURSTS = 10
 
 
 
-async def _health(context: Context, base_url: str | None = None) -> tuple[int, dict]:
-    assert context.suite.http is not None
-    url = f"{base_url or context.suite.processor.base_url}/healthz"
-    async with context.suite.http.get(url, timeout=aiohttp.ClientTimeout(total=within(PROBE))) as response:
-        return response.status, await response.json(content_type=None)
+def _await_health(context: Context, wanted: Callable[[int, dict], bool], *, timeout: float, what: str,
+                  base_url: str | None = None) -> tuple[int, dict]:
+    """Wait (on the suite's loop) for the main Processor's, or ``base_url``'s, /healthz to be ``wanted``."""
+    url = base_url or context.suite.processor.base_url
+    return context.suite.run(wait_for_health(context.suite.http, url, wanted, timeout=timeout, what=what),
+                             timeout=timeout + SETTLE)
 
 
 async def _main_processor_healthy(context: Context, timeout: float = RECOVERY_TIMEOUT) -> float:
@@ -47,11 +49,8 @@ async def _main_processor_healthy(context: Context, timeout: float = RECOVERY_TI
     return how long it took."""
     began = time.monotonic()
 
-    async def healthy() -> tuple[bool, object]:
-        status, body = await _health(context)
-        return status == 200, body
-
-    await eventually(healthy, timeout=timeout, what="the main Processor to be healthy again")
+    await wait_for_health(context.suite.http, context.suite.processor.base_url, lambda status, _: status == 200,
+                          timeout=timeout, what="the main Processor to be healthy again")
 
     async def suite_db() -> tuple[bool, str]:
         await context.world.db.positions_of_devices([])
@@ -156,13 +155,8 @@ def step_reads_give_up(context: Context) -> None:
     """A read blocked on a frozen Redis must end at the Processor's socket timeout (5 s by default): /healthz
     then shows the consumer stopped, retrying."""
 
-    async def gave_up() -> tuple[bool, object]:
-        status, body = await _health(context)
-        return body.get("consumer") == "stopped", (status, body)
-
-    status, body = context.suite.run(eventually(gave_up, timeout=RECOVER,
-                                                what="/healthz to report the consumer stopped"),
-                                     timeout=STEP)
+    status, body = _await_health(context, lambda _, body: body.get("consumer") == "stopped", timeout=RECOVER,
+                                 what="/healthz to report the consumer stopped")
     print(f"/healthz {status} {body} {time.monotonic() - context.world.notes.down_at:.2f} s after Redis froze")
 
 
@@ -185,11 +179,8 @@ def step_service_back(context: Context, service: str) -> None:
 def step_reported_down(context: Context, service: str) -> None:
     key = SERVICE_NAMES[service]
 
-    async def reported() -> tuple[bool, object]:
-        status, body = await _health(context)
-        return status == 503 and body.get(key) == "down", (status, body)
-
-    status, body = context.suite.run(eventually(reported, timeout=SETTLE, what=f"/healthz to report {key} down"))
+    status, body = _await_health(context, lambda status, body: status == 503 and body.get(key) == "down",
+                                 timeout=SETTLE, what=f"/healthz to report {key} down")
     print(f"/healthz {status} {body} {time.monotonic() - context.world.notes.down_at:.2f} s after {key} went down")
 
 
@@ -388,11 +379,8 @@ def step_reports_consumer_stopped(context: Context, name: str) -> None:
     base_url = instances_of(context).instance(name).process.base_url
     wanted = {"status": "unavailable", "redis": "up", "postgres": "up", "consumer": "stopped"}
 
-    async def reported() -> tuple[bool, object]:
-        status, body = await _health(context, base_url)
-        return status == 503 and body == wanted, (status, body)
-
-    status, body = context.suite.run(eventually(reported, timeout=SETTLE, what=f"/healthz of {name} to say {wanted}"))
+    status, body = _await_health(context, lambda status, body: status == 503 and body == wanted, timeout=SETTLE,
+                                 what=f"/healthz of {name} to say {wanted}", base_url=base_url)
     notes = context.world.notes
     print(f"/healthz {status} {body} {time.monotonic() - notes.down_at:.2f} s after the stream was overwritten")
 
@@ -401,10 +389,6 @@ def step_reports_consumer_stopped(context: Context, name: str) -> None:
 def step_private_healthy_again(context: Context, name: str) -> None:
     base_url = instances_of(context).instance(name).process.base_url
 
-    async def healthy() -> tuple[bool, object]:
-        status, body = await _health(context, base_url)
-        return status == 200, (status, body)
-
-    context.suite.run(eventually(healthy, timeout=RECOVERY_TIMEOUT, what=f"/healthz of {name} to answer 200"),
-                      timeout=RECOVERY_TIMEOUT + 10)
+    _await_health(context, lambda status, _: status == 200, timeout=RECOVERY_TIMEOUT,
+                  what=f"/healthz of {name} to answer 200", base_url=base_url)
     print(f"Processor {name} healthy again {time.monotonic() - context.world.notes.back_at:.2f} s after the repair")
