@@ -7,14 +7,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, equal_to, greater_than_or_equal_to, has_entries, less_than, none, not_none
 
 from support.clock import ANSWER, CATCH_UP, RECOVER, SETTLE
-from support.deliveries import wait_for_positions
+from support.deliveries import bursts_until, wait_for_positions
 from support.health import wait_for_health
 from support.instances import instances_of
 from support.matchers import an_error
@@ -316,20 +316,18 @@ def step_bursts_until_slow(context: Context, tracker: str, count: int, name: str
     event_id = world.answers[readers[0].name]["eventId"]
     metric = "processor_slow_consumer_disconnects_total"
     start = datetime(2026, 5, 2, 15, 0, tzinfo=UTC)
-    context.world.notes.reports = []
-    for burst in range(MAX_BURSTS):
-        reports = context.suite.run(report_burst(world.publisher, [(tracker, world.device(tracker))], count,
-                                                 start + timedelta(minutes=10 * burst)))
-        context.world.notes.reports += reports
-        for viewer in readers:
-            context.suite.run(wait_for_positions(viewer, [r.key for r in reports], event_id=event_id, timeout=CATCH_UP,
-                                                 what=f"the positions of burst {burst + 1}"))
-        delta = context.suite.run(_private_metrics(context, name)).delta(context.world.notes.private_baseline, metric)
-        if delta >= 1:
-            print(f"Processor {name} gave up on {person} during burst {burst + 1} "
-                  f"({len(context.world.notes.reports)} positions reported)")
-            return
-    raise AssertionError(f"Processor {name} still served {person} after {MAX_BURSTS} bursts of {count} positions")
+
+    async def gave_up() -> bool:
+        snapshot = await _private_metrics(context, name)
+        return bool(snapshot.delta(context.world.notes.private_baseline, metric) >= 1)
+
+    reports, bursts = context.suite.run(
+        bursts_until(world.publisher, (tracker, world.device(tracker)), count, readers, event_id=event_id,
+                     start=start, done=gave_up, max_bursts=MAX_BURSTS, timeout=CATCH_UP,
+                     what=f"Processor {name} to give up on {person}"),
+        timeout=MAX_BURSTS * (CATCH_UP + SETTLE))
+    context.world.notes.reports = reports
+    print(f"Processor {name} gave up on {person} during burst {bursts} ({len(reports)} positions reported)")
 
 
 @then("{person} has received every one of those positions")
