@@ -5,17 +5,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # so steps and hooks can import support/
 
-from behave import use_fixture  # noqa: E402
-from behave.model_core import Status  # noqa: E402
+from behave import use_fixture
+from behave.model_core import Status
 
-from support.fixtures import browser_missing, live_services, run_order, say, scenario_world  # noqa: E402
-from support.reports import add_requested_reports, attach_diagnostics  # noqa: E402
-from support.services.base import ServiceControlUnsupported, service_control  # noqa: E402
-from support.settings import Settings  # noqa: E402
+from support import clock
+from support.fixtures import browser_missing, live_services, run_order, say, scenario_world
+from support.reports import add_requested_reports, attach_diagnostics
+from support.services.base import ServiceControlUnsupported, service_control
+from support.settings import Settings
 
 
 def before_all(context):
     context.settings = Settings.from_userdata(context.config.userdata)
+    clock.set_factor(context.settings.timeout_factor)
     for target in add_requested_reports(context):
         say(f"report: {target}")
     use_fixture(run_order, context)
@@ -38,8 +40,8 @@ def before_scenario(context, scenario):
             say(f"skipping {scenario.name!r}: {reason}")
             scenario.skip(reason=reason)
             return
-    if reason := browser_missing(context, scenario.effective_tags):
-        scenario.skip(reason=reason)
+    if missing := browser_missing(context, scenario.effective_tags):
+        scenario.skip(reason=missing)
         return
     use_fixture(scenario_world, context)
 

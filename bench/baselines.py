@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -32,7 +32,7 @@ async def redis_ceiling(redis_url: str, count: int, pipeline: int = 1000, batch:
         for start in range(0, count, pipeline):
             pipe = client.pipeline(transaction=False)
             for k in range(start, min(count, start + pipeline)):
-                pipe.xadd(key, entry(devices[k % len(devices)], k, now))  # type: ignore[arg-type]
+                pipe.xadd(key, entry(devices[k % len(devices)], k, now))  # type: ignore[arg-type]  # redis-py's field types are invariant; str fields are what it sends
             await pipe.execute()
         xadd_seconds = time.monotonic() - began
 
@@ -43,8 +43,8 @@ async def redis_ceiling(redis_url: str, count: int, pipeline: int = 1000, batch:
             answer = await client.xreadgroup("bench", "bench-1", {key: ">"}, count=batch, block=1000)
             if not answer:
                 break
-            ids = [entry_id for entry_id, _ in answer[0][1]]
-            await client.xack(key, "bench", *ids)
+            ids = [entry_id for entry_id, _ in answer[0][1]]  # type: ignore[index, misc, str-unpack]  # redis-py types XREADGROUP's reply as a union of every stream command's
+            await client.xack(key, "bench", *ids)  # type: ignore[arg-type]  # redis-py types XREADGROUP's reply as a union of every stream command's
             read += len(ids)
         read_seconds = time.monotonic() - began
         return {"entries": count, "xadd_per_s": count / xadd_seconds, "xadd_pipeline": pipeline,
@@ -56,7 +56,7 @@ async def redis_ceiling(redis_url: str, count: int, pipeline: int = 1000, batch:
 
 
 def _rows(prefix: str, count: int, start: int) -> list[tuple[Any, ...]]:
-    base = datetime(2031, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2031, 1, 1, tzinfo=UTC)
     out = []
     for k in range(start, start + count):
         out.append((f"{prefix}-{k % 1000:04d}", base + timedelta(milliseconds=k), 41.0 + k * 1e-7, 19.0,
@@ -91,7 +91,7 @@ async def postgres_ceiling(database_url: str, count: int, chunk: int = 10_000, b
         began = time.monotonic()
         for start in range(0, count, batch):
             part = rows[start:start + batch]
-            await conn.fetch(UNNEST_INSERT, *[list(col) for col in zip(*part)])
+            await conn.fetch(UNNEST_INSERT, *[list(col) for col in zip(*part, strict=False)])
         insert_seconds = time.monotonic() - began
         return {"rows": count, "copy_per_s": count / copy_seconds, "copy_chunk": chunk,
                 "unnest_insert_per_s": count / insert_seconds, "insert_batch": batch}

@@ -73,9 +73,9 @@ class BroadcastServer:
         per_event = [0] * len(events)
         while True:
             elapsed = time.monotonic() - began
-            if total is not None and sent >= total or total is None and elapsed >= duration:
+            if (total is not None and sent >= total) or (total is None and elapsed >= duration):
                 break
-            due = min(total, int(elapsed * rate) + 1) if total is not None else sent + 1
+            due = min(total, int(elapsed * rate) + 1) if total is not None else sent + 1  # type: ignore[operator]  # rate is set whenever total is (the caller's contract)
             if due <= sent:
                 await asyncio.sleep(TICK)  # pacing
                 continue
@@ -86,7 +86,8 @@ class BroadcastServer:
                 event_index = device_event[d]
                 seq = seq_start + k
                 frame = json.dumps({
-                    "type": "position", "eventId": events[event_index], "entryId": "00000000-0000-4000-8000-000000000000",
+                    "type": "position", "eventId": events[event_index],
+                    "entryId": "00000000-0000-4000-8000-000000000000",
                     "deviceId": devices[d], "ts": render_ts_ms(TS_BASE_MS + seq), "lat": 41.0 + (seq % 10000) * 1e-5,
                     "lon": 19.0 + (seq % 7919) * 1e-5, "altitude": now, "speed": 80.0, "heading": 90.0,
                     "satellites": 11, "streamId": f"{int(now * 1000)}-{k}",

@@ -12,8 +12,8 @@ fan waited for the map, and what the Processor counted. Run it once per Processo
 
     .venv/bin/python -m bench.cms_crowd --label after
     mkdir -p /tmp/before && git archive aa9ea5b processor | tar -x -C /tmp/before
-    printf 'import runpy, sys\nsys.path.insert(0, "/tmp/before")\nrunpy.run_module("processor", run_name="__main__")\n' \
-        > /tmp/before/run.py
+    printf 'import runpy, sys\nsys.path.insert(0, "/tmp/before")\n' > /tmp/before/run.py
+    printf 'runpy.run_module("processor", run_name="__main__")\n' >> /tmp/before/run.py
     .venv/bin/python -m bench.cms_crowd --label before --processor-cmd "$PWD/.venv/bin/python /tmp/before/run.py"
 
 (The Processor runs from the repository root, where ``python -m processor`` would find this branch's package
@@ -33,7 +33,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ async def crowd(harness: Harness, fans: int, limit: int, cap: float, seed: int) 
     await suite.db.add_event(event, org, "Bench Rally", f"bench-{event[:8]}")
     stub.known_events.add(event)
     people = []
-    for index in range(fans):
+    for _index in range(fans):
         user = str(uuid.uuid4())
         people.append(stub.sign_in(user))
         stub.grant(user, event)
@@ -140,7 +140,7 @@ async def crowd(harness: Harness, fans: int, limit: int, cap: float, seed: int) 
 async def _auth_failures(harness: Harness) -> dict[str, float]:
     from support.metrics import scrape
 
-    snapshot = await scrape(harness.suite.processor.base_url, harness.suite.http)  # type: ignore[arg-type]
+    snapshot = await scrape(harness.suite.processor.base_url, harness.suite.http)  # type: ignore[arg-type]  # the suite is started by then (harness.start)
     return {dict(labels)["reason"]: value for (name, labels), value in snapshot.samples.items()
             if name == "processor_auth_failures_total"}
 
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         result = harness.run(crowd(harness, args.fans, args.limit, args.cap, args.seed), timeout=args.cap + 60)
     finally:
         harness.stop()
-    result.update(label=args.label, when=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    result.update(label=args.label, when=datetime.now(UTC).isoformat(timespec="seconds"),
                   processor_cmd=args.processor_cmd or "python -m processor")
     print(json.dumps(result, indent=1))
     runs.append(result)

@@ -21,7 +21,7 @@ import platform
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from support.world import World
 BENCH = Path(__file__).resolve().parent
 SECTION = BENCH / "CORRECTIONS.md"
 BEGIN, END = "<!-- corrections:begin -->", "<!-- corrections:end -->"
-START = datetime(2026, 5, 2, 11, 0, tzinfo=timezone.utc)
+START = datetime(2026, 5, 2, 11, 0, tzinfo=UTC)
 HISTORY = 20
 
 
@@ -66,9 +66,10 @@ async def _measure(world: World, fans: list[str], count: int, listener: Announce
         began = time.monotonic()
         await world.db.set_faulty(device, latest, flag)
         arrivals = []
-        for viewer, mark in zip(viewers, marks):
+        for viewer, mark in zip(viewers, marks, strict=False):
             frame = await viewer.wait_for(
-                lambda f: f.get("type") == "correction" and (f.get("position") or {}).get("ts") == expected,
+                lambda f,  # type: ignore[misc]  # a lambda with a bound default has no inferable type
+                expected=expected: f.get("type") == "correction" and (f.get("position") or {}).get("ts") == expected,
                 timeout=10, what=f"correction {index}", since=mark)
             arrivals.append(frame["_received_at"] - began)
         deadline = time.monotonic() + 10
@@ -95,7 +96,7 @@ async def _seed(world: World, fans: list[str]) -> None:
 
 def run(count: int, fan_counts: list[int]) -> dict[str, Any]:
     harness = Harness("embedded")
-    results: dict[str, Any] = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "series": []}
+    results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "series": []}
     try:
         harness.start()
         harness.start_processor("main")

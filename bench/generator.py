@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 
 #: Positions of one run are stamped from here on (ms), far from any real or suite data.
-TS_BASE_MS = int(datetime(2030, 1, 1, tzinfo=timezone.utc).timestamp() * 1000)
+TS_BASE_MS = int(datetime(2030, 1, 1, tzinfo=UTC).timestamp() * 1000)
 
 #: How often the paced generator wakes up to send what is due.
 TICK = 0.002
@@ -60,7 +60,7 @@ class Generator:
                 for k in range(sent, due):
                     device_index = k % len(devices)
                     device = devices[device_index]
-                    pipe.xadd(self.stream, entry(device, seq_start + k, now))  # type: ignore[arg-type]
+                    pipe.xadd(self.stream, entry(device, seq_start + k, now))  # type: ignore[arg-type]  # redis-py's field types are invariant; str fields are what it sends
                     per_event[device_event[device_index]] += 1
                 await pipe.execute()
                 last = time.time()
@@ -84,7 +84,7 @@ class Generator:
             now = time.time()
             upto = min(count, sent + pipeline)
             for k in range(sent, upto):
-                pipe.xadd(self.stream, entry(devices[k % len(devices)], seq_start + k, now))  # type: ignore[arg-type]
+                pipe.xadd(self.stream, entry(devices[k % len(devices)], seq_start + k, now))  # type: ignore[arg-type]  # redis-py's field types are invariant; str fields are what it sends
             await pipe.execute()
             sent = upto
         ended = time.time()

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from support.processor_process import ProcessorProcess
-from support.services import select_provider
 from support.settings import Settings
 from support.suite import Suite
 
@@ -34,18 +33,9 @@ class Harness:
 
     def start(self) -> None:
         """Services, schema, stub, publisher and HTTP client; no Processor yet."""
-        suite = self.suite
-        began = time.monotonic()
-        suite.provider = select_provider(
-            self.settings.services, redis_image=self.settings.redis_image,
-            postgres_image=self.settings.postgres_image, redis_url=self.settings.redis_url,
-            database_url=self.settings.database_url,
-        )
-        suite.endpoints = suite.provider.start()
-        self.timings["services"] = time.monotonic() - began
-        began = time.monotonic()
-        suite.run(suite._open_clients())
-        self.timings["schema"] = time.monotonic() - began
+        self.suite.start(processor=False)
+        self.timings["services"] = self.suite.timings["services"]
+        self.timings["schema"] = self.suite.timings["schema"]
 
     def start_processor(self, name: str = "main", **overrides: str) -> ProcessorProcess:
         began = time.monotonic()

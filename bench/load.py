@@ -24,14 +24,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from support.metrics import scrape
 
-from .generator import TS_BASE_MS
 from . import harness as _harness
+from .generator import TS_BASE_MS
 from .harness import Harness
 from .workers import CpuMeter, Worker, memory
 from .wsclient import percentiles
@@ -42,7 +42,7 @@ POLL = 0.05  # poll interval of the deadline-bounded waits below
 
 
 def _ts(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def spread(n: int, k: int) -> list[int]:
@@ -77,7 +77,7 @@ class LoadConfig:
     sample: int = 20
 
     @classmethod
-    def make(cls, quick: bool) -> "LoadConfig":
+    def make(cls, quick: bool) -> LoadConfig:
         if not quick:
             return cls()
         return cls(quick=True, cell_seconds=2.0, scaling_rates=(100, 1000), sweep_rates=(100, 200),
@@ -225,7 +225,7 @@ class LoadBench:
         world = self.world
         settled = self.quiesce(target.pid)
         opened = self._open_fleet(target, viewers, n_events)
-        devices = [d for d, e in zip(world.devices, world.device_event) if e < n_events]
+        devices = [d for d, e in zip(world.devices, world.device_event, strict=False) if e < n_events]
         device_event = [e for e in world.device_event if e < n_events]
         self.fleet.call("arm", sampled=spread(viewers, self.cfg.sample))
         before = self._metrics() if target.stores else None
@@ -382,7 +382,7 @@ def summarise(label: str, target: str, viewers: int, rate: float | None, n_event
               profile: dict[str, Any] | None) -> dict[str, Any]:
     received = stats["positions"]
     open_flags = stats["open"]
-    undelivered = sum(max(0, e - r) for e, r, o in zip(expected, received, open_flags) if o)
+    undelivered = sum(max(0, e - r) for e, r, o in zip(expected, received, open_flags, strict=False) if o)
     deltas = {k: after.get(k, 0) - before.get(k, 0) for k in after} if before and after else {}
     # Missing frames are *late* when, at the drain deadline, the server had not even dispatched every
     # published position yet (a backlog upstream of the viewers: it fell behind, nothing was dropped yet);
@@ -394,8 +394,8 @@ def summarise(label: str, target: str, viewers: int, rate: float | None, n_event
         backlog = run["published"] if undelivered else 0
     late = undelivered if backlog else 0
     loss = undelivered - late
-    shed_missing = sum(max(0, e - r) for e, r, o in zip(expected, received, open_flags) if not o)
-    excess = sum(max(0, r - e) for e, r in zip(expected, received))
+    shed_missing = sum(max(0, e - r) for e, r, o in zip(expected, received, open_flags, strict=False) if not o)
+    excess = sum(max(0, r - e) for e, r in zip(expected, received, strict=False))
     total = sum(received)
     span = (stats["last_rx"] - run["first_send"]) if stats["last_rx"] and run.get("first_send") else None
     lat = percentiles(stats["latencies"])
@@ -407,7 +407,8 @@ def summarise(label: str, target: str, viewers: int, rate: float | None, n_event
         "frames_expected": sum(expected), "frames_received": total,
         "delivered_fps": total / span if span and span > 0 else None,
         "loss": loss, "late": late, "undispatched_at_deadline": backlog,
-        "over_capacity": bool(late or open_flags.count(False)), "shed_viewers": open_flags.count(False), "shed_missing": shed_missing,
+        "over_capacity": bool(late or open_flags.count(False)), "shed_viewers": open_flags.count(False),
+        "shed_missing": shed_missing,
         "close_codes": stats["close_codes"], "excess": excess,
         "duplicates": stats["duplicates"], "out_of_order": stats["out_of_order"],
         "latency_ms": {k: (v * 1000 if v is not None else None) for k, v in lat.items()},

@@ -69,7 +69,7 @@ def _commit() -> str | None:
 def describe() -> dict[str, Any]:
     from support.services.embedded import postgres_bin_dir, valkey_binary
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)

@@ -125,7 +125,7 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
              " / ".join(f"{_ms(_snapshot_query_ms(s))} at {s['positions']:,}" for s in snap["sizes"]),
              profile=True)
         goal("load: snapshot subscribe round trip ≤ 5 ms at 1,000 trackers (query + auth + render)", max(trips),
-             max(trips) <= 5, " / ".join(f"{_ms(t)} at {s['positions']:,}" for t, s in zip(trips, snap["sizes"])),
+             max(trips) <= 5, " / ".join(f"{_ms(t)} at {s['positions']:,}" for t, s in zip(trips, snap["sizes"], strict=False)),
              profile=True)
     idle, base_idle = load.get("idle"), base.get("idle")
     if isinstance(idle, dict) and "kib_per_viewer" in idle:
@@ -285,7 +285,7 @@ def _load_md(load: dict[str, Any], base: dict[str, Any]) -> list[str]:
     if "error" in (load.get("start") or {}):
         lines.append(f"The Processor did not start: `{load['start']['error']}`")
     lat, blat = load.get("latency"), base.get("latency")
-    if isinstance(lat, dict) and "loss" in lat or isinstance(blat, dict) and "loss" in blat:
+    if (isinstance(lat, dict) and "loss" in lat) or (isinstance(blat, dict) and "loss" in blat):
         lines += ["### Latency (one event, every viewer watching it)", "", "| target " + CELL_HEAD[0],
                   "| --- " + CELL_HEAD[1]]
         for name, c in (("Processor", lat), ("bare broadcast()", blat)):

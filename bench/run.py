@@ -19,7 +19,7 @@ import json
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 
     harness.OUT = Path(args.output) / "out"  # Processor logs and py-spy profiles of this run
     began = time.monotonic()
-    results: dict[str, Any] = {
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    results: dict[str, Any] = {  # type: ignore[no-redef]  # the --report-only branch returns before this one
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
         "quick": args.quick, "parts": parts, "machine": machine.describe(),
     }
@@ -154,7 +154,8 @@ def run_services_parts(args: argparse.Namespace, parts: list[str], results: dict
                                                         seconds=cfg.cell_seconds))
             sweep = base.setdefault("fanout", [])
             for rate in (*cfg.sweep_rates, None):
-                cell = guarded({}, "cell", lambda: bench.cell(target, label="fan-out", viewers=1000, rate=rate,
+                cell = guarded({}, "cell", lambda rate=rate: bench.cell(target, label="fan-out", viewers=1000,
+                                                                        rate=rate,
                                                               n_events=1, seconds=cfg.sweep_seconds))
                 if cell:
                     sweep.append(cell)
@@ -163,14 +164,14 @@ def run_services_parts(args: argparse.Namespace, parts: list[str], results: dict
             raw_target = bench.baseline_target("raw")
             raw = base.setdefault("fanout_raw", [])
             for rate in (cfg.sweep_rates[-1], None):
-                cell = guarded({}, "cell", lambda: bench.cell(raw_target, label="fan-out raw", viewers=1000,
+                cell = guarded({}, "cell", lambda rate=rate: bench.cell(raw_target, label="fan-out raw", viewers=1000,
                                                               rate=rate, n_events=1, seconds=cfg.sweep_seconds))
                 if cell:
                     raw.append(cell)
                     say(f"  raw fan-out {rate or 'flat out'}/s: {_fps(cell)} frames/s, loss {cell['loss']}")
-            bench.fleet.call("close_all")  # type: ignore[union-attr]
+            bench.fleet.call("close_all")  # type: ignore[union-attr]  # set by the baseline start above
             bench.connected = None
-            bench.server.close()  # type: ignore[union-attr]
+            bench.server.close()  # type: ignore[union-attr]  # set by the baseline start above
             bench.server = None
 
         if "load" in parts:
@@ -196,7 +197,8 @@ def run_services_parts(args: argparse.Namespace, parts: list[str], results: dict
             say("load: fan-out sweep, 1,000 viewers on one event")
             sweep = load.setdefault("fanout", [])
             for rate in cfg.sweep_rates if "fanout" in wanted else ():
-                cell = guarded({}, "cell", lambda: bench.cell(target, label="fan-out", viewers=1000, rate=rate,
+                cell = guarded({}, "cell", lambda rate=rate: bench.cell(target, label="fan-out", viewers=1000,
+                                                                        rate=rate,
                                                               n_events=1, seconds=cfg.sweep_seconds))
                 if cell:
                     sweep.append(cell)
@@ -205,7 +207,9 @@ def run_services_parts(args: argparse.Namespace, parts: list[str], results: dict
             table = load.setdefault("scaling", [])
             for viewers in cfg.scaling_viewers if "scaling" in wanted else ():
                 for rate in cfg.scaling_rates:
-                    cell = guarded({}, "cell", lambda: bench.cell(target, label="scaling", viewers=viewers, rate=rate,
+                    cell = guarded({}, "cell", lambda viewers=viewers, rate=rate: bench.cell(target, label="scaling",
+                                                                                             viewers=viewers,
+                                                                  rate=rate,
                                                                   n_events=EVENTS, seconds=cfg.cell_seconds))
                     if cell:
                         table.append(cell)
@@ -215,7 +219,7 @@ def run_services_parts(args: argparse.Namespace, parts: list[str], results: dict
             burst = guarded(load, "burst", bench.burst) if "burst" in wanted else None
             if burst:
                 say(f"  {burst['stored']['per_s'] or 0:,.0f} positions/s stored")
-            bench.fleet.call("close_all")  # type: ignore[union-attr]
+            bench.fleet.call("close_all")  # type: ignore[union-attr]  # set by the load start above
             bench.connected = None
             sizes = [100_000, 1_000_000] if args.quick else [100_000, 10_000_000]
             say(f"load: snapshot at {', '.join(f'{s:,}' for s in sizes)} positions")

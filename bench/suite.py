@@ -82,7 +82,7 @@ def _bodies(report: Path) -> tuple[float, int, dict[str, int]]:
         features = json.loads(report.read_text() or "[]")
     except (OSError, ValueError):
         return 0.0, 0, {}
-    total, scenarios, statuses = 0.0, 0, {}
+    total, scenarios, statuses = 0.0, 0, {}  # type: ignore[var-annotated]  # filled below from behave's JSON
     for feature in features:
         for element in feature.get("elements", []):
             if element.get("type") != "scenario":
@@ -147,7 +147,7 @@ def services_experiment(repeats: int = 3) -> dict[str, Any]:
 
     if not os.path.isdir("/dev/shm") or not os.access("/dev/shm", os.W_OK):
         return {"error": "no writable /dev/shm"}
-    real = embedded.tempfile
+    real = embedded.tempfile  # type: ignore[attr-defined]  # patching the module's own tempfile import for the experiment
 
     def start_stop(directory: str | None) -> float:
         def mkdtemp(*args: Any, **kwargs: Any) -> str:
@@ -155,7 +155,7 @@ def services_experiment(repeats: int = 3) -> dict[str, Any]:
                 kwargs["dir"] = directory
             return real.mkdtemp(*args, **kwargs)
 
-        embedded.tempfile = types.SimpleNamespace(mkdtemp=mkdtemp)  # type: ignore[assignment]
+        embedded.tempfile = types.SimpleNamespace(mkdtemp=mkdtemp)  # type: ignore[assignment, attr-defined]  # patching the module's own tempfile import for the experiment
         services = embedded.EmbeddedServices()
         try:
             began = time.monotonic()
@@ -163,7 +163,7 @@ def services_experiment(repeats: int = 3) -> dict[str, Any]:
             return time.monotonic() - began
         finally:
             services.stop()
-            embedded.tempfile = real
+            embedded.tempfile = real  # type: ignore[attr-defined]  # patching the module's own tempfile import for the experiment
 
     start_stop(None)  # makes sure the template exists (a cold start the first time on a machine)
     disk = [start_stop(None) for _ in range(repeats)]

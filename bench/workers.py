@@ -31,7 +31,7 @@ def _serve(conn: Any, factory: str, options: dict[str, Any]) -> None:  # runs in
 
         uvloop.install()
     except ImportError:
-        uvloop = None  # optional: the default event loop measures the same thing, a little slower
+        uvloop = None  # type: ignore[assignment]  # optional: the default event loop measures the same thing, a little slower; uvloop is optional
     module_name, _, class_name = factory.partition(":")
     handler = getattr(importlib.import_module(module_name), class_name)(**options)
 

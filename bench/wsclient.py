@@ -78,8 +78,8 @@ class RawViewer(asyncio.Protocol):
     # -- asyncio.Protocol --------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.transport.write(self.request)  # type: ignore[union-attr]
+        self.transport = transport  # type: ignore[assignment]  # asyncio hands a Transport; this protocol only uses its write side
+        self.transport.write(self.request)  # type: ignore[union-attr]  # set in connection_made, before any data
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.upgraded.done():
@@ -95,12 +95,12 @@ class RawViewer(asyncio.Protocol):
             if end < 0:
                 self.buf = buf
                 return
-            head = buf[:end].split(b"\r\n", 1)[0].split()
-            self.status = int(head[1]) if len(head) > 1 and head[1].isdigit() else -1
+            status_line = buf[:end].split(b"\r\n", 1)[0].split()
+            self.status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else -1
             self.handshaking = False
             if self.status != 101:
                 self.upgraded.set_result(self.status)
-                self.transport.close()  # type: ignore[union-attr]
+                self.transport.close()  # type: ignore[union-attr]  # set in connection_made, before any data
                 return
             self.upgraded.set_result(101)
             buf = buf[end + 4:]
@@ -136,12 +136,12 @@ class RawViewer(asyncio.Protocol):
             if opcode == 1 or opcode == 2:
                 self._message(payload, now)
             elif opcode == 9:
-                self.transport.write(_mask_frame(10, payload))  # type: ignore[union-attr]
+                self.transport.write(_mask_frame(10, payload))  # type: ignore[union-attr]  # set in connection_made, before any data
             elif opcode == 8:
                 self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-                if not self.transport.is_closing():  # type: ignore[union-attr]
-                    self.transport.write(_mask_frame(8, payload[:2]))  # type: ignore[union-attr]
-                    self.transport.close()  # type: ignore[union-attr]
+                if not self.transport.is_closing():  # type: ignore[union-attr]  # set in connection_made, before any data
+                    self.transport.write(_mask_frame(8, payload[:2]))  # type: ignore[union-attr]  # set in connection_made, before any data
+                    self.transport.close()  # type: ignore[union-attr]  # set in connection_made, before any data
                 self.buf = b""
                 return
         self.buf = buf[pos:]
@@ -213,20 +213,20 @@ async def open_viewer(index: int, url: str, cookie: str | None, timeout: float =
     try:
         await asyncio.wait_for(loop.create_connection(lambda: viewer, host, int(port)), timeout)
         await asyncio.wait_for(asyncio.shield(viewer.upgraded), timeout)
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         viewer.status = viewer.status or -1
-        viewer.error = f"{type(exc).__name__}: {exc}"  # type: ignore[attr-defined]
+        viewer.error = f"{type(exc).__name__}: {exc}"  # type: ignore[attr-defined]  # an ad-hoc note on the failed viewer, read by the report
         viewer.close()
     return viewer
 
 
 def percentiles(values: list[float], points: tuple[float, ...] = (50, 99)) -> dict[str, float | None]:
     if not values:
-        return {f"p{p:g}": None for p in points} | {"max": None}
+        return {f"p{p:g}": None for p in points} | {"max": None}  # type: ignore[return-value]  # dict[str, None] is a dict[str, float | None] here (built, never mutated)
     ordered = sorted(values)
     out: dict[str, float | None] = {}
     for p in points:
-        rank = min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered) + 0.5)) - 1))
+        rank = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
         out[f"p{p:g}"] = ordered[rank]
     out["max"] = ordered[-1]
     return out
@@ -279,7 +279,7 @@ class Fleet:
                 began = time.time()
                 try:
                     arrived = await asyncio.wait_for(viewer.subscribe(event_id), timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     answers["timeout"] = answers.get("timeout", 0) + 1
                     return
                 durations.append(arrived - began)
@@ -288,7 +288,7 @@ class Fleet:
                 answers[kind] = answers.get(kind, 0) + 1
 
         live = [v for v in self.viewers if v.status == 101 and not v.closed.done()]
-        await asyncio.gather(*(one(v, e) for v, e in zip(live, event_ids)))
+        await asyncio.gather(*(one(v, e) for v, e in zip(live, event_ids, strict=False)))
         return {"subscribed": len(durations), "seconds": time.monotonic() - start, "answers": answers,
                 "answer_ms": {k: (v * 1000 if v is not None else None) for k, v in percentiles(durations).items()}}
 
@@ -311,7 +311,8 @@ class Fleet:
 
     async def progress(self) -> dict[str, Any]:
         is_open = [v.status == 101 and not v.closed.done() for v in self.viewers]
-        missing = sum(max(0, e - v.positions) for v, e, o in zip(self.viewers, self.expected, is_open) if o)
+        missing = sum(max(0, e - v.positions) for v, e, o in zip(self.viewers, self.expected, is_open,
+                                                                 strict=False) if o)
         return {"positions": sum(v.positions for v in self.viewers), "open": sum(is_open), "missing": missing,
                 "last_rx": max((v.last_rx for v in self.viewers), default=0.0)}
 

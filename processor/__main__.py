@@ -6,6 +6,5 @@ import sys
 
 from .app import run
 
-
 if __name__ == "__main__":
     sys.exit(run())

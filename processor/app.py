@@ -32,8 +32,7 @@ from .observer import StreamObserver
 from .server import Server
 from .store import SchemaError, Store
 
-
-__all__ = ["run", "main"]
+__all__ = ["main", "run"]
 
 logger = logging.getLogger("processor.app")
 
@@ -158,11 +157,12 @@ class App:
                 ingest.cancel()  # nothing in hand: drop the blocking read
             done, _ = await asyncio.wait([ingest], timeout=config.shutdown_timeout)
             if not done:
-                logger.warning("the batch in hand did not finish within %.1f s; it stays pending", config.shutdown_timeout)
+                logger.warning("the batch in hand did not finish within %.1f s; it stays pending",
+                               config.shutdown_timeout)
                 ingest.cancel()
         remaining = max(0.1, HARD_DEADLINE - 0.5 - (asyncio.get_running_loop().time() - started))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ws_server.wait_closed(), remaining)  # type: ignore[attr-defined]
+            await asyncio.wait_for(ws_server.wait_closed(), remaining)  # type: ignore[attr-defined]  # websockets' Server type does not declare wait_closed
         for task in [*self.tasks, *([ingest] if ingest else [])]:
             task.cancel()
         await asyncio.gather(*self.tasks, *([ingest] if ingest else []), return_exceptions=True)

@@ -9,8 +9,7 @@ the snapshot or live. Corrections wait in line with held positions and are judge
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Generic, TypeVar
-
+from typing import Any, Generic, TypeVar
 
 __all__ = ["Boundary", "Held", "watermarks"]
 
@@ -18,10 +17,10 @@ Item = TypeVar("Item")
 
 #: What waits for the snapshot: ``("p", device_id, ts, item)`` for a position, ``("c", device_id, horizon, item,
 #: only_if_shown)`` for a correction (``only_if_shown``: a "gone" for a device nothing had shown yet).
-Held = tuple
+Held = tuple[Any, ...]
 
 
-def watermarks(marks: "list[tuple[str, str]]") -> dict[str, str]:
+def watermarks(marks: list[tuple[str, str]]) -> dict[str, str]:
     """Per device, the newest ``ts`` a snapshot shows, from ``(device_id, ts)`` pairs. Build it once per
     snapshot: subscriptions completed by the same snapshot share it (read-only)."""
     result: dict[str, str] = {}
@@ -87,6 +86,4 @@ class Boundary(Generic[Item]):
         mark = self.watermark.get(device_id)
         if mark is not None and mark > (horizon or ""):
             return False
-        if gone and not known and mark is None:
-            return False
-        return True
+        return not (gone and not known and mark is None)

@@ -13,8 +13,7 @@ import json
 import re
 from typing import Any
 
-
-__all__ = ["SentinelError", "decode", "encode", "loads", "dumps", "BIGINT_MIN", "BIGINT_MAX", "SAFE_INT"]
+__all__ = ["BIGINT_MAX", "BIGINT_MIN", "SAFE_INT", "SentinelError", "decode", "dumps", "encode", "loads"]
 
 BIGINT_MIN = -(2**63)
 BIGINT_MAX = 2**64 - 1

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 from .origins import OriginError, parse_allow_list
 
-
 __all__ = ["Config", "ConfigError", "load"]
 
 PREFIX = "PROCESSOR_"

@@ -29,8 +29,7 @@ from .metrics import Metrics
 from .routing import RoutedPosition
 from .store import Correction
 
-
-__all__ = ["CHANNEL", "OPS", "Change", "BadNotification", "parse", "route", "Corrections"]
+__all__ = ["CHANNEL", "OPS", "BadNotification", "Change", "Corrections", "parse", "route"]
 
 logger = logging.getLogger("processor.corrections")
 
@@ -158,7 +157,7 @@ class Corrections:
             try:
                 connection = await asyncpg.connect(self.store.dsn, timeout=5.0,
                                                    server_settings={"application_name": "processor-listen"})
-                connection.add_termination_listener(lambda _: lost.set())
+                connection.add_termination_listener(lambda _, lost=lost: lost.set())
                 await connection.add_listener(self.channel, self._on_notification)
                 self.connection = connection
                 self.listening = True

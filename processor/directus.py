@@ -36,10 +36,17 @@ from typing import Any, Protocol
 
 import aiohttp
 
-
 __all__ = [
-    "Directus", "Outcome", "Reply", "Transport", "TransportError", "AiohttpTransport", "RatePacer", "classify",
-    "error_code", "DEAD_SESSION_CODES",
+    "DEAD_SESSION_CODES",
+    "AiohttpTransport",
+    "Directus",
+    "Outcome",
+    "RatePacer",
+    "Reply",
+    "Transport",
+    "TransportError",
+    "classify",
+    "error_code",
 ]
 
 logger = logging.getLogger("processor.directus")
@@ -332,7 +339,7 @@ class Directus:
     async def _ask(self, kind: str, path: str, cookie: str) -> tuple[Outcome, str | None]:
         """One check within one time budget: at most two requests (the second only after a 429)."""
         deadline = self.clock() + self.timeout
-        for attempt in (1, 2):
+        for _attempt in (1, 2):
             while True:
                 probe = await self.pacer.admit(deadline)
                 if probe is None:

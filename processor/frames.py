@@ -8,35 +8,34 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .routing import RoutedPosition
 
-
 __all__ = [
+    "MESSAGES",
+    "POSITION_KEYS",
+    "BadLiveMessage",
+    "BadRequest",
+    "LiveMessage",
     "Subscribe",
     "Unsubscribe",
-    "BadRequest",
-    "parse",
-    "render",
-    "error",
-    "subscribed",
-    "unsubscribed",
     "busy",
-    "position_frame",
     "correction",
-    "position_object",
-    "LiveMessage",
-    "BadLiveMessage",
+    "error",
     "live_message",
+    "parse",
     "parse_live",
-    "websocket_text",
-    "subscribed_raw",
+    "position_frame",
     "position_json_sql",
-    "POSITION_KEYS",
-    "MESSAGES",
+    "position_object",
+    "render",
+    "subscribed",
+    "subscribed_raw",
+    "unsubscribed",
+    "websocket_text",
 ]
 
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", re.ASCII)

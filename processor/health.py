@@ -11,7 +11,6 @@ import redis.asyncio as aioredis
 
 from .store import Store
 
-
 __all__ = ["Health"]
 
 logger = logging.getLogger("processor.health")

@@ -26,8 +26,7 @@ from .boundary import Boundary, watermarks
 from .metrics import Metrics
 from .routing import RoutedPosition
 
-
-__all__ = ["Hub", "Client", "Subscription", "Connection", "Transport", "WireProtocol", "CLOSE_BEHIND"]
+__all__ = ["CLOSE_BEHIND", "Client", "Connection", "Hub", "Subscription", "Transport", "WireProtocol"]
 
 logger = logging.getLogger("processor.hub")
 
@@ -68,9 +67,15 @@ class Connection(Protocol):
     until the connection is made.
     """
 
-    transport: Transport | None
-    protocol: WireProtocol
-    send_in_progress: object | None
+    # Read-only here (properties), so a connection whose own fields are narrower still matches.
+    @property
+    def transport(self) -> Transport | None: ...
+
+    @property
+    def protocol(self) -> WireProtocol: ...
+
+    @property
+    def send_in_progress(self) -> object | None: ...
 
     async def send(self, message: bytes, *, text: bool | None = None) -> None: ...
 
@@ -88,7 +93,7 @@ class _Close:
 class Client:
     """The outbound side of one connection: direct writes, else a bounded frame queue and its writer task."""
 
-    __slots__ = ("connection", "limit", "metrics", "name", "queue", "subscriptions", "closed", "writer", "closer")
+    __slots__ = ("closed", "closer", "connection", "limit", "metrics", "name", "queue", "subscriptions", "writer")
 
     def __init__(self, connection: Connection, limit: int, metrics: Metrics, name: str = "") -> None:
         self.connection = connection
@@ -210,12 +215,12 @@ class Client:
 class Subscription:
     """One (client, event) pair: its boundary, and since when (wall clock) it has been holding for a snapshot."""
 
-    __slots__ = ("client", "event_id", "boundary", "active", "since")
+    __slots__ = ("active", "boundary", "client", "event_id", "since")
 
     def __init__(self, client: Client, event_id: str) -> None:
         self.client = client
         self.event_id = event_id
-        self.boundary: Boundary[bytes] = Boundary()  # held positions: their encoded text
+        self.boundary: Boundary[bytes | str] = Boundary()  # held: positions' encoded bytes, corrections' text
         self.active = False  # counted in processor_subscriptions
         self.since = time.time()
 

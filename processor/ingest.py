@@ -12,10 +12,11 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT
 
 from . import frames
 from .backoff import Backoff
@@ -23,7 +24,6 @@ from .config import Config
 from .metrics import Metrics
 from .store import Store, StoreResult
 from .telemetry import Position, Rejection, validate
-
 
 __all__ = ["Ingest"]
 
@@ -146,7 +146,7 @@ class Ingest:
         if not response:
             return []
         entries: list[Entry] = []
-        for _stream, items in response:
+        for _stream, items in cast("list[tuple[bytes, list[Entry]]]", response):
             entries.extend(items)
         return entries
 
@@ -210,7 +210,7 @@ class Ingest:
         async with self.redis.pipeline(transaction=False) as pipe:
             for entry_id, fields, rejection in rejected:
                 logger.info("dead-lettering %s: %s (%s)", entry_id.decode("ascii"), rejection.reason, rejection.detail)
-                record: dict[bytes | str, bytes | str] = dict(fields)
+                record: dict[FieldT, EncodableT] = {key: value for key, value in fields.items()}
                 record[b"reason"] = rejection.reason
                 record[b"detail"] = rejection.detail
                 record[b"source_id"] = entry_id

@@ -26,7 +26,6 @@ from .backoff import Backoff
 from .hub import Hub
 from .metrics import Metrics
 
-
 __all__ = ["LiveReader", "Sequences"]
 
 logger = logging.getLogger("processor.live")
@@ -98,12 +97,13 @@ class LiveReader:
             except Exception as exc:
                 self.subscribed = False
                 delay = backoff.next()
-                logger.warning("live channel %s: %s: %s; retrying in %.1f s", self.channel, type(exc).__name__, exc, delay)
+                logger.warning("live channel %s: %s: %s; retrying in %.1f s", self.channel, type(exc).__name__, exc,
+                               delay)
                 await asyncio.sleep(delay)
             finally:
                 self.subscribed = False
                 try:
-                    await asyncio.wait_for(pubsub.aclose(), 1.0)
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]  # redis-py leaves aclose unannotated
                 except Exception as exc:  # the connection is already broken; the next round reconnects
                     logger.debug("closing the live subscription: %s", exc)
 

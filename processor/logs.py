@@ -10,7 +10,6 @@ import logging
 import sys
 import time
 
-
 __all__ = ["setup"]
 
 
@@ -18,7 +17,7 @@ class LineFormatter(logging.Formatter):
     """UTC timestamps with milliseconds; a traceback (``logger.exception``, ``exc_info=True``, ``stack_info``)
     follows the message in the same record, its lines joined with `` | ``."""
 
-    converter = time.gmtime
+    converter = time.gmtime  # type: ignore[assignment]  # typeshed types time.gmtime as its no-argument overload
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S")

@@ -7,8 +7,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 
 from .telemetry import REASONS
 
-
-__all__ = ["Metrics", "CONTENT_TYPE", "AUTH_REASONS", "FRAME_TYPES"]
+__all__ = ["AUTH_REASONS", "CONTENT_TYPE", "FRAME_TYPES", "Metrics"]
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 AUTH_REASONS = (
@@ -25,7 +24,7 @@ AUTH_REASONS = (
 )
 FRAME_TYPES = ("subscribed", "position", "unsubscribed", "error", "correction")
 
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves this one unannotated
 
 
 class Metrics:

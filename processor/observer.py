@@ -10,7 +10,6 @@ import redis.asyncio as aioredis
 
 from .metrics import Metrics
 
-
 __all__ = ["StreamObserver"]
 
 logger = logging.getLogger("processor.observer")

@@ -17,7 +17,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-
 __all__ = ["ANY", "AllowList", "OriginError", "normalise", "parse_allow_list"]
 
 ANY = "*"
@@ -122,7 +121,7 @@ class AllowList:
     any_origin: bool = False
 
     @classmethod
-    def of(cls, entries: Iterable[str]) -> "AllowList":
+    def of(cls, entries: Iterable[str]) -> AllowList:
         """From normalised entries (``Config.allowed_origins``); warn once if ``*`` is among them."""
         entries = tuple(entries)
         allow_list = cls(frozenset(e for e in entries if e != ANY), ANY in entries)

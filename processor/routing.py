@@ -13,8 +13,7 @@ from typing import Any
 
 from .telemetry import format_ts
 
-
-__all__ = ["RoutedPosition", "Routing", "route", "from_row"]
+__all__ = ["RoutedPosition", "Routing", "from_row", "route"]
 
 
 @dataclass(slots=True)

@@ -30,7 +30,6 @@ from .origins import AllowList
 from .snapshots import SnapshotQueries
 from .store import Store
 
-
 __all__ = ["Server", "TokenBucket"]
 
 logger = logging.getLogger("processor.ws")
@@ -164,11 +163,11 @@ class Server:
         question, same statuses), as JSON, with the CORS headers the allow-list implies.
         """
         if getattr(request, "method", "GET") != "GET":  # no preflight either: a page's plain fetch needs none
-            response = _text(http.HTTPStatus.METHOD_NOT_ALLOWED, "only GET")
-            response.headers["Allow"] = "GET"
-            return response
+            not_get = _text(http.HTTPStatus.METHOD_NOT_ALLOWED, "only GET")
+            not_get.headers["Allow"] = "GET"
+            return not_get
         foreign = self._refuse_origin(request)
-        refusal = foreign or await self._authenticate(SimpleNamespace(), request)  # type: ignore[arg-type]
+        refusal = foreign or await self._authenticate(SimpleNamespace(), request)  # type: ignore[arg-type]  # the session check needs no connection: a stand-in takes its attributes
         status = http.HTTPStatus(refusal.status_code) if refusal is not None else http.HTTPStatus.OK
         message = refusal.body.decode("utf-8", "replace").strip() if refusal is not None else "signed in"
         body = {"status": SESSION_STATES.get(status, "refused"), "message": message}
@@ -207,8 +206,8 @@ class Server:
         if outcome is not Outcome.OK:
             self.metrics.auth_failures.labels("directus_unavailable").inc()
             return _text(http.HTTPStatus.SERVICE_UNAVAILABLE, "authentication service unavailable")
-        connection.processor_cookie = cookie  # type: ignore[attr-defined]
-        connection.processor_user = user_id  # type: ignore[attr-defined]
+        connection.processor_cookie = cookie  # type: ignore[attr-defined]  # the handler reads these back (getattr) after the upgrade
+        connection.processor_user = user_id  # type: ignore[attr-defined]  # the handler reads these back (getattr) after the upgrade
         return None
 
     # -- WebSocket -------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from .boundary import watermarks
 from .frames import subscribed_raw, websocket_text
 
-
 __all__ = ["Snapshot", "SnapshotQueries"]
 
 logger = logging.getLogger("processor.snapshots")

@@ -20,8 +20,7 @@ from . import frames
 from .routing import RoutedPosition, from_row, route
 from .telemetry import Position, format_ts
 
-
-__all__ = ["Store", "SchemaError", "StoreResult", "REQUIRED_SCHEMA", "REQUIRED_TRIGGERS"]
+__all__ = ["REQUIRED_SCHEMA", "REQUIRED_TRIGGERS", "SchemaError", "Store", "StoreResult"]
 
 logger = logging.getLogger("processor.store")
 
@@ -78,8 +77,8 @@ ORDER BY ins.ts, ins.device_id, e.event_id, e.id
 """
 
 SNAPSHOT_SQL = """
-SELECT r.entry_id, p.device_id, to_char(p.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts, p.latitude, p.longitude, p.altitude, p.speed, p.heading,
-       p.satellites, p.stream_id
+SELECT r.entry_id, p.device_id, to_char(p.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts,
+       p.latitude, p.longitude, p.altitude, p.speed, p.heading, p.satellites, p.stream_id
 FROM (
     SELECT DISTINCT ON (ed.device_id) ed.device_id, e.id AS entry_id
     FROM entries e
@@ -263,15 +262,15 @@ class Store:
         """Insert a batch in one statement and route the newly inserted rows to events."""
         if not positions:
             return StoreResult(0, 0, 0, [])
-        columns: list[list[Any]] = [  # one comprehension per column: 4× faster than appending field by field (0.13 vs 0.53 ms per 500)
+        # one comprehension per column: 4× faster than appending field by field (0.13 vs 0.53 ms per 500)
+        columns: list[list[Any]] = [
             [p.device_id for p in positions], [p.ts for p in positions], [p.latitude for p in positions],
             [p.longitude for p in positions], [p.altitude for p in positions], [p.speed for p in positions],
             [p.heading for p in positions], [p.satellites for p in positions], [p.codec for p in positions],
             [p.io for p in positions], [p.stream_id for p in positions],
         ]
-        async with self._pool().acquire() as connection:
-            async with connection.transaction():
-                rows = await connection.fetch(INSERT_SQL, *columns)
+        async with self._pool().acquire() as connection, connection.transaction():
+            rows = await connection.fetch(INSERT_SQL, *columns)
         routing = route(rows)
         return StoreResult(routing.inserted, len(positions) - routing.inserted, routing.orphans, routing.routed)
 
@@ -285,7 +284,7 @@ class Store:
         joined with commas, and ``(device_id, ts)`` per position for the boundary."""
         row = await self._pool().fetchrow(SNAPSHOT_JSON_SQL, event_id)
         assert row is not None  # an aggregate always returns one row
-        return row["positions"], list(zip(row["devices"], row["stamps"]))
+        return row["positions"], list(zip(row["devices"], row["stamps"], strict=False))
 
     async def corrections(self, pairs: Sequence[tuple[str, str]]) -> list[Correction]:
         """What the map of each (event, device) pair should show now (see :data:`CORRECTIONS_SQL`)."""

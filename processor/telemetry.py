@@ -10,13 +10,12 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from . import codec
 
-
-__all__ = ["Position", "Rejection", "REASONS", "validate", "parse_ts", "format_ts"]
+__all__ = ["REASONS", "Position", "Rejection", "format_ts", "parse_ts", "validate"]
 
 REASONS = (
     "missing_field",
@@ -88,7 +87,7 @@ def parse_ts(text: str) -> datetime:
     if zulu:  # the common case: already UTC, no offset to apply
         try:
             return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), millis * 1000,
-                            tzinfo=timezone.utc)
+                            tzinfo=UTC)
         except (ValueError, OverflowError) as exc:
             raise ValueError(f"ts is not a valid instant: {text[:64]!r} ({exc})") from None
     offset = timedelta(0)
@@ -101,14 +100,14 @@ def parse_ts(text: str) -> datetime:
             int(year), int(month), int(day), int(hour), int(minute), int(second), millis * 1000,
             tzinfo=timezone(offset),
         )
-        return local.astimezone(timezone.utc)
+        return local.astimezone(UTC)
     except (ValueError, OverflowError) as exc:
         raise ValueError(f"ts is not a valid instant: {text[:64]!r} ({exc})") from None
 
 
 def format_ts(ts: datetime) -> str:
     """Render ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC (fixed width, so strings compare like instants)."""
-    ts = ts.astimezone(timezone.utc)
+    ts = ts.astimezone(UTC)
     return f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}T{ts:%H:%M:%S}.{ts.microsecond // 1000:03d}Z"
 
 
@@ -180,7 +179,8 @@ def _validate(stream_id: str, fields: Mapping[bytes, bytes]) -> Position:
         try:
             text[name] = value.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise _Reject("bad_encoding", f"field {name} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+            raise _Reject("bad_encoding",
+                          f"field {name} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
 
     try:
         ts = parse_ts(text["ts"])

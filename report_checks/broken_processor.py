@@ -29,7 +29,7 @@ def _lose_live_positions() -> None:
         logger.warning("%s for device %s", FAULT_MARKER, device)
         return 0
 
-    hub.Hub._dispatch_one = dispatch_nothing  # type: ignore[method-assign]
+    hub.Hub._dispatch_one = dispatch_nothing  # type: ignore[method-assign, assignment]  # the deliberate break
 
 
 FAULTS = {"live-positions-lost": _lose_live_positions}

@@ -57,7 +57,7 @@ def test_the_scenario_fails_at_the_live_position(run: tuple[subprocess.Completed
     assert re.search(r"^0 scenarios? passed, 1 failed", result.stdout, re.MULTILINE), result.stdout[-3000:]
 
 
-def test_json_report_embeds_the_diagnostics_in_the_failing_step(run) -> None:  # type: ignore[no-untyped-def]
+def test_json_report_embeds_the_diagnostics_in_the_failing_step(run) -> None:
     _, out = run
     features = json.loads((out / "acceptance.json").read_text())
     scenario = next(e for f in features for e in f["elements"] if e["name"] == SCENARIO)
@@ -75,20 +75,20 @@ def _html_text(page: str) -> str:
     return html.unescape(page) + "\n".join(opened)
 
 
-def test_html_report_embeds_the_diagnostics(run) -> None:  # type: ignore[no-untyped-def]
+def test_html_report_embeds_the_diagnostics(run) -> None:
     _, out = run
     page = (out / "acceptance.html").read_text()
     assert SCENARIO in page
     _diagnostics_shown(_html_text(page), "HTML report")
 
 
-def test_allure_results_attach_the_diagnostics(run) -> None:  # type: ignore[no-untyped-def]
+def test_allure_results_attach_the_diagnostics(run) -> None:
     _, out = run
     attachments = "\n".join(p.read_text() for p in (out / "allure-results").glob("*-attachment.txt"))
     _diagnostics_shown(attachments, "Allure attachments")
 
 
-def test_junit_and_console_keep_the_diagnostics(run) -> None:  # type: ignore[no-untyped-def]
+def test_junit_and_console_keep_the_diagnostics(run) -> None:
     result, out = run
     junit = "\n".join(html.unescape(p.read_text()) for p in (out / "junit").glob("*.xml"))
     _diagnostics_shown(junit, "JUnit XML")

@@ -6,8 +6,17 @@ import uuid
 
 from behave import given, then, when
 from behave.runner import Context
-from hamcrest import (all_of, assert_that, equal_to, greater_than, greater_than_or_equal_to, has_entries, has_item,
-                      instance_of, is_not, none)
+from hamcrest import (
+    all_of,
+    assert_that,
+    equal_to,
+    greater_than,
+    greater_than_or_equal_to,
+    has_entries,
+    has_item,
+    instance_of,
+    not_none,
+)
 
 from support.cms import add_visitor, refusals, requests_about
 from support.matchers import an_error
@@ -31,7 +40,7 @@ def step_anonymous(context):
 @then("the visitor is turned away as not signed in")
 def step_refused(context):
     viewer = context.world.viewer("the visitor")
-    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
     assert_that(viewer.refusal.status, equal_to(401), f"refusal: {viewer.refusal}")
 
 
@@ -78,40 +87,40 @@ def step_reconnect(context: Context, person: str) -> None:
 @then("{person} is turned away until she signs in again")
 def step_refused_until_signed_in(context: Context, person: str) -> None:
     viewer = context.world.viewer(person)
-    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
     assert_that(viewer.refusal.status, equal_to(401), f"refusal: {viewer.refusal}")
 
 
 @when("a visitor with a share link of the CMS opens the live channel")
 def step_share_link(context: Context) -> None:
     add_visitor(context.world, "the visitor", context.suite.stub.share_session())
-    context.cms_baseline = context.suite.run(context.world.metrics())
+    context.world.notes.cms_baseline = context.suite.run(context.world.metrics())
     context.suite.run(context.world.connect("the visitor"))
 
 
 @then("the refusal is counted as a share link, not as a CMS outage")
 def step_counted_as_share(context: Context) -> None:
-    rose = refusals(context.suite.run(context.world.metrics()), context.cms_baseline)
+    rose = refusals(context.suite.run(context.world.metrics()), context.world.notes.cms_baseline)
     assert_that(rose, equal_to({"share_session": 1}), "processor_auth_failures_total reasons that rose")
 
 
 @when("{person} opens the live map of an event that does not exist")
 def step_open_nowhere(context: Context, person: str) -> None:
     context.world.events[NOWHERE] = str(uuid.uuid4())  # in neither the database nor the CMS
-    context.nowhere_answer = context.suite.run(context.world.open_map(person, NOWHERE))
+    context.world.notes.nowhere_answer = context.suite.run(context.world.open_map(person, NOWHERE))
 
 
 @then("{person} got the same answer for the event that does not exist")
 def step_same_answer(context: Context, person: str) -> None:
     existing = {k: v for k, v in context.world.answers[person].items() if k != "eventId" and not k.startswith("_")}
-    nowhere = {k: v for k, v in context.nowhere_answer.items() if k != "eventId" and not k.startswith("_")}
+    nowhere = {k: v for k, v in context.world.notes.nowhere_answer.items() if k != "eventId" and not k.startswith("_")}
     assert_that(nowhere, equal_to(existing), "the answer for a missing event differs from a forbidden one")
 
 
 @given("the CMS is limiting requests and has none left for now")
 def step_cms_limiting(context: Context) -> None:
     stub = context.suite.stub
-    context.cms_baseline = context.suite.run(context.world.metrics())
+    context.world.notes.cms_baseline = context.suite.run(context.world.metrics())
     stub.rate_limit(points=50, window=None)  # the window ends when the scenario says so
     stub.use_up_rate_limit()
 
@@ -119,7 +128,7 @@ def step_cms_limiting(context: Context) -> None:
 @when("the CMS limit passes")
 def step_cms_limit_passes(context: Context) -> None:
     context.suite.stub.lift_rate_limit()
-    context.back_at = time.monotonic()  # for the "again" step's report of how long getting back in took
+    context.world.notes.back_at = time.monotonic()  # for the "again" step's report of how long getting back in took
 
 
 @then("{person} is told to try again in a moment")
@@ -133,7 +142,7 @@ def step_try_again(context: Context, person: str) -> None:
 @then("{person} is turned away for now and told to try again in a moment")
 def step_refused_try_again(context: Context, person: str) -> None:
     viewer = context.world.viewer(person)
-    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
     assert_that(viewer.refusal.status, equal_to(503), f"refusal: {viewer.refusal}")
     retry_after = viewer.refusal.headers.get("retry-after", "")
     assert_that(retry_after.isdigit() and int(retry_after) >= 1, equal_to(True),
@@ -142,7 +151,7 @@ def step_refused_try_again(context: Context, person: str) -> None:
 
 @then("the refusals are counted as the CMS limiting requests, not as a CMS outage")
 def step_counted_as_limited(context: Context) -> None:
-    rose = refusals(context.suite.run(context.world.metrics()), context.cms_baseline)
+    rose = refusals(context.suite.run(context.world.metrics()), context.world.notes.cms_baseline)
     assert_that(rose, has_entries(directus_rate_limited=greater_than(0)), "auth failure reasons that rose")
     assert_that(set(rose), equal_to({"directus_rate_limited"}), "auth failure reasons that rose")
 
@@ -155,7 +164,7 @@ def step_nameless(context: Context, person: str) -> None:
 @then("{person} is turned away because signing in is unavailable")
 def step_refused_nameless(context: Context, person: str) -> None:
     viewer = context.world.viewer(person)
-    assert_that(viewer.refusal, is_not(none()), f"{person} was let in")
+    assert_that(viewer.refusal, not_none(), f"{person} was let in")
     assert_that(viewer.refusal.status, equal_to(503), f"refusal: {viewer.refusal}")
 
 

@@ -10,7 +10,7 @@ from behave.runner import Context
 from hamcrest import assert_that, contains_inanyorder, equal_to, has_entries
 
 from support.browser import FanBrowser
-from support.directus_stub import _session_of
+from support.directus_stub import session_of
 from support.viewer import QUIET_WINDOW
 
 #: The page's first reconnect delay (ms): shorter than the quiet window, so a page that should have stopped
@@ -21,9 +21,7 @@ SITES = {"our web site": "ours", "another web site": "other"}
 
 
 def _browsers(context: Context) -> dict[str, FanBrowser]:
-    if not hasattr(context, "browsers"):  # scenario-scoped: behave drops it when the scenario ends
-        context.browsers = {}
-    return context.browsers
+    return context.world.notes.browsers  # scenario-scoped: a fresh world (and notes) per scenario
 
 
 def _browser(context: Context, person: str, *, signed_in: bool = True) -> FanBrowser:
@@ -91,7 +89,7 @@ def step_shows_cars(context: Context, person: str) -> None:
     cars = context.suite.run(fan.cars())
     expected = [has_entries(device=context.world.device(row["tracker"]), lat=str(float(row["latitude"])),
                             lon=str(float(row["longitude"]))) for row in context.table]
-    assert_that(cars, contains_inanyorder(*expected), f"{person}'s page: {context.suite.run(fan.describe())}")
+    assert_that(cars, contains_inanyorder(*expected), f"{person}'s page: {context.suite.run(fan.describe())}")  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]
 
 
 @then("{person}'s browser shows {tracker} at {latitude:g}, {longitude:g} within {seconds:g} second")
@@ -128,6 +126,6 @@ def step_stops(context: Context, person: str) -> None:
     after = context.suite.run(fan.state())
     assert_that(after["attempts"], equal_to(before["attempts"]), f"{person}'s page tried again: {after}")
     cookie = context.world.person(person).cookie
-    token = _session_of(cookie) if cookie else None
+    token = session_of(cookie) if cookie else None
     late = [str(r) for r in context.suite.stub.requests_since(mark) if r.session == token]
     assert_that(late, equal_to([]), "what the CMS was asked about the page's session after it stopped")

@@ -10,6 +10,7 @@ from behave.runner import Context
 from hamcrest import assert_that, equal_to, has_entries, has_item, less_than_or_equal_to
 
 from support.announcements import Announcements
+from support.clock import CATCH_UP, GLANCE, STEP
 from support.livemap import wait_for_map
 from support.matchers import COORDINATE_TOLERANCE
 from support.metrics import scrape
@@ -24,7 +25,7 @@ SMALL_PAYLOAD = 800
 
 def _changed(context: Context) -> None:
     """Remember when race control's latest change was committed: "within N seconds" counts from here."""
-    context.changed_at = time.monotonic()
+    context.world.notes.changed_at = time.monotonic()
 
 
 def _entry(context: Context, number: str, event: str | None = None) -> str:
@@ -71,11 +72,11 @@ def step_withdraw(context: Context, number: str, event: str) -> None:
 
 def _remaining(context: Context, seconds: float) -> float:
     """What is left of "within ``seconds``" since race control's change."""
-    return max(0.05, seconds - (time.monotonic() - context.changed_at))
+    return max(0.05, seconds - (time.monotonic() - context.world.notes.changed_at))
 
 
-def _at(device_id: str, latitude: float, longitude: float):  # type: ignore[no-untyped-def]
-    def shown_there(shown: dict) -> bool:  # type: ignore[type-arg]
+def _at(device_id: str, latitude: float, longitude: float):
+    def shown_there(shown: dict) -> bool:
         item = shown.get(device_id)
         return (item is not None and abs(item.get("lat", 1e9) - latitude) <= COORDINATE_TOLERANCE
                 and abs(item.get("lon", 1e9) - longitude) <= COORDINATE_TOLERANCE)
@@ -95,7 +96,7 @@ def _map_shows(context: Context, person: str, tracker: str, latitude: float, lon
 def step_goes_back(context: Context, person: str, tracker: str, latitude: float, longitude: float,
                    seconds: float) -> None:
     _map_shows(context, person, tracker, latitude, longitude, _remaining(context, seconds))
-    print(f"{person}'s map was corrected {time.monotonic() - context.changed_at:.3f} s after the change")
+    print(f"{person}'s map was corrected {time.monotonic() - context.world.notes.changed_at:.3f} s after the change")
 
 
 @then("{person} sees {tracker} disappear from the map within {seconds:g} second")
@@ -109,10 +110,10 @@ def step_disappears(context: Context, person: str, tracker: str, seconds: float)
     context.suite.run(wait_for_map(viewer, event_id, lambda shown: device_id not in shown,
                                    timeout=_remaining(context, seconds), what=f"{tracker} gone",
                                    names=world.alias_of))
-    print(f"{tracker} left {person}'s map {time.monotonic() - context.changed_at:.3f} s after the change")
+    print(f"{tracker} left {person}'s map {time.monotonic() - context.world.notes.changed_at:.3f} s after the change")
 
 
-def has_item_for(device_id: str):  # type: ignore[no-untyped-def]
+def has_item_for(device_id: str):
     return has_item(has_entries(deviceId=device_id))
 
 
@@ -120,7 +121,7 @@ def has_item_for(device_id: str):  # type: ignore[no-untyped-def]
 def step_map_shows(context: Context, person: str, tracker: str, latitude: float, longitude: float) -> None:
     """Checked after the quiet window, so a late frame that undid it (out of order) would be seen."""
     context.suite.run(context.world.viewer(person).listen_quietly(QUIET_WINDOW))
-    _map_shows(context, person, tracker, latitude, longitude, timeout=0.05)
+    _map_shows(context, person, tracker, latitude, longitude, timeout=GLANCE)
 
 
 @then('{person} was told nothing about the "{event}"')
@@ -157,9 +158,9 @@ def _wait_listening(context: Context, more_reconnects_than: float | None = None)
         return up == 1 and enough, (up, reconnects)
 
     began = time.monotonic()
-    _, reconnects = context.suite.run(eventually(listening, timeout=20, what=f"{UP} = 1"
-                                                 + ("" if more_reconnects_than is None else f" and {RECONNECTS} to rise")),
-                                      timeout=30)
+    rising = "" if more_reconnects_than is None else f" and {RECONNECTS} to rise"
+    _, reconnects = context.suite.run(eventually(listening, timeout=CATCH_UP, what=f"{UP} = 1" + rising),
+                                      timeout=STEP)
     if more_reconnects_than is not None:
         print(f"the listener was back {time.monotonic() - began:.2f} s after the Processor was healthy")
     return reconnects
@@ -169,12 +170,12 @@ def _wait_listening(context: Context, more_reconnects_than: float | None = None)
 def step_listening(context: Context) -> None:
     """A positive precondition: after another scenario restarted the database the listener may still be in its
     backoff, and a change made then would reach the map only through the resync that follows."""
-    context.reconnects_before = _wait_listening(context)
+    context.world.notes.reconnects_before = _wait_listening(context)
 
 
 @then("the Processor is listening for race control's corrections again")
 def step_listening_again(context: Context) -> None:
-    _wait_listening(context, more_reconnects_than=context.reconnects_before)
+    _wait_listening(context, more_reconnects_than=context.world.notes.reconnects_before)
 
 
 # -- the database's announcements (SQL only) -------------------------------------------------------------------
@@ -185,14 +186,14 @@ def step_listen(context: Context) -> None:
     announcements = Announcements(context.suite.endpoints.database_url)
     world.cleanups.append(announcements.close)
     context.suite.run(announcements.open())
-    context.announcements = announcements
+    context.world.notes.announcements = announcements
 
 
 @then("the database has announced exactly, in this order:")
 def step_announced(context: Context) -> None:
     world = context.world
     event_id = world.event("Rally of Tirana")
-    payloads = context.suite.run(context.announcements.everything_so_far(world.db.pool))
+    payloads = context.suite.run(context.world.notes.announcements.everything_so_far(world.db.pool))
     ours = set(world.devices.values())
     seen = [payload for payload in payloads if payload.get("deviceId") in ours]
     expected = []
@@ -204,6 +205,6 @@ def step_announced(context: Context) -> None:
             expected.append({"op": row["change"], "eventId": event_id, "entryId": _entry(context, row["car"]),
                              "deviceId": device_id})
     assert_that(seen, equal_to(expected), "announcements of this scenario's trackers")
-    for payload in context.announcements.payloads:
+    for payload in context.world.notes.announcements.payloads:
         assert_that(len(payload.encode()), less_than_or_equal_to(SMALL_PAYLOAD), f"bytes in {payload}")
     print("announced:\n" + "\n".join(json.dumps(p) for p in seen))

@@ -7,6 +7,7 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, close_to, contains_exactly, equal_to, has_properties, is_in
 
+from support.clock import ANSWER, SETTLE, STEP
 from support.matchers import COORDINATE_TOLERANCE
 from support.telemetry import render_ts
 from support.traffic import Report, split_names
@@ -62,13 +63,13 @@ def step_stored(context, tracker, time):
         rows = [row for row in await world.db.positions_of(device_id) if row.ts == ts]
         return len(rows) == 1, rows
 
-    rows = context.suite.run(eventually(stored, timeout=5, what=f"{tracker}'s position at {time} in positions"))
+    rows = context.suite.run(eventually(stored, timeout=ANSWER, what=f"{tracker}'s position at {time} in positions"))
     assert_that(rows, contains_exactly(has_properties(device_id=device_id, ts=ts, faulty=False)))
 
 
 # -- stored exactly once -------------------------------------------------------------------------------
 
-def _report_ids(world, tracker: str, ts) -> set[str]:  # type: ignore[no-untyped-def]
+def _report_ids(world, tracker: str, ts) -> set[str]:
     """The stream entry ids of every report of ``tracker`` at ``ts`` in this scenario."""
     rendered = render_ts(ts)
     return {entry_id for alias, entry_id, fields in world.published
@@ -81,13 +82,13 @@ def _stored_once(context: Context, tracker: str, time: str) -> None:
     ids = _report_ids(world, tracker, ts)
     assert ids, f"{tracker} has not reported a position at {time} in this scenario"
 
-    async def stored():  # type: ignore[no-untyped-def]
+    async def stored():
         rows = [row for row in await world.db.positions_of(device_id) if row.ts == ts]
         return len(rows) >= 1, rows
 
-    context.suite.run(eventually(stored, timeout=5, what=f"{tracker}'s position at {time} in positions"))
+    context.suite.run(eventually(stored, timeout=ANSWER, what=f"{tracker}'s position at {time} in positions"))
     rows = [row for row in context.suite.run(world.db.positions_of(device_id)) if row.ts == ts]
-    assert_that(rows, contains_exactly(has_properties(device_id=device_id, ts=ts, stream_id=is_in(ids))),
+    assert_that(rows, contains_exactly(has_properties(device_id=device_id, ts=ts, stream_id=is_in(sorted(ids)))),
                 f"the rows of {tracker} at {time}; its reports were stream entries {sorted(ids)}")
 
 
@@ -98,8 +99,8 @@ def step_stored_as(context: Context, tracker: str, time: str, latitude: float, l
     world = context.world
     rows = [row for row in context.suite.run(world.db.positions_of(world.device(tracker)))
             if row.ts == parse_time(time)]
-    assert_that(rows, contains_exactly(has_properties(latitude=close_to(latitude, COORDINATE_TOLERANCE),
-                                                      longitude=close_to(longitude, COORDINATE_TOLERANCE))))
+    assert_that(rows, contains_exactly(has_properties(latitude=close_to(latitude, COORDINATE_TOLERANCE),  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]
+                                                      longitude=close_to(longitude, COORDINATE_TOLERANCE))))  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]
 
 
 @then("the position of {tracker} at {time} is stored exactly once")
@@ -117,17 +118,17 @@ def step_each_stored_once(context: Context) -> None:
 def step_burst_stored_once(context: Context, count: int) -> None:
     """Count in the database itself: one row per report, none missing, none extra, each from its own entry."""
     world = context.world
-    reports: list[Report] = context.reports
+    reports: list[Report] = context.world.notes.reports
     assert_that(len(reports), equal_to(count), "reports sent in this scenario's latest round")
     expected = {report.key: report.entry_id for report in reports}
     devices = sorted({report.device_id for report in reports})
 
-    async def all_stored():  # type: ignore[no-untyped-def]
+    async def all_stored():
         rows = await world.db.positions_of_devices(devices)
         present = {(row.device_id, render_ts(row.ts)) for row in rows}
         return present >= expected.keys(), f"{len(present & expected.keys())} of {len(expected)} stored"
 
-    context.suite.run(eventually(all_stored, timeout=30, what=f"all {count} positions in positions"))
+    context.suite.run(eventually(all_stored, timeout=STEP, what=f"all {count} positions in positions"))
     rows = context.suite.run(world.db.positions_of_devices(devices))
     stored = Counter((row.device_id, render_ts(row.ts)) for row in rows)
     twice = {key: n for key, n in stored.items() if n > 1}
@@ -145,12 +146,12 @@ def step_hold(context: Context) -> None:
     """Every INSERT into positions waits from now on, until the positions are let through (or clean-up)."""
     hold = context.suite.run(context.world.db.hold_inserts())
     context.world.cleanups.append(hold.release)
-    context.hold = hold
+    context.world.notes.hold = hold
 
 
 @when("the database is no longer stalled")
 def step_release(context: Context) -> None:
-    context.suite.run(context.hold.release())
+    context.suite.run(context.world.notes.hold.release())
 
 
 # -- the cars' trackers changing during the rally --------------------------------------------------------
@@ -173,7 +174,7 @@ def step_take_off(context: Context, tracker: str) -> None:
 def step_broken_not_stored(context: Context) -> None:
     """Checked after a later valid report got through, so every broken one has been dealt with."""
     world = context.world
-    broken_times = {ts for _, _, ts in context.broken.values()}
+    broken_times = {ts for _, _, ts in context.world.notes.broken.values()}
     for alias, device_id in world.devices.items():
         rows = [row for row in context.suite.run(world.db.positions_of(device_id)) if row.ts in broken_times]
         assert_that(rows, equal_to([]), f"positions of {alias} stored from broken reports")
@@ -210,7 +211,7 @@ def step_storing(context: Context) -> None:
         count = await context.world.db.inserts_waiting()
         return count >= 1, count
 
-    context.suite.run(eventually(waiting, timeout=10, what="the Processor's insert to wait for the held table"))
+    context.suite.run(eventually(waiting, timeout=SETTLE, what="the Processor's insert to wait for the held table"))
 
 
 # -- several events of one organisation ----------------------------------------------------------------------

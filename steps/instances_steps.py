@@ -8,12 +8,11 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, equal_to
 
+from support.clock import CATCH_UP, SETTLE
 from support.instances import instances_of
 from support.slow_link import SlowLink
 from support.stream import Pending
 from support.waiting import eventually
-
-
 
 
 @given("Processors {first} and {second} each read every report of one telemetry stream")
@@ -65,7 +64,7 @@ def step_taken_not_stored(context: Context, name: str) -> None:
         waiting = await context.world.db.inserts_waiting()
         return owed.of(instance.consumer) > 0 and waiting >= 1, f"pending {owed}, inserts waiting: {waiting}"
 
-    context.suite.run(eventually(holding, timeout=10, what=f"Processor {name} to hold reports it has not stored"))
+    context.suite.run(eventually(holding, timeout=SETTLE, what=f"Processor {name} to hold reports it has not stored"))
 
 
 @when("Processors {first} and {second} are both about to store it")
@@ -80,7 +79,7 @@ def step_both_about_to_store(context: Context, first: str, second: str) -> None:
         waiting = await context.world.db.inserts_waiting()
         return all(p.total >= 1 for p in owed) and waiting >= 2, f"pending {owed}, inserts waiting: {waiting}"
 
-    context.suite.run(eventually(both_waiting, timeout=10, what=f"{first} and {second} both storing the position"))
+    context.suite.run(eventually(both_waiting, timeout=SETTLE, what=f"{first} and {second} both storing the position"))
 
 
 @then("no report is left pending")
@@ -92,7 +91,7 @@ def step_nothing_pending(context: Context) -> None:
         owed = {group: await instances.pending(group) for group in instances.groups()}
         return all(p.total == 0 for p in owed.values()), owed
 
-    owed = context.suite.run(eventually(settled, timeout=20, what="every group's pending list to be empty"))
+    owed = context.suite.run(eventually(settled, timeout=CATCH_UP, what="every group's pending list to be empty"))
     assert_that({group: p.total for group, p in owed.items()}, equal_to({group: 0 for group in owed}))
 
 
@@ -119,7 +118,7 @@ def step_slow_link_pair(context: Context, first: str, second: str) -> None:
     link = SlowLink(context.suite.endpoints.database_url)
     context.suite.run(link.start())
     context.world.cleanups.append(link.close)
-    context.slow_link = link
+    context.world.notes.slow_link = link
     instances.start(first)
     instances.start(second, group=f"group-{second}", PROCESSOR_DATABASE_URL=link.url)
 

@@ -10,9 +10,9 @@ DELIVERED_WITHIN = 15.0
 
 
 def _run(context) -> LoadRun:
-    if getattr(context.world, "load", None) is None:
-        context.world.load = LoadRun(context.world)
-    return context.world.load
+    if context.world.notes.load is None:
+        context.world.notes.load = LoadRun(context.world)
+    return context.world.notes.load
 
 
 @given('the organisation "{organisation}" runs {events:d} events with {trackers:d} trackers each')

@@ -4,6 +4,7 @@ from behave import then
 from behave.runner import Context
 from hamcrest import assert_that, equal_to
 
+from support.clock import ANSWER
 from support.waiting import eventually
 
 ORPHANS = "processor_live_broadcast_orphan_records_total"
@@ -32,7 +33,7 @@ def step_dead_letter_count(context: Context, count: int) -> None:
         delta = (await world.metrics()).delta(world.baseline, DEAD_LETTERS)
         return delta >= count, delta
 
-    delta = context.suite.run(eventually(counted, timeout=5, what=f"{DEAD_LETTERS} to rise by {count}"))
+    delta = context.suite.run(eventually(counted, timeout=ANSWER, what=f"{DEAD_LETTERS} to rise by {count}"))
     assert_that(delta, equal_to(count), f"{DEAD_LETTERS} moved by this much")
 
 
@@ -54,5 +55,5 @@ def step_duplicates(context: Context, count: int) -> None:
         delta = (await world.metrics()).delta(world.baseline, DUPLICATES)
         return delta >= count, delta
 
-    delta = context.suite.run(eventually(counted, timeout=5, what=f"{DUPLICATES} to rise by {count}"))
+    delta = context.suite.run(eventually(counted, timeout=ANSWER, what=f"{DUPLICATES} to rise by {count}"))
     assert_that(delta, equal_to(count), f"{DUPLICATES} moved by this much")

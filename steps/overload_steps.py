@@ -7,13 +7,14 @@ owes nothing to the stream while it is frozen.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, equal_to, has_entries, has_item
 
-from support.instances import ScenarioInstances
+from support.clock import SETTLE
+from support.instances import instances_of
 from support.metrics import scrape
 from support.overload import LAG_BOUND_MS, overwhelm
 from support.telemetry import render_ts
@@ -21,67 +22,63 @@ from support.waiting import eventually
 
 #: WebSocket close code "try again later" (docs/processor.md, "Close codes"): the fan reconnects.
 TRY_AGAIN_LATER = 1013
-OVERLOAD_REPORTS_START = datetime(2026, 5, 2, 16, 0, tzinfo=timezone.utc)
-
-
-def _instances(context: Context) -> ScenarioInstances:
-    if "instances" not in context:
-        context.instances = ScenarioInstances(context.suite, context.world)
-    return context.instances
+OVERLOAD_REPORTS_START = datetime(2026, 5, 2, 16, 0, tzinfo=UTC)
 
 
 @given("a Processor {name} that lets its fans fall only a moment behind")
 def step_bounded_processor(context: Context, name: str) -> None:
     """``PROCESSOR_LIVE_LAG_LIMIT_MS`` short (the default is 5 s)."""
-    _instances(context).start(name, group=f"group-{name}", PROCESSOR_LIVE_LAG_LIMIT_MS=str(LAG_BOUND_MS))
+    instances_of(context).start(name, group=f"group-{name}", PROCESSOR_LIVE_LAG_LIMIT_MS=str(LAG_BOUND_MS))
 
 
 @given("a Processor {name} that stores every report of the same telemetry")
 def step_storing_processor(context: Context, name: str) -> None:
-    _instances(context).start(name, group=f"group-{name}")
+    instances_of(context).start(name, group=f"group-{name}")
 
 
 @when("Processor {name} is overwhelmed while {tracker} reports {count:d} positions")
 def step_overwhelmed(context: Context, name: str, tracker: str, count: int) -> None:
-    instances = _instances(context)
+    instances = instances_of(context)
     frozen = instances.instance(name)
     storing = next(i for n, i in instances.instances.items() if n != name)
-    context.reports = context.suite.run(overwhelm(context.world, instances, frozen, storing, tracker, count,
+    context.world.notes.reports = context.suite.run(overwhelm(context.world, instances, frozen, storing, tracker, count,
                                                   OVERLOAD_REPORTS_START))
 
 
 @then("{person} is told that {pronoun} live map fell behind and to come back")
 def step_told_to_come_back(context: Context, person: str, pronoun: str) -> None:
-    closed = context.suite.run(context.world.viewer(person).wait_closed(timeout=10))
+    closed = context.suite.run(context.world.viewer(person).wait_closed(timeout=SETTLE))
     assert_that(closed[0], equal_to(TRY_AGAIN_LATER), f"{person}'s connection ended with {closed}")
 
 
 @then("Processor {name} has counted {count:d} fan it could not keep up to date")
 def step_counted_behind(context: Context, name: str, count: int) -> None:
-    base = context.instances.instance(name).process.base_url
+    base = context.world.notes.instances.instance(name).process.base_url
     metric = "processor_live_behind_disconnects_total"
 
     async def counted() -> tuple[bool, float]:
         value = (await scrape(base, context.suite.http)).value(metric)
         return value >= count, value
 
-    value = context.suite.run(eventually(counted, timeout=10, what=f"{metric} on Processor {name} to reach {count}"))
+    value = context.suite.run(eventually(counted, timeout=SETTLE,
+                                         what=f"{metric} on Processor {name} to reach {count}"))
     assert_that(value, equal_to(count), f"{metric} on Processor {name}")
 
 
 @when('{person} comes back to the "{event}" through Processor {name}')
 def step_comes_back(context: Context, person: str, event: str, name: str) -> None:
     world = context.world
-    context.suite.run(world.connect(person, processor=context.instances.instance(name).process))
-    context.back = context.suite.run(world.open_map(person, event))
-    assert_that(context.back, has_entries(type="subscribed"), f"{person} could not open the map of {event} again")
+    context.suite.run(world.connect(person, processor=context.world.notes.instances.instance(name).process))
+    context.world.notes.back = context.suite.run(world.open_map(person, event))
+    notes = context.world.notes
+    assert_that(notes.back, has_entries(type="subscribed"), f"{person} could not open the map of {event} again")
 
 
 @then("{person} sees where {tracker} is now")
 def step_sees_now(context: Context, person: str, tracker: str) -> None:
     """The snapshot shows the tracker's latest report, the one reported while the instance was overwhelmed."""
     device_id = context.world.device(tracker)
-    latest = max((r for r in context.reports if r.device_id == device_id), key=lambda r: r.ts)
-    assert_that(context.back["snapshot"], has_item(has_entries(deviceId=device_id, ts=render_ts(latest.ts),
+    latest = max((r for r in context.world.notes.reports if r.device_id == device_id), key=lambda r: r.ts)
+    assert_that(context.world.notes.back["snapshot"], has_item(has_entries(deviceId=device_id, ts=render_ts(latest.ts),  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]
                                                                lat=latest.latitude, lon=latest.longitude)),
                  f"{person}'s map after coming back")

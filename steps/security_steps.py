@@ -8,9 +8,10 @@ import secrets
 
 from behave import given, then, when
 from behave.runner import Context
-from hamcrest import assert_that, equal_to, has_entries, is_not, none, less_than, greater_than
+from hamcrest import assert_that, equal_to, greater_than, has_entries, less_than, none, not_none
 
-from support.directus_stub import SESSION_COOKIE, _session_of
+from support.clock import ANSWER, STEP
+from support.directus_stub import SESSION_COOKIE, session_of
 from support.matchers import an_error
 from support.viewer import Viewer
 from support.waiting import eventually
@@ -18,7 +19,8 @@ from support.waiting import eventually
 #: The malformed messages of the feature file, by the name it gives them.
 MALFORMED = {
     "text that is not JSON": "{subscribe: yes",
-    "a list instead of an object": json.dumps([{"type": "subscribe", "eventId": "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"}]),
+    "a list instead of an object": json.dumps([{"type": "subscribe",
+                                                "eventId": "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"}]),
     "a message of an unknown type": json.dumps({"type": "watch", "eventId": "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"}),
     "a request to follow with no event": json.dumps({"type": "subscribe"}),
 }
@@ -47,7 +49,7 @@ def _made_up_cookie() -> str:
 
 
 def _cookies_seen(context: Context) -> list[str]:
-    cookies = getattr(context, "made_up_cookies", [])
+    cookies = context.world.notes.made_up_cookies
     return [*cookies, *(p.cookie for p in context.world.people.values() if p.cookie)]
 
 
@@ -55,7 +57,7 @@ def _cookies_seen(context: Context) -> list[str]:
 
 def _connect_visitor_with_made_up_cookie(context: Context) -> Viewer:
     cookie = _made_up_cookie()
-    context.made_up_cookies = [*getattr(context, "made_up_cookies", []), cookie]
+    context.world.notes.made_up_cookies = [*context.world.notes.made_up_cookies, cookie]
     viewer = Viewer("the visitor", cookie)
     context.world.viewers["the visitor"] = viewer
     context.suite.run(viewer.connect(context.suite.processor.live_url))
@@ -70,7 +72,8 @@ def step_made_up_cookie(context: Context) -> None:
 @given("a visitor with a made-up session cookie has been turned away")
 def step_made_up_cookie_refused(context: Context) -> None:
     viewer = _connect_visitor_with_made_up_cookie(context)
-    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
+    assert viewer.refusal is not None  # for the type checker: the line above made sure
     assert_that(viewer.refusal.status, equal_to(401), f"refusal: {viewer.refusal}")
 
 
@@ -83,20 +86,20 @@ def step_foreign_origin(context: Context, person: str, origin: str) -> None:
 @given('{person} has been turned away when opening the live channel from the web site "{origin}"')
 def step_foreign_origin_refused(context: Context, person: str, origin: str) -> None:
     viewer = context.suite.run(context.world.connect(person, origin=origin))
-    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
     assert_that(viewer.refusal.status, equal_to(403), f"refusal: {viewer.refusal}")
 
 
 @then("{person} is turned away as coming from a foreign web site")
 def step_refused_origin(context: Context, person: str) -> None:
     viewer = context.world.viewer(person)
-    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
     assert_that(viewer.refusal.status, equal_to(403), f"refusal: {viewer.refusal}")
 
 
 @then("the CMS was not asked about {person}")
 def step_cms_not_asked_about(context: Context, person: str) -> None:
-    token = _session_of(context.world.person(person).cookie or "")
+    token = session_of(context.world.person(person).cookie or "")
     seen = [str(r) for r in context.suite.stub.requests_since(context.world.stub_mark) if r.session == token]
     assert_that(seen, equal_to([]))
 
@@ -114,7 +117,7 @@ def _send_and_await_error(context: Context, person: str, message: str) -> None:
     viewer = context.world.viewer(person)
     already = len(viewer.inbox)
     context.suite.run(viewer.send(message))
-    context.answer = context.suite.run(viewer.wait_for(lambda f: f.get("type") == "error", timeout=5,
+    context.world.notes.answer = context.suite.run(viewer.wait_for(lambda f: f.get("type") == "error", timeout=ANSWER,
                                                        what="an error", since=already))
 
 
@@ -132,7 +135,7 @@ def step_hostile_id(context: Context, person: str, kind: str) -> None:
 
 @then("{person} is told the message was malformed")
 def step_told_malformed(context: Context, person: str) -> None:
-    assert_that(context.answer, an_error("bad_request"))
+    assert_that(context.world.notes.answer, an_error("bad_request"))
 
 
 @then('{person} can still open the live map of the "{event}"')
@@ -174,7 +177,7 @@ def _assert_closed_with(context: Context, person: str, code: int) -> None:
 def step_flood(context: Context, person: str, event: str, count: int) -> None:
     viewer = context.world.viewer(person)
     message = json.dumps({"type": "subscribe", "eventId": context.world.event(event)})
-    context.flood = (len(viewer.inbox), count, context.world.event(event))
+    context.world.notes.flood = (len(viewer.inbox), count, context.world.event(event))
     context.world.stub_mark = len(context.suite.stub.requests)
 
     async def _send_all() -> None:
@@ -194,7 +197,7 @@ def step_flood_answers(context: Context, person: str, pronoun: str) -> None:
     """Every request answered (none silently dropped), most with the rate-limit error."""
     code = SLOW_DOWN
     viewer = context.world.viewer(person)
-    since, count, event_id = context.flood
+    since, count, event_id = context.world.notes.flood
 
     def answers() -> list:
         return [f for f in viewer.inbox[since:]
@@ -203,17 +206,17 @@ def step_flood_answers(context: Context, person: str, pronoun: str) -> None:
     async def all_answered() -> tuple[bool, int]:
         return len(answers()) >= count, len(answers())
 
-    context.suite.run(eventually(all_answered, timeout=30, what=f"{count} answers to {person}'s requests"))
-    answers = answers()
-    assert_that(len(answers), equal_to(count), f"answers to {person}'s {count} requests")
-    limited = [a for a in answers if a.get("type") == "error" and a.get("code") == code]
-    print(f"{len(answers)} answers, {len(limited)} of them {code!r}")
+    context.suite.run(eventually(all_answered, timeout=STEP, what=f"{count} answers to {person}'s requests"))
+    got = answers()
+    assert_that(len(got), equal_to(count), f"answers to {person}'s {count} requests")
+    limited = [a for a in got if a.get("type") == "error" and a.get("code") == code]
+    print(f"{len(got)} answers, {len(limited)} of them {code!r}")
     assert_that(len(limited), greater_than(count // 2), f"answers that were {code!r}")
 
 
 @then("the CMS was asked about {person}'s requests far fewer than {count:d} times")
 def step_cms_spared(context: Context, person: str, count: int) -> None:
-    token = _session_of(context.world.person(person).cookie or "")
+    token = session_of(context.world.person(person).cookie or "")
     seen = [r for r in context.suite.stub.requests_since(context.world.stub_mark) if r.session == token]
     print(f"the CMS saw {len(seen)} requests for {person}'s session during the flood")
     assert_that(len(seen), less_than(count // 5), "requests the CMS saw for Alice's session during the flood")
@@ -244,7 +247,7 @@ def step_closed_session_ended(context: Context, person: str) -> None:
 def step_no_cookie_in_logs(context: Context) -> None:
     cookies = _cookies_seen(context)
     assert cookies, "this scenario used no session cookie"
-    secrets_used = {value for cookie in cookies for value in (cookie, _session_of(cookie)) if value}
+    secrets_used = {value for cookie in cookies for value in (cookie, session_of(cookie)) if value}
 
     leaks = []
     for process in context.suite.processors:

@@ -6,12 +6,21 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, close_to, contains_inanyorder, equal_to, has_entries, has_item, is_not
 
-from support.deliveries import (assert_no_repeats, key_of, live_positions, seen_per_device, sent_after,
-                                sequence_problems, subscribed_frame, wait_for_positions)
+from support.clock import CATCH_UP, SETTLE
+from support.deliveries import (
+    assert_no_repeats,
+    key_of,
+    live_positions,
+    seen_per_device,
+    sent_after,
+    sequence_problems,
+    subscribed_frame,
+    wait_for_positions,
+)
 from support.loading import open_while_answer_travels, open_while_loading, times_seen
 from support.matchers import COORDINATE_TOLERANCE, a_position, a_position_frame, an_error, mentions_device
 from support.stream import publish_burst
-from support.telemetry import position_entry, render_ts
+from support.telemetry import car_entry, render_ts
 from support.traffic import Report, split_names
 from support.viewer import QUIET_WINDOW
 from support.world import parse_time
@@ -53,7 +62,7 @@ def step_snapshot(context, person):
 @then("{person} does not see {tracker} on the map")
 def step_not_on_map(context, person, tracker):
     device_id = context.world.device(tracker)
-    assert_that(context.world.answers[person]["snapshot"], is_not(has_item(has_entries(deviceId=device_id))))
+    assert_that(context.world.answers[person]["snapshot"], is_not(has_item(has_entries(deviceId=device_id))))  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]
 
 
 def _await_position(context, person, tracker, latitude, longitude, timeout):
@@ -111,25 +120,25 @@ def _event_of_device(context: Context, device_id: str) -> str:
 
 def _latest_reports_of(context: Context, tracker: str) -> list[Report]:
     device_id = context.world.device(tracker)
-    return [report for report in context.reports if report.device_id == device_id]
+    return [report for report in context.world.notes.reports if report.device_id == device_id]
 
 
 @given('{person} follows the "{event}" through Processor {name}')
 def step_follow_through(context: Context, person: str, event: str, name: str) -> None:
     """A fan connected to one particular instance of several."""
     world = context.world
-    context.suite.run(world.connect(person, processor=context.instances.instance(name).process))
+    context.suite.run(world.connect(person, processor=context.world.notes.instances.instance(name).process))
     _open_successfully(context, person, event)
 
 
 @when('{person} stops following the "{event}"')
 def step_unsubscribe(context: Context, person: str, event: str) -> None:
-    context.left = context.suite.run(context.world.close_map(person, event))
+    context.world.notes.left = context.suite.run(context.world.close_map(person, event))
 
 
 @then('{person} is told {pronoun} no longer follows the "{event}"')
 def step_unsubscribed(context: Context, person: str, pronoun: str, event: str) -> None:
-    assert_that(context.left, has_entries(type="unsubscribed", eventId=context.world.event(event)))
+    assert_that(context.world.notes.left, has_entries(type="unsubscribed", eventId=context.world.event(event)))
 
 
 @then("{person} never receives the same position twice")
@@ -160,7 +169,7 @@ def step_no_live_position(context: Context, person: str, tracker: str) -> None:
 @then("{person} receives all {count:d} of them, each on the map of its own event")
 def step_all_on_own_map(context: Context, person: str, count: int) -> None:
     viewer = context.world.viewer(person)
-    reports: list[Report] = context.reports
+    reports: list[Report] = context.world.notes.reports
     assert_that(len(reports), equal_to(count), "reports in this scenario's latest round")
     home = {device_id: _event_of_device(context, device_id) for device_id in {r.device_id for r in reports}}
     for event_id in set(home.values()):
@@ -194,13 +203,13 @@ def step_receives_none(context: Context, person: str, tracker: str) -> None:
 
 @then("{people} each receive all {count:d} positions, each of them once")
 def step_each_receive_all(context: Context, people: str, count: int) -> None:
-    reports: list[Report] = context.reports
+    reports: list[Report] = context.world.notes.reports
     assert_that(len(reports), equal_to(count), "reports in this scenario's latest round")
     names = split_names(people)
     for person in names:
         viewer = context.world.viewer(person)
         context.suite.run(wait_for_positions(viewer, [r.key for r in reports],
-                                             event_id=context.world.answers[person]["eventId"], timeout=20,
+                                             event_id=context.world.answers[person]["eventId"], timeout=CATCH_UP,
                                              what="positions of the burst"))
     context.suite.run(context.world.viewer(names[0]).listen_quietly(QUIET_WINDOW))
     for person in names:
@@ -214,10 +223,10 @@ def step_receive_after_opening(context: Context, people: str) -> None:
     for person in split_names(people):
         answer = context.world.answers[person]
         assert_that(answer, has_entries(type="subscribed"), f"{person}'s answer to opening the map")
-        later = sent_after(context.traffic.reports, answer["_received_at"])
+        later = sent_after(context.world.notes.traffic.reports, answer["_received_at"])
         assert later, f"nothing was reported after {person}'s map opened"
         context.suite.run(wait_for_positions(context.world.viewer(person), [r.key for r in later],
-                                             event_id=answer["eventId"], timeout=10,
+                                             event_id=answer["eventId"], timeout=SETTLE,
                                              what=f"positions reported after {person}'s map opened"))
 
 
@@ -226,7 +235,7 @@ def step_in_order_without_gap(context: Context, people: str) -> None:
     """Per tracker, snapshot item then live frames must be exactly the stored history from the snapshot's item on
     (support/deliveries.py, sequence_problems)."""
     world = context.world
-    devices = sorted({report.device_id for report in context.traffic.reports})
+    devices = sorted({report.device_id for report in context.world.notes.traffic.reports})
     rows = context.suite.run(world.db.positions_of_devices(devices))
     history: dict[str, list[str]] = {device_id: [] for device_id in devices}
     for row in rows:
@@ -311,7 +320,7 @@ def step_live_once_on_lowest(context: Context, person: str, trackers: str) -> No
     event_id = world.answers[person]["eventId"]
     aliases = split_names(trackers)
     latest = {}
-    for alias, entry_id, fields in world.published:
+    for alias, _entry_id, fields in world.published:
         if alias in aliases:
             latest[alias] = (world.device(alias), fields["ts"])
     assert sorted(latest) == sorted(aliases), f"not every one of {aliases} has reported in this scenario"
@@ -327,7 +336,7 @@ def step_live_once_on_lowest(context: Context, person: str, trackers: str) -> No
 # -- what a car's position carries ------------------------------------------------------------------------------
 
 def _as_reported(context: Context) -> dict:
-    tracker, ts, latitude, longitude, payload = context.reported_car
+    tracker, ts, latitude, longitude, payload = context.world.notes.reported_car
     return {"deviceId": context.world.device(tracker), "ts": render_ts(ts),
             "lat": close_to(latitude, COORDINATE_TOLERANCE), "lon": close_to(longitude, COORDINATE_TOLERANCE),
             "speed": close_to(payload["speed"], COORDINATE_TOLERANCE),
@@ -338,7 +347,7 @@ def _as_reported(context: Context) -> dict:
 
 @then("{person} sees {tracker} move there with the speed, heading, altitude and satellites it reported")
 def step_live_telemetry(context: Context, person: str, tracker: str) -> None:
-    _, _, latitude, longitude, _ = context.reported_car
+    _, _, latitude, longitude, _ = context.world.notes.reported_car
     frame = _await_position(context, person, tracker, latitude, longitude, DEFAULT_WAIT)
     assert_that(frame, has_entries(_as_reported(context)), f"{tracker}'s live position as {person} sees it")
 
@@ -347,7 +356,7 @@ def step_live_telemetry(context: Context, person: str, tracker: str) -> None:
 def step_snapshot_telemetry(context: Context, person: str, tracker: str) -> None:
     answer = context.world.answers[person]
     assert_that(answer, has_entries(type="subscribed"))
-    assert_that(answer["snapshot"], has_item(has_entries(_as_reported(context))),
+    assert_that(answer["snapshot"], has_item(has_entries(_as_reported(context))),  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]
                 f"{tracker} in {person}'s snapshot")
 
 
@@ -373,9 +382,9 @@ def step_in_time_order(context: Context, person: str, tracker: str) -> None:
       'and sent out to {observer}')
 def step_open_while_loading(context: Context, person: str, event: str, observer: str) -> None:
     """support/loading.py explains how the window is held open."""
-    context.loading_window = list(context.together)
-    context.suite.run(open_while_loading(context.world, person, event, context.hold, observer,
-                                         context.loading_window))
+    context.world.notes.loading_window = list(context.world.notes.together)
+    context.suite.run(open_while_loading(context.world, person, event, context.world.notes.hold, observer,
+                                         context.world.notes.loading_window))
     assert_that(context.world.answers[person], has_entries(type="subscribed"), f"{person}'s map did not open")
 
 
@@ -386,7 +395,7 @@ def step_loading_window_once(context: Context, person: str, pronoun: str) -> Non
     world = context.world
     viewer = world.viewer(person)
     context.suite.run(viewer.listen_quietly(QUIET_WINDOW))
-    seen = times_seen(viewer.inbox, world.answers[person]["eventId"], context.loading_window)
+    seen = times_seen(viewer.inbox, world.answers[person]["eventId"], context.world.notes.loading_window)
     assert_that({f"{world.alias_of(d)} at {ts}": n for (d, ts), n in seen.items()},
                 equal_to({f"{world.alias_of(d)} at {ts}": 1 for (d, ts) in seen}),
                 f"how often {person} was shown each position stored while the map loaded")
@@ -397,10 +406,10 @@ def step_loading_window_once(context: Context, person: str, pronoun: str) -> Non
 @when('{person} opens the live maps of {events} through Processor {name}')
 def step_open_many(context: Context, person: str, events: str, name: str) -> None:
     world = context.world
-    context.suite.run(world.connect(person, processor=context.instances.instance(name).process))
-    context.opened = {}
+    context.suite.run(world.connect(person, processor=context.world.notes.instances.instance(name).process))
+    context.world.notes.opened = {}
     for event in _quoted(events):
-        context.opened[event] = context.suite.run(world.open_map(person, event))
+        context.world.notes.opened[event] = context.suite.run(world.open_map(person, event))
 
 
 def _quoted(text: str) -> list[str]:
@@ -412,8 +421,8 @@ def _quoted(text: str) -> list[str]:
 @then("{person} follows all {count:d} of them")
 def step_follows_all(context: Context, person: str, count: int) -> None:
     answers = {event: answer.get("type") + (f"/{answer.get('code')}" if answer.get("code") else "")
-               for event, answer in context.opened.items()}
-    assert_that(answers, equal_to({event: "subscribed" for event in context.opened}), f"{person}'s answers")
+               for event, answer in context.world.notes.opened.items()}
+    assert_that(answers, equal_to({event: "subscribed" for event in context.world.notes.opened}), f"{person}'s answers")
     assert_that(len(answers), equal_to(count), "events opened")
 
 
@@ -438,12 +447,12 @@ def step_open_while_answer_travels(context: Context, person: str, event: str, na
                for row in context.table]
 
     async def publish() -> list:
-        entries = [position_entry(world.device(alias), ts, lat, lon, altitude=110.0, angle=90.0, speed=80.0,
-                                  satellites=11) for alias, ts, lat, lon in planned]
+        entries = [car_entry(world.device(alias), ts, lat, lon) for alias, ts, lat, lon in planned]
         ids = await publish_burst(world.publisher, entries, together=True)
-        world.published += [(alias, entry_id, fields) for (alias, *_), entry_id, fields in zip(planned, ids, entries)]
+        world.published += [(alias, entry_id, fields) for (alias, *_), entry_id, fields in zip(planned, ids, entries,
+                                                                                               strict=False)]
         return [(world.device(alias), render_ts(ts)) for alias, ts, _, _ in planned]
 
-    answer, context.loading_window = context.suite.run(
-        open_while_answer_travels(world, person, event, context.slow_link, observer, publish))
+    answer, context.world.notes.loading_window = context.suite.run(
+        open_while_answer_travels(world, person, event, context.world.notes.slow_link, observer, publish))
     assert_that(answer, has_entries(type="subscribed"), f"{person}'s map did not open")

@@ -1,21 +1,22 @@
 """Trackers reporting positions through the telemetry stream: one at a time, in bursts, continuously, broken."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from behave import given, then, when
 from behave.runner import Context
-from hamcrest import assert_that, contains_inanyorder, equal_to, has_entries, is_not, empty
+from hamcrest import assert_that, contains_inanyorder, empty, equal_to, has_entries, is_not
 
+from support.clock import ANSWER, SETTLE
 from support.stream import DeadLetter, dead_letters, delete_dead_letters, publish_burst
-from support.telemetry import position_entry, render_ts
+from support.telemetry import car_entry, render_ts
 from support.traffic import ContinuousTraffic, Report, broken_entry, report_burst, split_names
 from support.waiting import eventually
 from support.world import parse_time
 
 #: Where generated traffic starts on each tracker's clock (after every position a feature file names).
-TRAFFIC_START = datetime(2026, 5, 2, 12, 0, tzinfo=timezone.utc)
+TRAFFIC_START = datetime(2026, 5, 2, 12, 0, tzinfo=UTC)
 #: Where broken reports sit on the clock: apart from everything else, so "not stored" is unambiguous.
-BROKEN_START = datetime(2026, 5, 2, 13, 0, tzinfo=timezone.utc)
+BROKEN_START = datetime(2026, 5, 2, 13, 0, tzinfo=UTC)
 #: The reasons as the feature file words them -> the reason codes of docs/processor.md ("Dead letters").
 REASONS = {
     "unreadable": "bad_json",
@@ -31,8 +32,8 @@ def _trackers(context: Context, aliases: list[str]) -> list[tuple[str, str]]:
 
 def _remember(context: Context, reports: list[Report]) -> None:
     """Keep the latest round of reports (what "them" and "new positions" refer to) and all of them."""
-    context.reports = reports
-    context.all_reports = [*getattr(context, "all_reports", []), *reports]
+    context.world.notes.reports = reports
+    context.world.notes.all_reports = [*context.world.notes.all_reports, *reports]
     if reports:
         aliases = sorted({report.alias for report in reports})
         context.world.published.append((", ".join(aliases), f"{reports[0].entry_id} … {reports[-1].entry_id}",
@@ -40,7 +41,7 @@ def _remember(context: Context, reports: list[Report]) -> None:
 
 
 def _next_start(context: Context) -> datetime:
-    earlier = getattr(context, "all_reports", [])
+    earlier = context.world.notes.all_reports
     return max((report.ts for report in earlier), default=TRAFFIC_START - timedelta(seconds=1)) + timedelta(seconds=1)
 
 
@@ -66,8 +67,7 @@ def step_report_twice(context: Context, tracker: str, latitude: float, longitude
     world = context.world
     if world.baseline is None:
         world.baseline = context.suite.run(world.metrics())
-    fields = position_entry(world.device(tracker), parse_time(time), latitude, longitude, altitude=110.0,
-                            angle=90.0, speed=80.0, satellites=11)
+    fields = car_entry(world.device(tracker), parse_time(time), latitude, longitude)
     for entry_id in context.suite.run(publish_burst(world.publisher, [fields, dict(fields)])):
         world.published.append((tracker, entry_id, dict(fields)))
 
@@ -100,7 +100,7 @@ def step_keep_reporting(context: Context, trackers: str) -> None:
     devices = _trackers(context, split_names(trackers))
     traffic = ContinuousTraffic(world.publisher, devices, _next_start(context))
     world.cleanups.append(traffic.stop)
-    context.traffic = traffic
+    context.world.notes.traffic = traffic
     context.suite.run(traffic.start())
     minimum = 10 * len(devices)
     context.suite.run(traffic.wait_reported(minimum))
@@ -110,12 +110,13 @@ def step_keep_reporting(context: Context, trackers: str) -> None:
         stored = sum(1 for row in rows if row.ts >= traffic.start_ts)
         return stored >= minimum // 2, stored
 
-    context.suite.run(eventually(flowing, timeout=10, what=f"at least {minimum // 2} positions of the traffic stored"))
+    context.suite.run(eventually(flowing, timeout=SETTLE,
+                                 what=f"at least {minimum // 2} positions of the traffic stored"))
 
 
 @when("the trackers report {count:d} more positions and stop")
 def step_traffic_stops(context: Context, count: int) -> None:
-    traffic: ContinuousTraffic = context.traffic
+    traffic: ContinuousTraffic = context.world.notes.traffic
     context.suite.run(traffic.wait_reported(len(traffic.reports) + count))
     context.suite.run(traffic.stop())
     _remember(context, list(traffic.reports))
@@ -129,17 +130,17 @@ def step_broken(context: Context, tracker: str) -> None:
     world = context.world
     if world.baseline is None:
         world.baseline = context.suite.run(world.metrics())
-    context.broken = {}
+    context.world.notes.broken = {}
     for index, row in enumerate(context.table):
         ts = BROKEN_START + timedelta(seconds=index)
         fields = broken_entry(row["problem"], world.device(tracker), ts)
         entry_id = context.suite.run(world.publisher.publish(fields))
         world.published.append((tracker, entry_id, fields))
-        context.broken[row["problem"].strip()] = (entry_id, fields, ts)
+        context.world.notes.broken[row["problem"].strip()] = (entry_id, fields, ts)
     redis, stream = world.publisher.redis, world.publisher.stream
 
     async def forget_dead_letters() -> None:
-        ids = [entry_id for entry_id, _, _ in context.broken.values()]
+        ids = [entry_id for entry_id, _, _ in context.world.notes.broken.values()]
         await delete_dead_letters(redis, stream, await dead_letters(redis, stream, ids))
 
     world.cleanups.append(forget_dead_letters)
@@ -153,23 +154,25 @@ def step_dead_letters(context: Context) -> None:
     unknown = [row["reason"] for row in context.table if row["reason"].strip() not in REASONS]
     assert not unknown, f"no reason called {unknown} (known: {list(REASONS)})"
     expected = {row["problem"].strip(): REASONS[row["reason"].strip()] for row in context.table}
-    assert_that(sorted(expected), equal_to(sorted(context.broken)), "the table names other reports than were sent")
-    by_source = {entry_id: problem for problem, (entry_id, _, _) in context.broken.items()}
+    notes = context.world.notes
+    assert_that(sorted(expected), equal_to(sorted(notes.broken)), "the table names other reports than were sent")
+    by_source = {entry_id: problem for problem, (entry_id, _, _) in context.world.notes.broken.items()}
     redis, stream = world.publisher.redis, world.publisher.stream
 
     async def all_set_aside() -> tuple[bool, list[DeadLetter]]:
         letters = await dead_letters(redis, stream, by_source)
         return len(letters) >= len(by_source), letters
 
-    letters = context.suite.run(eventually(all_set_aside, timeout=5, what=f"{len(by_source)} entries in {stream}:dead"))
+    letters = context.suite.run(eventually(all_set_aside, timeout=ANSWER,
+                                           what=f"{len(by_source)} entries in {stream}:dead"))
     assert_that([letter.source_id for letter in letters], contains_inanyorder(*by_source),
                 f"dead letters for each broken report once; got {[letter.fields for letter in letters]}")
     for letter in letters:
         problem = by_source[letter.source_id]
-        _, fields, _ = context.broken[problem]
+        _, fields, _ = context.world.notes.broken[problem]
         assert_that(letter.fields, has_entries({**fields, "reason": expected[problem], "source_id": letter.source_id}),
                     f"the dead letter of the report where {problem}")
-        assert_that(letter.fields.get("detail", ""), is_not(empty()), f"the detail of the report where {problem}")
+        assert_that(letter.fields.get("detail", ""), is_not(empty()), f"the detail of the report where {problem}")  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]
 
 
 # -- what a report carries, and how reports arrive -------------------------------------------------------
@@ -184,7 +187,7 @@ def step_report_local_time(context: Context, tracker: str, latitude: float, long
     """The time exactly as the tracker writes it, offset and all (e.g. ``2026-05-02T13:02:00.000+02:00``)."""
     instant = datetime.fromisoformat(local.strip())
     assert instant.utcoffset(), f"{local!r} is not a local time with an offset from UTC"
-    context.suite.run(context.world.report(tracker, instant.astimezone(timezone.utc), latitude, longitude,
+    context.suite.run(context.world.report(tracker, instant.astimezone(UTC), latitude, longitude,
                                            ts_text=local.strip()))
 
 
@@ -195,7 +198,8 @@ def step_report_with_telemetry(context: Context, tracker: str, time: str) -> Non
     row = context.table[0]
     payload = {key: float(row[column]) for column, key in CAR_TELEMETRY.items()}
     payload["satellites"] = int(row["satellites"])
-    context.reported_car = (tracker, parse_time(time), float(row["latitude"]), float(row["longitude"]), payload)
+    notes = context.world.notes
+    notes.reported_car = (tracker, parse_time(time), float(row["latitude"]), float(row["longitude"]), payload)
     context.suite.run(context.world.report(tracker, parse_time(time), float(row["latitude"]),
                                            float(row["longitude"]), **payload))
 
@@ -211,12 +215,11 @@ def _publish_together(context: Context, planned: list[tuple[str, datetime, float
     world = context.world
     if world.baseline is None:
         world.baseline = context.suite.run(world.metrics())
-    entries = [position_entry(world.device(alias), ts, lat, lon, altitude=110.0, angle=90.0, speed=80.0,
-                              satellites=11) for alias, ts, lat, lon in planned]
+    entries = [car_entry(world.device(alias), ts, lat, lon) for alias, ts, lat, lon in planned]
     ids = context.suite.run(publish_burst(world.publisher, entries, together=True))
-    for (alias, _, _, _), entry_id, fields in zip(planned, ids, entries):
+    for (alias, _, _, _), entry_id, fields in zip(planned, ids, entries, strict=False):
         world.published.append((alias, entry_id, fields))
-    context.together = [(world.device(alias), render_ts(ts)) for alias, ts, _, _ in planned]
+    context.world.notes.together = [(world.device(alias), render_ts(ts)) for alias, ts, _, _ in planned]
 
 
 @when("{trackers} report these positions at the same moment:")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from behave import given, then, when
 from behave.runner import Context
-from hamcrest import assert_that, equal_to, has_entries, is_not, none
+from hamcrest import assert_that, equal_to, has_entries, none, not_none
 
 from support.browser_session import SessionAnswer, ask_session
 from support.instances import instances_of
@@ -64,7 +64,7 @@ def step_can_watch(context: Context, person: str, event: str) -> None:
 @then("{person} is turned away because the live channel speaks no sub-protocol")
 def step_refused_subprotocol(context: Context, person: str) -> None:
     viewer = context.world.viewer(person)
-    assert_that(viewer.refusal, is_not(none()), "the upgrade was accepted")
+    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
     assert_that(viewer.refusal.status, equal_to(400), f"refusal: {viewer.refusal}")
 
 
@@ -91,7 +91,8 @@ def step_revoked(context: Context, person: str) -> None:
 def step_ask_session(context: Context, person: str) -> None:
     suite = context.suite
     cookie = context.world.person(person).cookie
-    context.session_answer = suite.run(ask_session(suite.http, suite.processor.base_url, origin=suite.web_site.origin,
+    notes = context.world.notes
+    notes.session_answer = suite.run(ask_session(suite.http, suite.processor.base_url, origin=suite.web_site.origin,
                                                    cookie=cookie))
 
 
@@ -99,7 +100,7 @@ def step_ask_session(context: Context, person: str) -> None:
 def step_page_learns(context: Context, answer: str) -> None:
     assert answer in ANSWERS, f"no answer called {answer!r} (known: {list(ANSWERS)})"
     status, state = ANSWERS[answer]
-    got: SessionAnswer = context.session_answer
+    got: SessionAnswer = context.world.notes.session_answer
     assert_that((got.status, got.state), equal_to((status, state)), f"answer: {got}")
     assert_that(got.readable_by, equal_to(context.suite.web_site.origin), f"the page may not read it: {got}")
     if status == 401:

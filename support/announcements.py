@@ -15,6 +15,8 @@ from typing import Any
 
 import asyncpg
 
+from .clock import ANSWER, SETTLE, within
+
 CHANNEL = "live_corrections"
 BARRIER_CHANNEL = "live_corrections_suite_barrier"
 
@@ -29,7 +31,7 @@ class Announcements:
         self._barriers: dict[str, asyncio.Event] = {}
 
     async def open(self) -> None:
-        self.connection = await asyncpg.connect(self.url, timeout=10)
+        self.connection = await asyncpg.connect(self.url, timeout=within(SETTLE))
         await self.connection.add_listener(CHANNEL, self._on_payload)
         await self.connection.add_listener(BARRIER_CHANNEL, self._on_barrier)
 
@@ -58,4 +60,4 @@ class Announcements:
     async def close(self) -> None:
         connection, self.connection = self.connection, None
         if connection is not None:
-            await connection.close(timeout=5)
+            await connection.close(timeout=within(ANSWER))

@@ -15,7 +15,9 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
+
+from .clock import within
 
 #: Where Chromium usually is, in the order tried (Debian's real binary first, then whatever is on PATH).
 CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome")
@@ -80,7 +82,7 @@ class FanBrowser:
     console: list[str] = field(default_factory=list)
 
     @classmethod
-    async def open(cls, chromium: Chromium, name: str) -> "FanBrowser":
+    async def open(cls, chromium: Chromium, name: str) -> FanBrowser:
         browser = await chromium.browser()
         return cls(name, await browser.new_context())
 
@@ -103,7 +105,7 @@ class FanBrowser:
 
         try:
             await self.page.wait_for_function("state => window.liveMap && window.liveMap.state === state", arg=state,
-                                              timeout=timeout * 1000)
+                                              timeout=within(timeout) * 1000)
         except PageTimeout:
             raise AssertionError(f"{self.name}'s page did not show {state!r} within {timeout} s; "
                                  f"{await self.describe()}") from None
@@ -114,7 +116,7 @@ class FanBrowser:
 
         try:
             await self.page.wait_for_function("text => document.getElementById('status').textContent === text",
-                                              arg=text, timeout=timeout * 1000)
+                                              arg=text, timeout=within(timeout) * 1000)
         except PageTimeout:
             raise AssertionError(f"{self.name}'s page did not say {text!r} within {timeout} s; "
                                  f"{await self.describe()}") from None
@@ -128,19 +130,21 @@ class FanBrowser:
         from playwright.async_api import TimeoutError as PageTimeout
 
         try:
-            await self.page.wait_for_function(script, arg=[device_id, latitude, longitude], timeout=timeout * 1000)
+            await self.page.wait_for_function(script, arg=[device_id, latitude, longitude],
+                                              timeout=within(timeout) * 1000)
         except PageTimeout:
             raise AssertionError(f"{self.name}'s page did not show {label or device_id} at {latitude}, {longitude} "
                                  f"within {timeout} s; {await self.describe()}") from None
 
     async def cars(self) -> list[dict[str, str]]:
-        return await self.page.eval_on_selector_all("#cars li", "items => items.map(i => ({...i.dataset}))")
+        cars = await self.page.eval_on_selector_all("#cars li", "items => items.map(i => ({...i.dataset}))")
+        return cast("list[dict[str, str]]", cars)
 
     async def status_text(self) -> str:
-        return await self.page.inner_text("#status")
+        return cast(str, await self.page.inner_text("#status"))
 
     async def state(self) -> dict[str, Any]:
-        return await self.page.evaluate("() => window.liveMap")
+        return cast("dict[str, Any]", await self.page.evaluate("() => window.liveMap"))
 
     async def describe(self) -> str:
         """The page's state, cars and console, for failure reports."""

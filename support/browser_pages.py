@@ -39,7 +39,7 @@ class WebSite:
         for site_name in ("ours", "other"):
             site = web.TCPSite(self._runner, "127.0.0.1", 0)
             await site.start()
-            self.ports[site_name] = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.ports[site_name] = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp's private server: set once the site has started
 
     async def close(self) -> None:
         if self._runner is not None:

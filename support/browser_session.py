@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from .clock import ANSWER, within
+
 
 @dataclass(frozen=True)
 class SessionAnswer:
@@ -30,7 +32,8 @@ class SessionAnswer:
 
 async def ask_session(http: aiohttp.ClientSession, base_url: str, *, origin: str, cookie: str | None) -> SessionAnswer:
     headers = {"Origin": origin, **({"Cookie": cookie} if cookie else {})}
-    async with http.get(f"{base_url}/live/session", headers=headers, timeout=aiohttp.ClientTimeout(total=5)) as r:
+    limit = aiohttp.ClientTimeout(total=within(ANSWER))
+    async with http.get(f"{base_url}/live/session", headers=headers, timeout=limit) as r:
         text = await r.text()
         try:
             state = json.loads(text).get("status", "<none>")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from .directus_stub import SeenRequest, _session_of
+from .directus_stub import SeenRequest, session_of
 from .metrics import MetricsSnapshot
 from .world import Person, World
 
@@ -22,7 +22,7 @@ def add_visitor(world: World, name: str, cookie: str) -> Person:
 
 def requests_about(world: World, name: str) -> list[SeenRequest]:
     """Every request the CMS saw in this scenario carrying ``name``'s session."""
-    token = _session_of(world.person(name).cookie or "")
+    token = session_of(world.person(name).cookie or "")
     return [r for r in world.suite.stub.requests_since(0) if token is not None and r.session == token]
 
 

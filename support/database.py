@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
+from .clock import SETTLE, within
 from .settings import REPO_ROOT
 from .waiting import eventually
 
@@ -37,7 +38,7 @@ class Database:
         self.pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
-        self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4, timeout=10)
+        self.pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4, timeout=within(SETTLE))
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -164,7 +165,8 @@ class Database:
 
     async def server_clock(self) -> datetime:
         """PostgreSQL's own clock, to compare with ``pg_stat_activity`` times."""
-        return await self._pool.fetchval("SELECT clock_timestamp()")
+        now: datetime = await self._pool.fetchval("SELECT clock_timestamp()")
+        return now
 
     async def finished_queries(self, client_ports: Iterable[int], *, since: datetime, mentioning: str) -> int:
         """How many sessions from ``client_ports`` have finished a query that started after ``since`` and
@@ -183,13 +185,13 @@ class Database:
             mode,
         ))
 
-    async def queue_reads(self) -> "ReadQueue":
+    async def queue_reads(self) -> ReadQueue:
         """Make every new read of ``positions`` wait from now on (see :class:`ReadQueue`)."""
         queue = ReadQueue(self._pool, self)
         await queue.start()
         return queue
 
-    async def hold_inserts(self) -> "InsertHold":
+    async def hold_inserts(self) -> InsertHold:
         """Hold every new position back until the returned hold is released (see :class:`InsertHold`)."""
         hold = InsertHold(self._pool)
         await hold.acquire()
@@ -261,7 +263,7 @@ class ReadQueue:
             await self._conn.execute("SET LOCAL idle_in_transaction_session_timeout = '60s'")
             await self._conn.execute("SET LOCAL lock_timeout = '60s'")
             self._locking = asyncio.create_task(self._conn.execute("LOCK TABLE positions IN ACCESS EXCLUSIVE MODE"))
-            await eventually(self._queued, timeout=10, what="the exclusive lock request on positions to be queued")
+            await eventually(self._queued, timeout=SETTLE, what="the exclusive lock request on positions to be queued")
         except BaseException:
             await self.release()
             raise

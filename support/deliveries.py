@@ -7,11 +7,14 @@ missing, repeated or out of order, not with hundreds of frames.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from .traffic import Key, Report
+from .telemetry import TelemetryPublisher
+from .traffic import Key, Report, report_burst
 from .viewer import Frame, FrameTimeout, Viewer
 
 #: How many examples a failure message quotes.
@@ -81,7 +84,7 @@ def assert_no_repeats(viewer: Viewer) -> None:
             keys.append((frame.get("eventId"), *key_of(frame)))
         elif frame.get("type") == "subscribed":
             keys += [(frame.get("eventId"), *key_of(item)) for item in frame.get("snapshot") or []]
-    twice = repeated(keys)  # type: ignore[arg-type]
+    twice = repeated(keys)  # type: ignore[arg-type]  # a sequence of hashable keys; the helper's annotation is narrower
     assert not twice, (f"{viewer.name} received these (event, device, ts) more than once: {_sample(twice.items())}"
                        f"; {len(keys)} positions received in all")
 
@@ -109,7 +112,7 @@ def sequence_problems(seen: Mapping[str, Sequence[str]], history: Mapping[str, S
     problems = []
     for device, stored in history.items():
         shown = list(seen.get(device, []))
-        increasing = all(a < b for a, b in zip(shown, shown[1:]))
+        increasing = all(a < b for a, b in itertools.pairwise(shown))
         if not increasing:
             problems.append(f"{device}: not strictly increasing: {shown}")
             continue
@@ -127,3 +130,22 @@ def sequence_problems(seen: Mapping[str, Sequence[str]], history: Mapping[str, S
 def sent_after(reports: Iterable[Report], moment: float) -> list[Report]:
     """The reports whose sending began after ``moment`` (``time.monotonic()``, like a frame's ``_received_at``)."""
     return [report for report in reports if report.sent_at > moment]
+
+
+async def bursts_until(publisher: TelemetryPublisher, tracker: tuple[str, str], count: int, readers: Sequence[Viewer],
+                       *, event_id: str, start: datetime, done: Callable[[], Awaitable[bool]], max_bursts: int,
+                       timeout: float, what: str) -> tuple[list[Report], int]:
+    """Burst after burst of ``count`` reports by ``tracker`` (alias, device id): each one must reach every
+    fan in ``readers`` (the positive barrier) before ``done()`` is asked; return every report and the number
+    of bursts once it says yes, or fail after ``max_bursts``. Bursts are ten minutes apart in report time."""
+    reports: list[Report] = []
+    for burst in range(max_bursts):
+        sent = await report_burst(publisher, [tracker], count, start + timedelta(minutes=10 * burst))
+        reports += sent
+        for viewer in readers:
+            await wait_for_positions(viewer, [r.key for r in sent], event_id=event_id, timeout=timeout,
+                                     what=f"the positions of burst {burst + 1}")
+        if await done():
+            return reports, burst + 1
+    raise AssertionError(f"waited for {what}: not after {max_bursts} bursts of {count} positions "
+                         f"({len(reports)} reported)")

@@ -33,7 +33,8 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 
@@ -120,7 +121,7 @@ class DirectusStub:
     clock: Callable[[], float] = time.monotonic
     port: int = 0
     _issued: dict[str, int] = field(default_factory=dict)
-    _sequence: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
 
     # -- configuration (called by scenarios) -----------------------------------------------------------
@@ -164,19 +165,19 @@ class DirectusStub:
 
     def revoke(self, cookie: str) -> None:
         """The session is logged out (or its user suspended): from now on 401 ``INVALID_CREDENTIALS``."""
-        token = _session_of(cookie)
+        token = session_of(cookie)
         if token:
             self.revoked.add(token)
 
     def expire(self, cookie: str) -> None:
         """The session's lifetime is over: from now on 401 ``TOKEN_EXPIRED``."""
-        token = _session_of(cookie)
+        token = session_of(cookie)
         if token:
             self.expired.add(token)
 
     def refresh(self, cookie: str, grace: float = REFRESH_GRACE) -> str:
         """``POST /auth/refresh``: a new cookie for the same user; the old one works ``grace`` seconds more."""
-        token = _session_of(cookie)
+        token = session_of(cookie)
         assert token in self.sessions, "refreshing a session the stand-in does not know"
         self.refreshed[token] = self.clock() + grace
         return self.sign_in(self.sessions[token])
@@ -215,7 +216,7 @@ class DirectusStub:
 
     def forget(self, *, cookies: list[str], users: list[str], events: list[str]) -> None:
         for cookie in cookies:
-            token = _session_of(cookie) or ""
+            token = session_of(cookie) or ""
             for table in (self.sessions, self.shares, self.refreshed, self._issued):
                 table.pop(token, None)
             for bag in (self.revoked, self.expired, self.static, self.nameless):
@@ -246,7 +247,7 @@ class DirectusStub:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp's private server: set once the site has started
 
     async def close(self) -> None:
         if self._runner is not None:
@@ -257,12 +258,12 @@ class DirectusStub:
         self.requests.append(SeenRequest(time.monotonic(), request.method, request.path, token, status,
                                          request.query_string, code))
 
-    def _answer(self, request: web.Request, token: str | None, status: int, data: dict | None = None, *,
+    def _answer(self, request: web.Request, token: str | None, status: int, data: dict[str, Any] | None = None, *,
                 code: str | None = None, message: str = NO_ACCESS, reason: str | None = None,
-                extensions: dict | None = None, headers: dict[str, str] | None = None) -> web.Response:
+                extensions: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> web.Response:
         self._record(request, token, status, code)
         if data is not None:
-            body: dict = {"data": data}
+            body: dict[str, Any] = {"data": data}
         else:
             ext = dict(extensions or {})
             if reason is not None:
@@ -291,7 +292,7 @@ class DirectusStub:
         if self.rate is not None:
             wait = self.rate.take(request.remote or "?", self.clock())
             if wait is not None:
-                reset = datetime.now(timezone.utc) + timedelta(seconds=wait)
+                reset = datetime.now(UTC) + timedelta(seconds=wait)
                 return self._answer(
                     request, token, 429, code="REQUESTS_EXCEEDED",
                     message=f"Too many requests, retry after {max(1, round(wait * 1000))}ms.",
@@ -334,7 +335,8 @@ class DirectusStub:
                 return self._answer(request, token, 403, code="FORBIDDEN")
             return self._answer(request, token, 403, code="FORBIDDEN", reason=reason)
         if UUID.fullmatch(item_id) and item_id not in self.known_events and self.unknown_events_404:
-            return self._answer(request, token, 404, code="ROUTE_NOT_FOUND", message=f"Route {request.path} doesn't exist.")
+            return self._answer(request, token, 404, code="ROUTE_NOT_FOUND",
+                                message=f"Route {request.path} doesn't exist.")
         readable = self.known_events if user in self.reads_all else self.grants.get(user or "", set())
         if item_id not in self.known_events or item_id not in readable:
             return self._answer(request, token, 403, code="FORBIDDEN")
@@ -354,7 +356,7 @@ def _cookie_values(cookie_header: str, name: str) -> Iterable[str]:
             yield value
 
 
-def _session_of(cookie_header: str) -> str | None:
+def session_of(cookie_header: str) -> str | None:
     """The session token Directus reads from a ``Cookie`` header: the **first** cookie of that name."""
     return next(iter(_cookie_values(cookie_header or "", SESSION_COOKIE)), None)
 
@@ -367,7 +369,7 @@ def _token_of(request: web.Request) -> str | None:
     if authorization.lower().startswith("bearer "):
         return authorization[7:].strip()
     cookies = "; ".join(request.headers.getall("Cookie", []))
-    return _session_of(cookies)
+    return session_of(cookies)
 
 
-__all__ = ["DirectusStub", "SeenRequest", "RateLimit", "SESSION_COOKIE"]
+__all__ = ["SESSION_COOKIE", "DirectusStub", "RateLimit", "SeenRequest"]

@@ -22,11 +22,13 @@ from .world import World
 
 def say(message: str) -> None:
     """Print outside behave's output capture, so the run's header and reasons are always seen."""
-    sys.__stdout__.write(message.rstrip("\n") + "\n")
-    sys.__stdout__.flush()
+    stdout = sys.__stdout__
+    assert stdout is not None  # a test runner always has the interpreter's own stdout
+    stdout.write(message.rstrip("\n") + "\n")
+    stdout.flush()
 
 
-@fixture
+@fixture  # type: ignore[untyped-decorator]  # behave ships no type information
 def run_order(context: Context) -> Iterator[None]:
     settings: Settings = context.settings
     if settings.order == "random":
@@ -35,7 +37,7 @@ def run_order(context: Context) -> Iterator[None]:
     yield
 
 
-@fixture
+@fixture  # type: ignore[untyped-decorator]  # behave ships no type information
 def live_services(context: Context) -> Iterator[Suite | None]:
     """Start services, schema, CMS stub and Processor; or record why the run is skipped."""
     suite = Suite(context.settings)
@@ -68,7 +70,7 @@ def live_services(context: Context) -> Iterator[Suite | None]:
                 f"over {len(resets)} scenarios")
 
 
-@fixture
+@fixture  # type: ignore[untyped-decorator]  # behave ships no type information
 def scenario_world(context: Context) -> Iterator[World]:
     began = time.monotonic()
     world = World(context.suite)

@@ -121,8 +121,9 @@ class ScenarioInstances:
 
 
 def instances_of(context: Any) -> ScenarioInstances:
-    """The scenario's private stream and instances, made on first use and kept on behave's context for the rest
+    """The scenario's private stream and instances, made on first use and kept in the world's notes for the rest
     of the scenario (the world cleans them up). One helper for every step module that starts instances."""
-    if "instances" not in context:
-        context.instances = ScenarioInstances(context.suite, context.world)
-    return context.instances
+    world: World = context.world
+    if world.notes.instances is None:
+        world.notes.instances = ScenarioInstances(context.suite, world)
+    return world.notes.instances

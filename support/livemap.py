@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .clock import within
 from .viewer import Frame, FrameTimeout, Viewer
 
 LiveMap = dict[str, dict[str, Any]]
@@ -45,7 +46,7 @@ def describe(shown: LiveMap, names: Callable[[str], str] = str) -> str:
 async def wait_for_map(viewer: Viewer, event_id: str, wanted: Callable[[LiveMap], bool], *, timeout: float,
                        what: str, names: Callable[[str], str] = str) -> LiveMap:
     """Wait until the map drawn from everything ``viewer`` received satisfies ``wanted``; fail showing the map."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within(timeout)
     while True:
         shown = draw(viewer.inbox, event_id)
         if wanted(shown):

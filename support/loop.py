@@ -13,6 +13,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from .clock import SETTLE, within
+
 T = TypeVar("T")
 
 
@@ -32,7 +34,7 @@ class BackgroundLoop:
         """Run ``coro`` on the background loop and return its result (or raise its exception)."""
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
-            return future.result(timeout)
+            return future.result(None if timeout is None else within(timeout))
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError(f"{getattr(coro, '__qualname__', coro)} did not finish within {timeout} s") from None
@@ -49,8 +51,8 @@ class BackgroundLoop:
             await asyncio.gather(*tasks, return_exceptions=True)
 
         try:
-            self.run(_cancel_all(), timeout=10)
+            self.run(_cancel_all(), timeout=SETTLE)
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=SETTLE)
             self.loop.close()

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from .clock import ANSWER, within
+
 Sample = tuple[str, tuple[tuple[str, str], ...]]
 
 
@@ -21,7 +23,7 @@ class MetricsSnapshot:
         self.samples = dict(samples)
 
     @classmethod
-    def parse(cls, text: str) -> "MetricsSnapshot":
+    def parse(cls, text: str) -> MetricsSnapshot:
         samples: dict[Sample, float] = {}
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
@@ -33,11 +35,11 @@ class MetricsSnapshot:
         wanted = set(labels.items())
         return sum(v for (n, ls), v in self.samples.items() if n == name and wanted <= set(ls))
 
-    def delta(self, since: "MetricsSnapshot", name: str, **labels: str) -> float:
+    def delta(self, since: MetricsSnapshot, name: str, **labels: str) -> float:
         return self.value(name, **labels) - since.value(name, **labels)
 
 
 async def scrape(base_url: str, session: aiohttp.ClientSession) -> MetricsSnapshot:
-    async with session.get(f"{base_url}/metrics", timeout=aiohttp.ClientTimeout(total=5)) as response:
+    async with session.get(f"{base_url}/metrics", timeout=aiohttp.ClientTimeout(total=within(ANSWER))) as response:
         response.raise_for_status()
         return MetricsSnapshot.parse(await response.text())

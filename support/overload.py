@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+from .clock import RECOVER
 from .instances import Instance, ScenarioInstances
 from .traffic import Report, report_burst
 from .waiting import eventually
@@ -25,6 +26,7 @@ async def overwhelm(world: World, instances: ScenarioInstances, frozen: Instance
     """Freeze ``frozen``; have ``tracker`` report ``count`` positions, which ``storing`` stores and publishes;
     keep ``frozen`` frozen until those messages are older than its bound; thaw it (always)."""
     device_id = world.device(tracker)
+    assert world.publisher is not None
     frozen.process.pause()  # the whole group: a launcher's child Processor freezes too
     try:
         reports = await report_burst(world.publisher, [(tracker, device_id)], count, start)
@@ -36,7 +38,8 @@ async def overwhelm(world: World, instances: ScenarioInstances, frozen: Instance
             owed = await instances.pending(storing.group)
             return len(stored) >= count and owed.total == 0, f"{len(stored)} stored, pending {owed}"
 
-        await eventually(published, timeout=15, what=f"Processor {storing.name} to store and publish the positions")
+        await eventually(published, timeout=RECOVER,
+                         what=f"Processor {storing.name} to store and publish the positions")
         await asyncio.sleep(2 * LAG_BOUND_MS / 1000)  # pacing: stays frozen until the messages are older than its bound
         return reports
     finally:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 
+from .clock import PROBE, SETTLE, within
 from .settings import REPO_ROOT
 from .waiting import eventually
 
@@ -56,7 +57,8 @@ class ProcessorProcess:
             if not self.running():
                 return True, "exited"
             try:
-                async with session.get(f"{self.base_url}/healthz", timeout=aiohttp.ClientTimeout(total=2)) as r:
+                limit = aiohttp.ClientTimeout(total=within(PROBE))
+                async with session.get(f"{self.base_url}/healthz", timeout=limit) as r:
                     return r.status == 200, f"HTTP {r.status} {await r.text()}"
             except aiohttp.ClientError as exc:
                 return False, f"{type(exc).__name__}: {exc}"
@@ -70,8 +72,9 @@ class ProcessorProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM to the whole process group, then SIGKILL to it after ``timeout``; return the exit status of
-        the command (the launcher's, when there is one)."""
+        """SIGTERM to the whole process group, then SIGKILL to it after ``timeout`` (scaled by the suite's clock);
+        return the exit status of the command (the launcher's, when there is one)."""
+        timeout = within(timeout)
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -80,7 +83,7 @@ class ProcessorProcess:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self._signal_group(signal.SIGKILL)
-                self.proc.wait(10)
+                self.proc.wait(within(SETTLE))
         self._reap_group(timeout)
         return self.proc.returncode
 

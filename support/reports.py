@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from behave.formatter.base import Formatter, StreamOpener
 from behave.runner import Context
@@ -51,7 +51,7 @@ def requested_reports(userdata: Mapping[str, str]) -> list[str]:
 def _load(spec: str) -> type[Formatter]:
     module_name, class_name = spec.split(":")
     module = __import__(module_name, fromlist=[class_name])
-    return getattr(module, class_name)
+    return cast("type[Formatter]", getattr(module, class_name))
 
 
 def add_requested_reports(context: Context) -> list[Path]:

@@ -9,10 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .services.docker import POSTGRES_IMAGE, REDIS_IMAGE
-from .services.selection import CHOICES
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: The run's option values that name services; defined here (the providers import them), so reading the options
+#: loads no provider module.
+CHOICES = ("auto", "docker", "embedded", "external")
+REDIS_IMAGE = "redis:7"
+POSTGRES_IMAGE = "timescale/timescaledb:latest-pg16"
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
@@ -45,9 +48,11 @@ class Settings:
     keep_logs: bool
     chromium: str | None = None
     require_browser: bool = False
+    #: Scales every deadline the suite waits for (support/clock.py); 2 on a machine twice as slow.
+    timeout_factor: float = 1.0
 
     @classmethod
-    def from_userdata(cls, userdata: Mapping[str, str]) -> "Settings":
+    def from_userdata(cls, userdata: Mapping[str, str]) -> Settings:
         services = userdata.get("services", "auto")
         if services not in CHOICES:
             raise SettingsError(f"-D services must be one of {', '.join(CHOICES)}, got {services!r}")
@@ -60,6 +65,13 @@ class Settings:
         except ValueError:
             raise SettingsError(f"-D seed must be an integer, got {seed_text!r}") from None
         command = userdata.get("processor_cmd", "")
+        factor_text = userdata.get("timeout_factor", "1")
+        try:
+            timeout_factor = float(factor_text)
+        except ValueError:
+            raise SettingsError(f"-D timeout_factor must be a number, got {factor_text!r}") from None
+        if not timeout_factor > 0:
+            raise SettingsError(f"-D timeout_factor must be positive, got {factor_text!r}")
         return cls(
             services=services,
             require_services=_flag(userdata, "require_services"),
@@ -75,4 +87,5 @@ class Settings:
             # CI never skips @browser: there a missing Chromium fails the run (-D require_browser=false to allow it)
             require_browser=_flag({"require_browser": str(os.environ.get("CI") == "true"), **userdata},
                                   "require_browser"),
+            timeout_factor=timeout_factor,
         )

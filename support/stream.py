@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -64,7 +65,8 @@ async def dead_letters(redis: aioredis.Redis, stream: str, source_ids: Collectio
     """
     wanted = set(source_ids)
     letters = []
-    for entry_id, fields in await redis.xrange(dead_letter_stream(stream)):
+    entries = cast("list[tuple[bytes, dict[bytes, bytes]]]", await redis.xrange(dead_letter_stream(stream)))
+    for entry_id, fields in entries:
         letter = DeadLetter(_text(entry_id), {_text(k): _text(v) for k, v in fields.items()})
         if letter.source_id in wanted:
             letters.append(letter)
@@ -85,9 +87,9 @@ async def publish_burst(publisher: TelemetryPublisher, entries: Sequence[dict[st
     all of them are there and reads them in one batch (a plain pipeline may wake it after the first)."""
     async with publisher.redis.pipeline(transaction=together) as pipe:
         for fields in entries:
-            pipe.xadd(publisher.stream, fields)  # type: ignore[arg-type]
+            pipe.xadd(publisher.stream, fields)  # type: ignore[arg-type]  # redis-py's field types are invariant; str fields are what it sends
         ids = [_text(entry_id) for entry_id in await pipe.execute()]
-    publisher.published.extend(zip(ids, entries))
+    publisher.published.extend(zip(ids, entries, strict=False))
     return ids
 
 

@@ -18,6 +18,7 @@ import aiohttp
 
 from .browser import Chromium, find_chromium
 from .browser_pages import WebSite
+from .clock import BACKSTOP, STEP
 from .database import Database
 from .directus_stub import DirectusStub
 from .loop import BackgroundLoop
@@ -58,7 +59,9 @@ class Suite:
 
     # -- start -----------------------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, processor: bool = True) -> None:
+        """Services, schema, CMS stand-in, web site, publisher and HTTP client, then (unless ``processor`` is
+        False: bench/ starts its own) the main Processor. ``timings`` records each phase."""
         began = time.monotonic()
         started = start_services(
             self.settings.services, redis_image=self.settings.redis_image,
@@ -72,6 +75,8 @@ class Suite:
         self.run(self._open_clients())
         self.timings["schema"] = time.monotonic() - began
 
+        if not processor:
+            return
         began = time.monotonic()
         self.processor = self.start_processor("main")
         self.timings["processor"] = time.monotonic() - began
@@ -111,7 +116,7 @@ class Suite:
         self.processors.append(process)
         process.start()
         assert self.http is not None
-        self.run(process.wait_healthy(self.http), timeout=60)
+        self.run(process.wait_healthy(self.http), timeout=BACKSTOP)
         return process
 
     def describe(self) -> str:
@@ -126,7 +131,7 @@ class Suite:
         for process in self.processors:
             process.stop()
         try:
-            self.run(self._close_clients(), timeout=30)
+            self.run(self._close_clients(), timeout=STEP)
         finally:
             self.loop.close()
             if self.provider is not None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .stream import publish_burst
-from .telemetry import TelemetryPublisher, position_entry, render_ts
+from .telemetry import TelemetryPublisher, car_entry, position_entry, render_ts
 from .waiting import eventually
 
 Key = tuple[str, str]
@@ -49,7 +49,7 @@ def _place(index: int) -> tuple[float, float]:
 
 
 def _entry(device_id: str, ts: datetime, latitude: float, longitude: float) -> dict[str, str]:
-    return position_entry(device_id, ts, latitude, longitude, altitude=110.0, angle=90.0, speed=80.0, satellites=11)
+    return car_entry(device_id, ts, latitude, longitude)
 
 
 async def report_burst(publisher: TelemetryPublisher, trackers: Sequence[tuple[str, str]], count: int,
@@ -64,7 +64,7 @@ async def report_burst(publisher: TelemetryPublisher, trackers: Sequence[tuple[s
     sent_at = time.monotonic()
     ids = await publish_burst(publisher, [_entry(device_id, ts, lat, lon) for _, device_id, ts, lat, lon in planned])
     return [Report(alias, device_id, ts, lat, lon, entry_id, sent_at)
-            for (alias, device_id, ts, lat, lon), entry_id in zip(planned, ids)]
+            for (alias, device_id, ts, lat, lon), entry_id in zip(planned, ids, strict=False)]
 
 
 class ContinuousTraffic:

@@ -18,6 +18,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from .clock import within
+
 Frame = dict[str, Any]
 Predicate = Callable[[Frame], bool]
 
@@ -71,9 +73,9 @@ class Viewer:
             extra["sock"] = await _small_socket(url, receive_buffer)
         try:
             self.connection = await connect(
-                url, additional_headers=headers, origin=origin, open_timeout=timeout,  # type: ignore[arg-type]
+                url, additional_headers=headers, origin=origin, open_timeout=within(timeout),  # type: ignore[arg-type]  # websockets' connect() accepts these; its annotations are narrower
                 compression=None, max_size=None, ping_interval=None,
-                subprotocols=subprotocols, **extra,  # type: ignore[arg-type]
+                subprotocols=subprotocols, **extra,  # type: ignore[arg-type]  # websockets' connect() accepts these; its annotations are narrower
             )
         except InvalidStatus as exc:
             body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
@@ -137,7 +139,7 @@ class Viewer:
     async def wait_for(self, predicate: Predicate, *, timeout: float, what: str, since: int = 0) -> Frame:
         """The first frame satisfying ``predicate`` among those received from index ``since`` on, waiting up to
         ``timeout`` seconds for it."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within(timeout)
         while True:
             for frame in self.inbox[since:]:
                 if predicate(frame):
@@ -156,7 +158,7 @@ class Viewer:
         if self._reader is None:
             raise AssertionError(f"{self.name} never connected")
         try:
-            await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+            await asyncio.wait_for(asyncio.shield(self._reader), within(timeout))
         except TimeoutError:
             raise FrameTimeout(f"{self.name}'s connection was still open after {timeout} s;"
                                f" frames: {self.describe_inbox()}") from None
@@ -165,7 +167,7 @@ class Viewer:
 
     async def listen_quietly(self, window: float = QUIET_WINDOW) -> None:
         """Keep receiving for a bounded quiet window; only for negative checks, after a positive barrier."""
-        await asyncio.sleep(window)  # quiet-window: documented above (QUIET_WINDOW)
+        await asyncio.sleep(within(window))  # quiet-window: documented above (QUIET_WINDOW)
 
     def frames(self, predicate: Predicate) -> list[Frame]:
         return [frame for frame in self.inbox if predicate(frame)]

@@ -12,6 +12,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from .clock import within
+
 T = TypeVar("T")
 
 #: Pause between two probes. Short: probes are cheap and a scenario should not wait longer than it must.
@@ -32,15 +34,15 @@ async def eventually(
 
     ``probe`` returns ``(done, observation)``; the last observation is quoted if the deadline passes.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within(timeout)
     last: object = "<never probed>"
     while True:
         try:
             done, value = await probe()
         except Exception as exc:  # the probe's failure is an observation too: show it on timeout
-            done, value = False, f"{type(exc).__name__}: {exc}"  # type: ignore[assignment]
+            done, value = False, f"{type(exc).__name__}: {exc}"  # type: ignore[assignment]  # kept only to show on timeout, never returned
         if done:
-            return value  # type: ignore[return-value]
+            return value
         last = value
         if time.monotonic() >= deadline:
             raise OutcomeTimeout(f"waited {timeout} s for {what}; last seen: {last!r}")

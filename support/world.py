@@ -11,15 +11,21 @@ import asyncio
 import re
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
+from .clock import ANSWER
+from .database import Database
 from .metrics import MetricsSnapshot, scrape
+from .notes import Notes
 from .processor_process import ProcessorProcess
 from .suite import Suite
-from .telemetry import TelemetryPublisher, position_entry
+from .telemetry import TelemetryPublisher, car_entry
 from .viewer import Frame, Viewer
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -31,7 +37,7 @@ class Person:
 
 def parse_time(text: str) -> datetime:
     """``2026-05-02 11:00:00`` (UTC, as feature files write it) -> an aware datetime."""
-    return datetime.fromisoformat(text.strip()).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text.strip()).replace(tzinfo=UTC)
 
 
 def _slug(name: str) -> str:
@@ -60,12 +66,14 @@ class World:
         self.cleanups: list[Callable[[], Awaitable[None]]] = []
         #: Extra sections for a failing step's report (e.g. what a browser page showed): title -> text.
         self.reporters: list[Callable[[], tuple[str, str]]] = []
+        #: What the scenario's steps remember for later steps (see support/notes.py).
+        self.notes = Notes()
 
-    def run(self, coro):  # type: ignore[no-untyped-def]
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.suite.run(coro)
 
     @property
-    def db(self):  # type: ignore[no-untyped-def]
+    def db(self) -> Database:
         assert self.suite.db is not None
         return self.suite.db
 
@@ -154,7 +162,7 @@ class World:
         await self.start_opening(name, event, written=written)
         self.answers[name] = await viewer.wait_for(
             lambda f: str(f.get("eventId")).lower() == event_id and f.get("type") in ("subscribed", "error"),
-            timeout=5, what=f"an answer to subscribing to {event!r}", since=already,
+            timeout=ANSWER, what=f"an answer to subscribing to {event!r}", since=already,
         )
         return self.answers[name]
 
@@ -174,7 +182,7 @@ class World:
         await viewer.send({"type": "unsubscribe", "eventId": event_id})
         return await viewer.wait_for(
             lambda f: f.get("eventId") == event_id and f.get("type") in ("unsubscribed", "error"),
-            timeout=5, what=f"an answer to unsubscribing from {event!r}", since=already,
+            timeout=ANSWER, what=f"an answer to unsubscribing from {event!r}", since=already,
         )
 
     def viewer(self, name: str) -> Viewer:
@@ -191,8 +199,7 @@ class World:
         replaces the default altitude, angle, speed and satellites."""
         if self.baseline is None:
             self.baseline = await self.metrics()
-        record = {"altitude": 110.0, "angle": 90.0, "speed": 80.0, "satellites": 11, **payload}
-        fields = position_entry(self.device(alias), ts, latitude, longitude, **record)
+        fields = car_entry(self.device(alias), ts, latitude, longitude, **payload)
         if ts_text is not None:
             fields["ts"] = ts_text
         assert self.publisher is not None

@@ -18,7 +18,7 @@ class FakeTransport:
     """The write buffer of a socket: empty while the peer reads, full (past the direct-write limit) while the
     connection is ``blocked``."""
 
-    def __init__(self, connection: "FakeConnection") -> None:
+    def __init__(self, connection: FakeConnection) -> None:
         self.connection = connection
 
     def get_write_buffer_size(self) -> int:
@@ -83,7 +83,7 @@ class FakeRedis:
         self.calls: list[tuple[Any, ...]] = []
         self.fail_publish = False
 
-    def pipeline(self, transaction: bool = True) -> "FakePipeline":
+    def pipeline(self, transaction: bool = True) -> FakePipeline:
         return FakePipeline(self)
 
     async def publish(self, channel: str, message: str) -> int:
@@ -106,7 +106,7 @@ class FakePipeline:
         self.redis = redis
         self.queued: list[tuple[Any, ...]] = []
 
-    async def __aenter__(self) -> "FakePipeline":
+    async def __aenter__(self) -> FakePipeline:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -6,7 +6,7 @@ T0, T1, T2 = (f"2026-05-02T11:00:0{s}.000Z" for s in range(3))
 
 
 def test_holds_until_the_snapshot_then_releases_in_arrival_order():
-    b = Boundary()
+    b: Boundary[object] = Boundary()
     assert b.holding
     assert b.hold_position("d1", T1, "p1", limit=10)
     b.hold_correction("d1", T1, "c1", only_if_shown=False)
@@ -17,13 +17,13 @@ def test_holds_until_the_snapshot_then_releases_in_arrival_order():
 
 
 def test_holding_is_bounded():
-    b = Boundary()
+    b: Boundary[object] = Boundary()
     assert b.hold_position("d1", T0, "a", limit=1)
     assert not b.hold_position("d1", T1, "b", limit=1)
 
 
 def test_a_position_not_newer_than_the_snapshot_is_dropped():
-    b = Boundary()
+    b: Boundary[object] = Boundary()
     b.open(watermarks([("d1", T1), ("d1", T0)]))  # the newest per device counts
     assert not b.admits_position("d1", T0)
     assert not b.admits_position("d1", T1)
@@ -32,7 +32,7 @@ def test_a_position_not_newer_than_the_snapshot_is_dropped():
 
 
 def test_corrections_yield_to_a_newer_snapshot_and_gone_needs_a_shown_device():
-    b = Boundary()
+    b: Boundary[object] = Boundary()
     b.open(watermarks([("d1", T2)]))
     assert not b.admits_correction("d1", T1, gone=False, known=True)  # the snapshot saw more than the query
     assert b.admits_correction("d1", T2, gone=False, known=True)
@@ -42,7 +42,7 @@ def test_corrections_yield_to_a_newer_snapshot_and_gone_needs_a_shown_device():
 
 
 def test_restart_holds_again_and_abandon_keeps_the_old_watermarks():
-    b = Boundary()
+    b: Boundary[object] = Boundary()
     b.open({"d1": T1})
     b.restart()
     assert b.holding

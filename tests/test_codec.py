@@ -2,7 +2,8 @@ import base64
 import json
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from processor import codec
 from processor.codec import BIGINT_MAX, BIGINT_MIN, SentinelError
@@ -104,7 +105,8 @@ def test_sentinels_anywhere():
     assert codec.decode(tree) == {"io": {"1": [2**64 - 1, b"\x01\x02\x03"]}}
 
 
-@pytest.mark.parametrize("value", [{"$bigint": "1"}, {"$bytes": "AA=="}, 2**64, -(2**63) - 1, float("nan"), {1: 2}, object()])
+@pytest.mark.parametrize("value", [{"$bigint": "1"}, {"$bytes": "AA=="}, 2**64, -(2**63) - 1, float("nan"), {1: 2},
+                                   object()])
 def test_encoder_refuses_unrepresentable(value):
     with pytest.raises(SentinelError):
         codec.encode(value)

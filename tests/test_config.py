@@ -17,18 +17,21 @@ BASE = {
 
 def test_defaults():
     config = load(BASE)
-    assert (config.host, config.port, config.stream, config.group) == ("127.0.0.1", 8080, "telemetry:teltonika", "processor")
+    assert (config.host, config.port, config.stream, config.group) == ("127.0.0.1", 8080, "telemetry:teltonika",
+                                                                       "processor")
     assert config.dead_stream == "telemetry:teltonika:dead" and config.live_channel == "telemetry:teltonika:live"
     assert config.directus_url == "https://cms.example.com"
     assert config.allowed_origins == () and config.group_start_id == "0"
     assert config.consumer.endswith(f"-{os.getpid()}")
     assert (config.read_count, config.read_block_ms, config.redis_timeout) == (500, 1000, 5.0)
-    assert (config.client_queue, config.max_frame_bytes, config.subscribe_rate, config.max_subscriptions) == (1024, 65536, 20, 50)
+    assert (config.client_queue, config.max_frame_bytes, config.subscribe_rate,
+            config.max_subscriptions) == (1024, 65536, 20, 50)
 
 
 def test_overrides():
     config = load({**BASE, "PROCESSOR_PORT": "9000", "PROCESSOR_ALLOWED_ORIGINS": "https://a.example, https://b.example,",
-                   "PROCESSOR_GROUP_START_ID": "$", "PROCESSOR_LOG_LEVEL": "debug", "PROCESSOR_DIRECTUS_TIMEOUT": "0.5"})
+                   "PROCESSOR_GROUP_START_ID": "$", "PROCESSOR_LOG_LEVEL": "debug",
+                   "PROCESSOR_DIRECTUS_TIMEOUT": "0.5"})
     assert config.port == 9000 and config.group_start_id == "$" and config.log_level == "DEBUG"
     assert config.allowed_origins == ("https://a.example", "https://b.example")
     assert config.directus_timeout == 0.5
@@ -58,7 +61,8 @@ def test_malformed(name, value):
 
 
 def _run(env):
-    return subprocess.run([sys.executable, "-m", "processor"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=20)
+    return subprocess.run([sys.executable, "-m", "processor"], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=20)
 
 
 def test_empty_environment_exits_2_naming_the_variable():
@@ -71,4 +75,5 @@ def test_empty_environment_exits_2_naming_the_variable():
 def test_malformed_port_exits_2():
     result = _run({**BASE, "PROCESSOR_PORT": "abc"})
     assert result.returncode == 2
-    assert result.stderr.strip() == "configuration error: PROCESSOR_PORT must be an integer between 1 and 65535, got 'abc'"
+    assert result.stderr.strip() == ("configuration error: PROCESSOR_PORT must be an integer between 1 and 65535, "
+                                     "got 'abc'")

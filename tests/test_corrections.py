@@ -5,9 +5,10 @@ import json
 import logging
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from processor.corrections import Change, Corrections, parse, route, BadNotification
+from processor.corrections import BadNotification, Change, Corrections, parse, route
 from processor.hub import Client, Hub
 from processor.store import Correction
 
@@ -43,8 +44,8 @@ def test_documented_payloads_parse():
     ('{"op":"moved","deviceId":"d1"}', "unknown op"),
     ('{"op":"faulty"}', "deviceId"),
     ('{"op":"faulty","deviceId":""}', "deviceId"),
-    ('{"op":"fitted","deviceId":"d1","entryId":"%s"}' % ENTRY, "eventId"),
-    ('{"op":"removed","deviceId":"d1","eventId":"%s","entryId":"x"}' % EVENT, "entryId"),
+    (f'{{"op":"fitted","deviceId":"d1","entryId":"{ENTRY}"}}', "eventId"),
+    (f'{{"op":"removed","deviceId":"d1","eventId":"{EVENT}","entryId":"x"}}', "entryId"),
     ("[" * 100_000, "not JSON"),
 ])
 def test_bad_payloads_say_why(payload, why):
@@ -72,10 +73,10 @@ def test_any_payload_is_queued_or_counted_and_logged_once(payload):
     from processor.metrics import Metrics
 
     metrics = Metrics()
-    corrections = Corrections(FakeStore(), Hub(metrics), metrics)
-    records = []
+    corrections = Corrections(FakeStore(), Hub(metrics), metrics)  # type: ignore[arg-type]  # a fake standing in for the real one
+    records = []  # type: ignore[var-annotated]  # log records, filled by the handler
     handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler.emit = records.append  # type: ignore[assignment, method-assign]  # the handler records instead of emitting
     logger = logging.getLogger("processor.corrections")
     logger.addHandler(handler)
     try:
@@ -139,7 +140,8 @@ def test_a_change_reaches_the_fans_of_the_affected_event_only(metrics):
 
     sent, a, b, other, asked = run(main())
     assert sent == 2 and a == b
-    assert a[-1] == {"type": "correction", "eventId": EVENT, "deviceId": "d1", "position": item(position(EVENT, "d1", T0))}
+    assert a[-1] == {"type": "correction", "eventId": EVENT, "deviceId": "d1", "position": item(position(EVENT, "d1",
+                                                                                                         T0))}
     assert [f["type"] for f in other] == ["subscribed"]  # asked about d1 on OTHER too, but d1 was never there
     assert sorted(asked[0]) == sorted([(EVENT, "d1"), (OTHER, "d1")])
     assert sample(metrics, "processor_corrections_sent_total") == 2
@@ -260,7 +262,7 @@ def test_missing_triggers_are_a_warning_not_an_exit(caplog):
 
     app = SimpleNamespace(store=Store(), exit_code=0)
     with caplog.at_level(logging.WARNING, logger="processor.app"):
-        run(App._check_triggers(app))
+        run(App._check_triggers(app))  # type: ignore[arg-type]  # a fake standing in for the real one
     assert app.exit_code == 0
     assert [r.getMessage() for r in caplog.records] == [
         "corrections will not reach open maps: the database lacks the trigger(s) entries.live_corrections_entries"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from processor.directus import Directus, Outcome, Reply, TransportError, classif
 from .conftest import run
 from .directus_recordings import EVENT_1, SET_UP_ONLY, recorded_code, recordings
 
-O = Outcome
+O = Outcome  # noqa: E741 -- a one-letter alias keeps the 68-row table below readable
 #: Recorded case -> what the Processor makes of that answer (a pair when Directus 11 and 12 differ:
 #: Directus 12 without a licence cannot express per-organisation access, so user A reads every event).
 EXPECTED: dict[str, Any] = {
@@ -68,7 +69,8 @@ EXPECTED: dict[str, Any] = {
     "item: share-link session, event 1 (share of another collection)": O.FORBIDDEN,
 }
 
-ASKED = [(v, e) for v, e in recordings() if e["case"] not in SET_UP_ONLY and e["path"].startswith(("/users/me", "/items/events/"))]
+ASKED = [(v, e) for v, e in recordings() if e["case"] not in SET_UP_ONLY and e["path"].startswith(("/users/me",
+                                                                                                   "/items/events/"))]
 
 
 def as_reply(entry: dict[str, Any]) -> Reply:
@@ -180,7 +182,7 @@ def test_a_429_past_the_budget_is_not_retried() -> None:
 
 def test_a_zero_retry_after_still_backs_off_a_little() -> None:
     zero = Reply(429, LIMITED.body, {"Retry-After": "0"})
-    directus, script, clock = client(zero, ITEM)
+    directus, _script, clock = client(zero, ITEM)
     assert run(directus.may_watch("c=1", EVENT_1)) is O.OK
     assert 0 < clock.slept[0] < 1
 
@@ -205,7 +207,7 @@ def test_after_a_hold_one_probe_goes_out_alone() -> None:
     """Retry-After is rounded to whole seconds, so the window may not have ended when it says: the first
     request after a hold goes out alone, and the others wait for its answer instead of all meeting a 429."""
     async def scenario() -> tuple[list[Outcome], int, int]:
-        directus, script, clock = client(LIMITED)
+        directus, script, _clock = client(LIMITED)
         assert await directus.may_watch("c=0", EVENT_1) is O.RATE_LIMITED  # a 429, and the retry's 429
         script.gate = asyncio.Event()
         script.replies = [ITEM]
@@ -244,14 +246,15 @@ def test_identical_checks_in_flight_share_one_request() -> None:
         directus, script, _ = client(ITEM, gate=gate)
         checks = [asyncio.ensure_future(directus.may_watch("c=alice", EVENT_1)) for _ in range(5)]
         checks.append(asyncio.ensure_future(directus.may_watch("c=bob", EVENT_1)))  # another session
-        checks.append(asyncio.ensure_future(directus.current_user("c=alice")))  # another question
+        checks.append(asyncio.ensure_future(directus.current_user("c=alice")))  # type: ignore[arg-type]  # another question; the list mixes both questions' futures on purpose
         await asyncio.sleep(0)
         gate.set()
         return list(await asyncio.gather(*checks)), script
 
     results, script = run(scenario())
     assert results[:6] == [O.OK] * 6
-    assert sorted(script.asked) == sorted([(f"/items/events/{EVENT_1}", "c=alice"), (f"/items/events/{EVENT_1}", "c=bob"),
+    assert sorted(script.asked) == sorted([(f"/items/events/{EVENT_1}", "c=alice"), (f"/items/events/{EVENT_1}",
+                                                                                     "c=bob"),
                                            ("/users/me", "c=alice")])
 
 
@@ -289,7 +292,7 @@ def test_a_waiter_leaving_does_not_cancel_the_shared_request() -> None:
     ("1", None, 1.0),  # no reset: Retry-After as said
 ])
 def test_hold_after_a_429(said: str, reset_in: float | None, hold: float) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from processor.directus import RatePacer
 
@@ -297,7 +300,7 @@ def test_hold_after_a_429(said: str, reset_in: float | None, hold: float) -> Non
     pacer.wall = lambda: 1_800_000_000.0
     extensions: dict[str, Any] = {"limit": 50, "code": "REQUESTS_EXCEEDED"}
     if reset_in is not None:
-        extensions["reset"] = datetime.fromtimestamp(1_800_000_000.0 + reset_in, timezone.utc).isoformat()
+        extensions["reset"] = datetime.fromtimestamp(1_800_000_000.0 + reset_in, UTC).isoformat()
     reply = Reply(429, json.dumps({"errors": [{"message": "x", "extensions": extensions}]}).encode(),
                   {"Retry-After": said})
     assert pacer._hold(reply) == pytest.approx(hold)

@@ -40,7 +40,7 @@ def test_position_frame_is_rendered_once_per_message(metrics, monkeypatch):
 
     calls = []
     original = frames.position_frame
-    monkeypatch.setattr(frames, "position_frame", lambda item: calls.append(item) or original(item))
+    monkeypatch.setattr(frames, "position_frame", lambda item: calls.append(item) or original(item))  # type: ignore[func-returns-value]  # records the call, then delegates
 
     async def main():
         hub = Hub(metrics)

@@ -15,7 +15,7 @@ def value(metrics, name):
 
 
 def reader(metrics, hub, now, resyncs):
-    return LiveReader(None, "ch", hub, metrics, lag_limit=2.0, resync=lambda: resyncs.append(1),  # type: ignore[arg-type]
+    return LiveReader(None, "ch", hub, metrics, lag_limit=2.0, resync=lambda: resyncs.append(1),  # type: ignore[arg-type]  # no Redis: these tests never connect
                       clock=lambda: now[0])
 
 
@@ -33,7 +33,7 @@ def test_sequences_report_what_went_missing():
 
 def test_lag_is_a_gauge_and_a_gap_is_counted_and_resyncs(metrics):
     async def main():
-        hub, now, resyncs = Hub(metrics), [1000.5], []
+        hub, now, resyncs = Hub(metrics), [1000.5], []  # type: ignore[var-annotated]  # the resync calls, counted
         conn = FakeConnection()
         hub.complete(hub.begin(Client(conn, 10, metrics), EVENT), [])
         r = reader(metrics, hub, now, resyncs)
@@ -51,7 +51,7 @@ def test_lag_is_a_gauge_and_a_gap_is_counted_and_resyncs(metrics):
 
 def test_a_message_older_than_the_bound_closes_the_fans_it_would_show_the_past_to(metrics):
     async def main():
-        hub, now, resyncs = Hub(metrics), [0.0], []
+        hub, now, resyncs = Hub(metrics), [0.0], []  # type: ignore[var-annotated]  # the resync calls, counted
         before, after = FakeConnection(), FakeConnection()
         sub = hub.begin(Client(before, 10, metrics), EVENT)
         sub.since = 100.0
@@ -98,7 +98,7 @@ def test_without_fans_the_positions_are_not_decoded_but_lag_and_gaps_are_still_c
     monkeypatch.setattr(frames.LiveMessage, "positions", boom)
 
     async def main():
-        r = reader(metrics, Hub(metrics), [10.0], resyncs := [])
+        r = reader(metrics, Hub(metrics), [10.0], resyncs := [])  # type: ignore[var-annotated]  # the resync calls, counted
         await r.handle(live(position(EVENT, "d1", T0), seq=1, published=9.0))
         await r.handle(live(position(EVENT, "d1", T1), seq=5, published=9.5))
         return resyncs

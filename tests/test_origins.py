@@ -5,7 +5,8 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from processor.config import ConfigError, load
 from processor.origins import AllowList, OriginError, normalise, parse_allow_list
@@ -29,7 +30,7 @@ def as_browser_sends(scheme: str, host: str, port: int | None) -> str:
 
 def random_case(draw, text: str) -> str:
     flips = draw(st.lists(st.booleans(), min_size=len(text), max_size=len(text)))
-    return "".join(c.upper() if flip else c for c, flip in zip(text, flips))
+    return "".join(c.upper() if flip else c for c, flip in zip(text, flips, strict=False))
 
 
 @st.composite
@@ -123,7 +124,7 @@ def test_the_wildcard_allows_every_site_but_not_null_and_warns_once(caplog):
 
 
 def test_config_names_the_variable():
-    with pytest.raises(ConfigError, match="^PROCESSOR_ALLOWED_ORIGINS entry 'live.example.com' is not an origin"):
+    with pytest.raises(ConfigError, match=r"^PROCESSOR_ALLOWED_ORIGINS entry 'live.example.com' is not an origin"):
         load({**BASE, "PROCESSOR_ALLOWED_ORIGINS": "https://ok.example, live.example.com"})
     assert load({**BASE, "PROCESSOR_ALLOWED_ORIGINS": "https://Live.Example.com/"}).allowed_origins == (
         "https://live.example.com",)

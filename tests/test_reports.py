@@ -17,7 +17,7 @@ def test_reports_are_read_in_order_without_repeats() -> None:
 
 
 def test_an_unknown_report_is_refused_with_the_known_ones() -> None:
-    with pytest.raises(ReportOptionError, match="unknown pdf .*known: html, json, allure"):
+    with pytest.raises(ReportOptionError, match=r"unknown pdf .*known: html, json, allure"):
         requested_reports({"report": "html,pdf"})
 
 

@@ -1,6 +1,6 @@
 """Routing and de-duplication of the insert's rows (processor.routing.route): pure, no database."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from processor.routing import RoutedPosition, route
 
@@ -39,6 +39,6 @@ def test_nothing_inserted_routes_nothing():
 
 
 def test_a_datetime_ts_is_rendered_in_the_fixed_width_utc_form():
-    ts = datetime(2026, 5, 2, 11, 0, 0, 123456, tzinfo=timezone.utc)
+    ts = datetime(2026, 5, 2, 11, 0, 0, 123456, tzinfo=UTC)
     (p,) = route([row("d1", ts, EVENT, "entry-1")]).routed
     assert p.ts == "2026-05-02T11:00:00.123Z"

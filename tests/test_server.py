@@ -21,7 +21,7 @@ EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
 
 def make_server(metrics, directus=None, store=None, healthy=True, **env):
     config = load({**BASE, **{f"PROCESSOR_{k.upper()}": str(v) for k, v in env.items()}})
-    return Server(config, metrics, Hub(metrics), directus or FakeDirectus(), store or FakeStore(), FakeHealth(healthy))
+    return Server(config, metrics, Hub(metrics), directus or FakeDirectus(), store or FakeStore(), FakeHealth(healthy))  # type: ignore[arg-type]  # fakes standing in for the real ones
 
 
 def request(path, **headers):
@@ -205,6 +205,7 @@ def test_max_subscriptions(metrics):
     directus = FakeDirectus()
     server = make_server(metrics, directus, max_subscriptions=2)
     events = [str(uuid.UUID(int=i)) for i in range(1, 4)]
-    ws = run(converse(server, [{"type": "subscribe", "eventId": e} for e in events] + [{"type": "subscribe", "eventId": events[0]}]))
+    ws = run(converse(server, [{"type": "subscribe", "eventId": e} for e in events] + [{"type": "subscribe",
+                                                                                        "eventId": events[0]}]))
     assert [f["type"] for f in ws.frames] == ["subscribed", "subscribed", "error", "subscribed"]
     assert ws.frames[2]["code"] == "too_many_subscriptions" and len(directus.calls) == 3

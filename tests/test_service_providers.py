@@ -6,10 +6,12 @@ does not answer)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from support.services import docker as docker_module
-from support.services.base import Endpoints, ServicesUnavailable
+from support.services.base import Endpoints, ServiceControl, ServiceControlUnsupported, ServicesUnavailable
 from support.services.docker import DockerServices, ImagesUnavailable
 from support.services.selection import start_services
 
@@ -17,7 +19,7 @@ from support.services.selection import start_services
 class FakeContainer:
     """Records what the provider did to it; ``fail_start``/``fail_stop`` make those calls raise."""
 
-    instances: list["FakeContainer"] = []
+    instances: ClassVar[list[FakeContainer]] = []
 
     def __init__(self, image: str, **_: object) -> None:
         self.image = image
@@ -27,16 +29,16 @@ class FakeContainer:
         self.fail_stop = image.startswith("sticky")
         FakeContainer.instances.append(self)
 
-    def with_command(self, _command: str) -> "FakeContainer":
+    def with_command(self, _command: str) -> FakeContainer:
         return self
 
-    def get_docker_client(self) -> "FakeContainer":
+    def get_docker_client(self) -> FakeContainer:
         return self
 
     def host(self) -> str:
         return "localhost"
 
-    def start(self) -> "FakeContainer":
+    def start(self) -> FakeContainer:
         self.started = True  # created and started: from here on it exists on the daemon
         if self.fail_start:
             raise TimeoutError(f"{self.image} never became ready")
@@ -111,6 +113,9 @@ class FakeProvider:
 
     def describe(self) -> str:
         return self.name
+
+    def service_control(self) -> ServiceControl:
+        raise ServiceControlUnsupported("a fake")
 
 
 def test_auto_falls_back_and_says_why_once() -> None:

@@ -141,8 +141,9 @@ def test_a_retry_hint_of_the_upgrade_reaches_the_page(metrics, monkeypatch):
     server = make_server(metrics, FakeDirectus(), allowed_origins=PAGE)
 
     async def busy(connection, request):
-        from processor.server import _text
         import http
+
+        from processor.server import _text
 
         response = _text(http.HTTPStatus.SERVICE_UNAVAILABLE, "the CMS is busy")
         response.headers["Retry-After"] = "3"

@@ -24,6 +24,19 @@ class Endpoints:
     stream: str = "telemetry:teltonika"
 
 
+class ServiceControl(Protocol):
+    """Stopping, starting, freezing and thawing one of the run's servers in place (same port, same data), for
+    the resilience scenarios (@needs-service-control). ``name`` is ``redis`` or ``postgres``."""
+
+    def stop_service(self, name: str) -> None: ...
+
+    def start_service(self, name: str) -> None: ...
+
+    def pause_service(self, name: str) -> None: ...
+
+    def resume_service(self, name: str) -> None: ...
+
+
 class ServiceProvider(Protocol):
     """Starts Redis and PostgreSQL for one run and removes every trace of them afterwards."""
 
@@ -41,11 +54,15 @@ class ServiceProvider(Protocol):
         """One line for the run's header: what runs where."""
         ...
 
+    def service_control(self) -> ServiceControl:
+        """Control of the servers (often the provider itself), or raise :class:`ServiceControlUnsupported` saying
+        why this provider declines."""
+        ...
 
-def service_control(provider: object | None) -> object:
-    """The provider, if it can stop and start its servers in place (same ports, same data); else raise
+
+def service_control(provider: ServiceProvider | None) -> ServiceControl:
+    """The provider's control of its servers in place (same ports, same data); else raise
     :class:`ServiceControlUnsupported` saying why."""
-    if provider is None or not getattr(provider, "controls_services", False):
-        name = getattr(provider, "name", "no provider")
-        raise ServiceControlUnsupported(f"the {name} services cannot be stopped and restarted by the suite")
-    return provider
+    if provider is None:
+        raise ServiceControlUnsupported("no services were started, so none can be stopped and restarted")
+    return provider.service_control()

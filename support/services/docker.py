@@ -19,10 +19,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from .base import Endpoints, ServiceControlUnsupported, ServicesUnavailable
+from ..settings import POSTGRES_IMAGE, REDIS_IMAGE
+from .base import Endpoints, ServiceControl, ServiceControlUnsupported, ServicesUnavailable
 
-REDIS_IMAGE = "redis:7"
-POSTGRES_IMAGE = "timescale/timescaledb:latest-pg16"
 DATABASE = "live_suite"
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -82,13 +81,10 @@ class DockerServices:
     where it runs)."""
 
     name = "docker"
-    #: Resilience scenarios (@needs-service-control) are skipped here: testcontainers maps random host ports, which a restarted container does not keep.
-    controls_services = False
-
-    def stop_service(self, name: str) -> None:
-        raise ServiceControlUnsupported(f"the docker provider cannot stop {name}: testcontainers maps random host ports, which a restarted container does not keep")
-
-    start_service = stop_service
+    def service_control(self) -> ServiceControl:
+        """Declined: resilience scenarios (@needs-service-control) are skipped here."""
+        raise ServiceControlUnsupported("the docker provider cannot stop and restart its servers: testcontainers "
+                                        "maps random host ports, which a restarted container does not keep")
 
     def __init__(self, redis_image: str = REDIS_IMAGE, postgres_image: str = POSTGRES_IMAGE) -> None:
         self.redis_image = redis_image

@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from ..ports import free_port
-from .base import Endpoints, ServicesUnavailable
+from .base import Endpoints, ServiceControl, ServicesUnavailable
 from .processes import ServerProcess
 
 PG_SYSTEM_USER = "suitepg"
@@ -52,7 +52,7 @@ def _package_dir(name: str) -> Path | None:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def valkey_binary() -> Path | None:
@@ -125,7 +125,7 @@ def cache_dir() -> Path:
 
 def _open_to_all(path: Path) -> None:
     """Directories 0755, files readable by everyone (executables executable by everyone)."""
-    for root, dirs, files in os.walk(path):
+    for root, _dirs, files in os.walk(path):
         os.chmod(root, 0o755)
         for name in files:
             file = os.path.join(root, name)
@@ -236,8 +236,9 @@ class EmbeddedServices:
 
     # -- service control (resilience scenarios) --------------------------------------------------------
 
-    #: This provider can stop and restart its servers (see :func:`support.services.base.service_control`).
-    controls_services = True
+    def service_control(self) -> ServiceControl:
+        """This provider can stop and restart its servers: it is their control."""
+        return self
 
     def stop_service(self, name: str) -> None:
         """Stop ``redis`` or ``postgres`` (fast shutdown: PostgreSQL does not wait for its clients)."""

@@ -10,7 +10,8 @@ import asyncio
 import secrets
 from urllib.parse import urlsplit, urlunsplit
 
-from .base import Endpoints, ServiceControlUnsupported, ServicesUnavailable
+from ..clock import SETTLE, within
+from .base import Endpoints, ServiceControl, ServiceControlUnsupported, ServicesUnavailable
 
 
 def _with_database(url: str, database: str) -> str:
@@ -22,13 +23,10 @@ class ExternalServices:
     """Reach ``REDIS_URL`` and ``DATABASE_URL``; own only a fresh database and key prefix there."""
 
     name = "external"
-    #: Resilience scenarios (@needs-service-control) are skipped here: the servers belong to someone else.
-    controls_services = False
-
-    def stop_service(self, name: str) -> None:
-        raise ServiceControlUnsupported(f"the external provider cannot stop {name}: the servers belong to someone else")
-
-    start_service = stop_service
+    def service_control(self) -> ServiceControl:
+        """Declined: resilience scenarios (@needs-service-control) are skipped here."""
+        raise ServiceControlUnsupported("the external provider cannot stop and restart its servers: they belong to "
+                                        "someone else")
 
     def __init__(self, redis_url: str | None, database_url: str | None) -> None:
         self.redis_url = redis_url
@@ -66,7 +64,7 @@ class ExternalServices:
         import asyncpg
 
         assert self.admin_url is not None
-        conn = await asyncpg.connect(self.admin_url, timeout=10)
+        conn = await asyncpg.connect(self.admin_url, timeout=within(SETTLE))
         try:
             await conn.execute(statement)
         finally:

@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..settings import CHOICES
 from .base import Endpoints, ServiceProvider, ServicesUnavailable
 from .docker import DockerServices
 from .embedded import EmbeddedServices
 from .external import ExternalServices
 
-CHOICES = ("auto", "docker", "embedded", "external")
 #: The providers ``auto`` tries, best first (see the module's docstring for why embedded comes first).
 AUTO_ORDER = ("embedded", "docker")
 

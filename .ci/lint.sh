@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Lint and type gate (issue 13): ruff and mypy, both configured in pyproject.toml, at the versions pinned in
+# requirements-dev.txt (installed into .venv-ci by .ci/run; this script installs nothing). Fails on any finding.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${LINT_VENV:-.venv-ci}"
+status=0
+echo "== lint: ruff check ."
+"$VENV/bin/ruff" check . || status=1
+echo "== types: mypy (strict for processor/ and support/)"
+"$VENV/bin/mypy" || status=1
+if [ "$status" -ne 0 ]; then
+  echo "lint: FAILED (see the findings above)"
+  exit 1
+fi
+echo "lint: ok (ruff and mypy found nothing)"
