@@ -9,12 +9,10 @@ from hamcrest import assert_that, close_to, contains_inanyorder, equal_to, has_e
 from support.clock import CATCH_UP, SETTLE
 from support.deliveries import (
     assert_no_repeats,
+    departures_from_history,
     key_of,
     live_positions,
-    seen_per_device,
     sent_after,
-    sequence_problems,
-    subscribed_frame,
     wait_for_positions,
 )
 from support.loading import open_while_answer_travels, open_while_loading, times_seen
@@ -233,21 +231,12 @@ def step_receive_after_opening(context: Context, people: str) -> None:
 @then("{people} see each tracker's positions in time order, without a gap")
 def step_in_order_without_gap(context: Context, people: str) -> None:
     """Per tracker, snapshot item then live frames must be exactly the stored history from the snapshot's item on
-    (support/deliveries.py, sequence_problems)."""
+    (support/deliveries.py, departures_from_history)."""
     world = context.world
-    devices = sorted({report.device_id for report in context.world.notes.traffic.reports})
-    rows = context.suite.run(world.db.positions_of_devices(devices))
-    history: dict[str, list[str]] = {device_id: [] for device_id in devices}
-    for row in rows:
-        if not row.faulty:
-            history[row.device_id].append(render_ts(row.ts))
+    devices = sorted({report.device_id for report in world.notes.traffic.reports})
     for person in split_names(people):
-        viewer = world.viewer(person)
-        event_id = world.answers[person]["eventId"]
-        _, answer = subscribed_frame(viewer, event_id)
-        in_snapshot = {item.get("deviceId") for item in answer.get("snapshot") or []}
-        seen = seen_per_device(viewer, event_id)
-        problems = sequence_problems({d: seen.get(d, []) for d in devices}, history, in_snapshot)
+        problems = context.suite.run(departures_from_history(world.db, world.viewer(person),
+                                                             world.answers[person]["eventId"], devices))
         assert_that(problems, equal_to([]), f"how {person}'s view of each tracker departs from what was stored "
                                             f"(devices: {[world.alias_of(d) for d in devices]})")
 

@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, 
 from datetime import datetime, timedelta
 from typing import Any
 
-from .telemetry import TelemetryPublisher
+from .database import Database
+from .telemetry import TelemetryPublisher, render_ts
 from .traffic import Key, Report, report_burst
 from .viewer import Frame, FrameTimeout, Viewer
 
@@ -125,6 +126,22 @@ def sequence_problems(seen: Mapping[str, Sequence[str]], history: Mapping[str, S
                             f"{expected[0] if expected else '-'} on; missing {_sample(lost) or 'none'}; "
                             f"unexpected {_sample(extra) or 'none'}")
     return problems
+
+
+async def departures_from_history(db: Database, viewer: Viewer, event_id: str, devices: Sequence[str]) -> list[str]:
+    """How ``viewer``'s view of each of ``devices`` on ``event_id`` departs from the sound positions stored for
+    it (:func:`sequence_problems`); empty when the view is exactly the history from the snapshot's item on.
+
+    The history is read from the database at the time of the check, so call it once the traffic has stopped and
+    been stored."""
+    history: dict[str, list[str]] = {device_id: [] for device_id in devices}
+    for row in await db.positions_of_devices(devices):
+        if not row.faulty:
+            history[row.device_id].append(render_ts(row.ts))
+    _, answer = subscribed_frame(viewer, event_id)
+    in_snapshot = {str(item.get("deviceId")) for item in answer.get("snapshot") or []}
+    seen = seen_per_device(viewer, event_id)
+    return sequence_problems({device: seen.get(device, []) for device in devices}, history, in_snapshot)
 
 
 def sent_after(reports: Iterable[Report], moment: float) -> list[Report]:
