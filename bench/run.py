@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     results["goals"] = report.goals(results)
     results["seconds"] = time.monotonic() - began
     out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)  # --output may name a directory not made yet
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     (out / "RESULTS.md").write_text(report.markdown(results))
     say(f"done in {results['seconds']:.0f} s: {out / 'RESULTS.md'}, {out / 'results.json'}")
