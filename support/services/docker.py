@@ -64,7 +64,7 @@ def images_unavailable(*images: str) -> str | None:
                 client.images.get(image)
                 continue
             except docker.errors.ImageNotFound:
-                pass
+                pass  # not here yet: pulled just below
             except docker.errors.APIError as exc:
                 return f"image {image} cannot be looked up ({_first_line(exc)})"
             try:
