@@ -22,19 +22,23 @@ def step_orphans(context, count):
 DEAD_LETTERS = "processor_dead_letter_entries_total"
 
 
-@then("exactly {count:d} broken reports have been counted")
-def step_dead_letter_count(context: Context, count: int) -> None:
-    """Waits for the counter to reach ``count`` (it may be scraped before the last increment), then requires
-    that it did not go past it."""
+def _counted_exactly(context: Context, metric: str, count: int, nothing_sent: str) -> None:
+    """Wait for ``metric`` to rise by ``count`` over the scenario (it may be scraped before the last increment),
+    then require that it did not go past it."""
     world = context.world
-    assert world.baseline is not None, "no report was sent in this scenario"
+    assert world.baseline is not None, nothing_sent
 
     async def counted() -> tuple[bool, float]:
-        delta = (await world.metrics()).delta(world.baseline, DEAD_LETTERS)
+        delta = (await world.metrics()).delta(world.baseline, metric)
         return delta >= count, delta
 
-    delta = context.suite.run(eventually(counted, timeout=ANSWER, what=f"{DEAD_LETTERS} to rise by {count}"))
-    assert_that(delta, equal_to(count), f"{DEAD_LETTERS} moved by this much")
+    delta = context.suite.run(eventually(counted, timeout=ANSWER, what=f"{metric} to rise by {count}"))
+    assert_that(delta, equal_to(count), f"{metric} moved by this much")
+
+
+@then("exactly {count:d} broken reports have been counted")
+def step_dead_letter_count(context: Context, count: int) -> None:
+    _counted_exactly(context, DEAD_LETTERS, count, "no report was sent in this scenario")
 
 
 DUPLICATES = "processor_positions_duplicate_total"
@@ -47,13 +51,4 @@ def step_no_orphans(context: Context) -> None:
 
 @then("exactly {count:d} duplicate positions have been counted")
 def step_duplicates(context: Context, count: int) -> None:
-    """Waits for the counter to reach ``count``, then requires that it did not go past it."""
-    world = context.world
-    assert world.baseline is not None, "no position was reported in this scenario"
-
-    async def counted() -> tuple[bool, float]:
-        delta = (await world.metrics()).delta(world.baseline, DUPLICATES)
-        return delta >= count, delta
-
-    delta = context.suite.run(eventually(counted, timeout=ANSWER, what=f"{DUPLICATES} to rise by {count}"))
-    assert_that(delta, equal_to(count), f"{DUPLICATES} moved by this much")
+    _counted_exactly(context, DUPLICATES, count, "no position was reported in this scenario")
