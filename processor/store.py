@@ -76,38 +76,9 @@ LEFT JOIN entries e ON e.id = ed.entry_id
 ORDER BY ins.ts, ins.device_id, e.event_id, e.id
 """
 
-SNAPSHOT_SQL = """
-SELECT r.entry_id, p.device_id, to_char(p.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts,
-       p.latitude, p.longitude, p.altitude, p.speed, p.heading, p.satellites, p.stream_id
-FROM (
-    SELECT DISTINCT ON (ed.device_id) ed.device_id, e.id AS entry_id
-    FROM entries e
-    JOIN entry_devices ed ON ed.entry_id = e.id
-    WHERE e.event_id = $1
-    ORDER BY ed.device_id, e.id
-) r
-CROSS JOIN LATERAL (
-    SELECT device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id
-    FROM positions
-    WHERE device_id = r.device_id AND NOT faulty
-    ORDER BY ts DESC
-    LIMIT 1
-) p
-ORDER BY p.device_id
-"""
-
-
-_TS_TEXT = "to_char(p.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
-#: The snapshot rendered by PostgreSQL: the ``<position>`` objects as one JSON text (frames.position_json_sql
-#: knows the format) and the boundary's watermarks as two arrays, from the same rows as :data:`SNAPSHOT_SQL`.
-SNAPSHOT_JSON_SQL = f"""
-SELECT coalesce(string_agg({frames.position_json_sql({
-    "eventId": "$1::uuid::text", "entryId": "r.entry_id::text", "deviceId": "p.device_id", "ts": _TS_TEXT,
-    "lat": "p.latitude", "lon": "p.longitude", "altitude": "p.altitude", "speed": "p.speed", "heading": "p.heading",
-    "satellites": "p.satellites", "streamId": "p.stream_id"})}, ',' ORDER BY p.device_id), '') AS positions,
-       coalesce(array_agg(p.device_id ORDER BY p.device_id), '{{}}') AS devices,
-       coalesce(array_agg({_TS_TEXT} ORDER BY p.device_id), '{{}}') AS stamps
+#: The latest non-faulty position of every device routed to event ``$1`` (``r``: the device and its entry of
+#: lowest id; ``p``: its position), one indexed LATERAL lookup per device. Both snapshot queries read these rows.
+SNAPSHOT_ROWS = """
 FROM (
     SELECT DISTINCT ON (ed.device_id) ed.device_id, e.id AS entry_id
     FROM entries e
@@ -123,6 +94,26 @@ CROSS JOIN LATERAL (
     LIMIT 1
 ) p
 """
+
+SNAPSHOT_SQL = """
+SELECT r.entry_id, p.device_id, to_char(p.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts,
+       p.latitude, p.longitude, p.altitude, p.speed, p.heading, p.satellites, p.stream_id
+""" + SNAPSHOT_ROWS + """ORDER BY p.device_id
+"""
+
+
+_TS_TEXT = "to_char(p.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+#: The snapshot rendered by PostgreSQL: the ``<position>`` objects as one JSON text (frames.position_json_sql
+#: knows the format) and the boundary's watermarks as two arrays, from the same rows as :data:`SNAPSHOT_SQL`.
+SNAPSHOT_JSON_SQL = f"""
+SELECT coalesce(string_agg({frames.position_json_sql({
+    "eventId": "$1::uuid::text", "entryId": "r.entry_id::text", "deviceId": "p.device_id", "ts": _TS_TEXT,
+    "lat": "p.latitude", "lon": "p.longitude", "altitude": "p.altitude", "speed": "p.speed", "heading": "p.heading",
+    "satellites": "p.satellites", "streamId": "p.stream_id"})}, ',' ORDER BY p.device_id), '') AS positions,
+       coalesce(array_agg(p.device_id ORDER BY p.device_id), '{{}}') AS devices,
+       coalesce(array_agg({_TS_TEXT} ORDER BY p.device_id), '{{}}') AS stamps
+{SNAPSHOT_ROWS}"""
 
 
 #: The triggers that announce corrections (section 7); without them the live map is corrected only by the next
