@@ -16,7 +16,7 @@ from support.deliveries import (
     wait_for_positions,
 )
 from support.loading import open_while_answer_travels, open_while_loading, times_seen
-from support.matchers import COORDINATE_TOLERANCE, a_position, a_position_frame, an_error, mentions_device
+from support.matchers import COORDINATE_TOLERANCE, a_position, an_error, mentions_device, shown_position
 from support.stream import publish_burst
 from support.telemetry import car_entry, render_ts
 from support.traffic import Report, split_names
@@ -67,9 +67,11 @@ def _await_position(context, person, tracker, latitude, longitude, timeout):
     world = context.world
     viewer = world.viewer(person)
     event_id = world.answers[person]["eventId"]
-    matcher = a_position_frame(world.device(tracker), latitude, longitude, event_id)
-    return context.suite.run(viewer.wait_for(matcher.matches, timeout=timeout,
-                                             what=f"{tracker} at {latitude}, {longitude}"))
+    device_id = world.device(tracker)
+    frame = context.suite.run(viewer.wait_for(
+        lambda f: shown_position(f, device_id, latitude, longitude, event_id) is not None, timeout=timeout,
+        what=f"{tracker} at {latitude}, {longitude}"))
+    return shown_position(frame, device_id, latitude, longitude, event_id)
 
 
 @then("{person} sees {tracker} move to {latitude:g}, {longitude:g} within {seconds:g} second")

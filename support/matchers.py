@@ -30,10 +30,22 @@ def a_position(device_id: str, latitude: float, longitude: float, ts: datetime |
     return has_entries(_position_fields(device_id, latitude, longitude, ts))
 
 
-def a_position_frame(device_id: str, latitude: float, longitude: float, event_id: str) -> Matcher[Any]:
-    """A live ``position`` frame of ``event_id`` for ``device_id`` at the given place."""
-    return has_entries({"type": "position", "eventId": event_id,
-                        **_position_fields(device_id, latitude, longitude, None)})
+def shown_position(frame: dict[str, Any], device_id: str, latitude: float, longitude: float,
+                   event_id: str) -> dict[str, Any] | None:
+    """The ``<position>`` of ``device_id`` at the given place that ``frame`` puts on ``event_id``'s map, if any: a live
+    ``position`` frame, or a ``correction`` carrying it. When a tracker is fitted or moved just before it reports,
+    the correction's query may already see the new position and bring it; the live frame of the same position is
+    then dropped as not newer (docs/processor.md, section 4, "Corrections"). Either way the fan sees it."""
+    if frame.get("type") == "position":
+        item: Any = frame
+    elif frame.get("type") == "correction" and frame.get("eventId") == event_id:
+        item = frame.get("position")
+    else:
+        return None
+    if isinstance(item, dict) and has_entries({"eventId": event_id,
+                                               **_position_fields(device_id, latitude, longitude, None)}).matches(item):
+        return item
+    return None
 
 
 def an_error(code: str, event_id: str | None = None) -> Matcher[Any]:
