@@ -291,6 +291,13 @@ def _load_md(load: dict[str, Any], base: dict[str, Any]) -> list[str]:
         for name, c in (("Processor", lat), ("bare broadcast()", blat)):
             if isinstance(c, dict) and "loss" in c:
                 lines.append(f"| {name} " + _cell_row(c))
+        runs = [(name, c["runs"]) for name, c in (("Processor", lat), ("bare broadcast()", blat))
+                if isinstance(c, dict) and len(c.get("runs") or ()) > 1]
+        if runs:
+            lines += ["", f"Each target ran the cell {len(runs[0][1])} times; the row is its run of median p99 (lost"
+                      " counts every run). Every run's p50 / p99 / max ms: " + "; ".join(
+                          f"{name}: " + ", ".join(f"{_n(r['p50'], 1)} / {_n(r['p99'], 1)} / {_n(r['max'], 1)}"
+                                                  for r in rs) for name, rs in runs) + "."]
         lines.append("")
     fan, bfan, rfan = load.get("fanout") or [], base.get("fanout") or [], base.get("fanout_raw") or []
     if fan or bfan or rfan:
