@@ -3,6 +3,10 @@
 Timestamps come back rendered by PostgreSQL in the fixed-width UTC text of section 4 (``to_char``): cheaper
 than converting a datetime per row in Python.
 
+The insert stores its rows in ``(device_id, ts)`` order: the ``latest_positions`` trigger then locks each
+device's row in that order too, so two instances storing batches of the same trackers at once cannot deadlock
+(in stream order they did, in the scratch test of bench/ANALYSIS.md "latest_positions").
+
 The insert and the routing join are one statement so that routing sees exactly the rows this statement
 inserted and the assignments committed when it started: no cache to invalidate, no race with duplicates.
 """
@@ -74,6 +78,7 @@ WITH ins AS (
     SELECT * FROM unnest(
         $1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::float8[],
         $7::float8[], $8::int4[], $9::text[], $10::jsonb[], $11::text[])
+    ORDER BY 1, 2
     ON CONFLICT (device_id, ts) DO NOTHING
     RETURNING device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id
 )
