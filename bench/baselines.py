@@ -67,19 +67,35 @@ def _rows(prefix: str, count: int, start: int) -> list[tuple[Any, ...]]:
 COLUMNS = ["device_id", "ts", "latitude", "longitude", "altitude", "speed", "heading", "satellites", "codec",
            "io", "stream_id"]
 
+#: The Processor's statement shape: the insert and its upsert of ``latest_positions`` (processor/store.py), on a
+#: connection that, like the Processor's, keeps that table itself (``latest_positions.kept_by_writer``).
 UNNEST_INSERT = """
-INSERT INTO positions (device_id, ts, latitude, longitude, altitude, speed, heading, satellites, codec, io,
-                       stream_id)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::float8[],
-                     $7::float8[], $8::int4[], $9::text[], $10::jsonb[], $11::text[])
-ON CONFLICT (device_id, ts) DO NOTHING
-RETURNING device_id, ts
+WITH ins AS (
+    INSERT INTO positions (device_id, ts, latitude, longitude, altitude, speed, heading, satellites, codec, io,
+                           stream_id)
+    SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::float8[],
+                         $7::float8[], $8::int4[], $9::text[], $10::jsonb[], $11::text[])
+    ON CONFLICT (device_id, ts) DO NOTHING
+    RETURNING device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id
+), latest AS (
+    INSERT INTO latest_positions AS l
+        (device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id)
+    SELECT DISTINCT ON (device_id) device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id
+    FROM ins
+    ORDER BY device_id, ts DESC
+    ON CONFLICT (device_id) DO UPDATE
+        SET ts = EXCLUDED.ts, latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,
+            altitude = EXCLUDED.altitude, speed = EXCLUDED.speed, heading = EXCLUDED.heading,
+            satellites = EXCLUDED.satellites, stream_id = EXCLUDED.stream_id
+        WHERE l.ts < EXCLUDED.ts
+)
+SELECT device_id, ts FROM ins
 """
 
 
 async def postgres_ceiling(database_url: str, count: int, chunk: int = 10_000, batch: int = 500) -> dict[str, Any]:
     prefix = f"baseline-{uuid.uuid4().hex[:6]}"
-    conn = await asyncpg.connect(database_url)
+    conn = await asyncpg.connect(database_url, server_settings={"latest_positions.kept_by_writer": "on"})
     try:
         rows = _rows(prefix, count, 0)
         began = time.monotonic()

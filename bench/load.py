@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -422,8 +423,12 @@ def summarise(label: str, target: str, viewers: int, rate: float | None, n_event
 # -- profiling ---------------------------------------------------------------------------------------------
 
 def pyspy() -> str | None:
-    candidate = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "py-spy"
-    return str(candidate) if candidate.exists() else None
+    """py-spy from the worktree's venv, else from the running interpreter's (a shared venv)."""
+    for candidate in (Path(__file__).resolve().parent.parent / ".venv" / "bin" / "py-spy",
+                      Path(sys.executable).parent / "py-spy"):
+        if candidate.exists():
+            return str(candidate)
+    return None
 
 
 def start_profile(pid: int, name: str, seconds: float,

@@ -383,7 +383,7 @@ def _snapshot_md(snap: Any) -> list[str]:
              "*subscribe*: `subscribe` → `subscribed` through a real connection (Directus check + query + render +"
              " socket). *server execute*: the Processor's own statement as PostgreSQL timed it. *EXPLAIN ANALYZE* /"
              f" *fetch*: the same statement ({snap.get('statement_source')}) run directly.", "",
-             "| stored positions | load (COPY + indexes) | subscribe p50 / p95 / max | server execute p50 / p95 |"
+             "| stored positions | load (COPY + indexes + latest_positions) | subscribe p50 / p95 / max | server execute p50 / p95 |"
              " EXPLAIN ANALYZE execution | direct fetch | rows |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for s in snap["sizes"]:
@@ -391,6 +391,7 @@ def _snapshot_md(snap: Any) -> list[str]:
             s.get("load") or {}
         lines.append(
             f"| {s['positions']:,} | {load.get('copy_seconds', 0):.1f} s + {load.get('index_seconds', 0):.1f} s "
+            f"+ {load.get('latest_rebuild_seconds', 0):.1f} s "
             f"({_n(load.get('copy_rows_per_s'))} rows/s) | {_n(sub.get('p50'), 2)} / {_n(sub.get('p95'), 2)} / "
             f"{_n(sub.get('max'), 2)} ms | {_n(ex.get('p50'), 2)} / {_n(ex.get('p95'), 2)} ms | "
             f"{_n(plan.get('execution_ms_median'), 2)} ms | {_n(plan.get('fetch_ms_median'), 2)} ms | "

@@ -44,6 +44,19 @@ Feature: Race control's corrections reach the live map at once
     Then Alice sees tracker-B disappear from the map within 1 second
     And Alice's map shows tracker-A at 41.3280, 19.8200
 
+  @flag-cleared
+  Scenario: A flag cleared by race control puts the car back at that position, on open and new maps alike
+    Given the position of tracker-A at 2026-05-02 11:01:00 is flagged as faulty
+    And Alice has the live map of the "Rally of Tirana" open
+    When race control clears the flag on the position of tracker-A at 2026-05-02 11:01:00
+    Then Alice sees tracker-A go back to 41.3280, 19.8200 within 1 second
+    Given Carol may watch the "Rally of Tirana"
+    When Carol opens the live map of the "Rally of Tirana"
+    Then Carol sees these cars on the map:
+      | tracker   | time (UTC)          | latitude | longitude |
+      | tracker-A | 2026-05-02 11:01:00 | 41.3280  | 19.8200   |
+      | tracker-B | 2026-05-02 11:00:30 | 41.3300  | 19.8250   |
+
   @withdrawn
   Scenario: A car withdrawn from the event disappears from the maps of the fans watching
     Given Carol may watch the "Rally of Tirana"

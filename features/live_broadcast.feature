@@ -66,6 +66,16 @@ Feature: Live broadcast of the cars' positions
       | tracker-A | 2026-05-02 11:00:00 | 41.3270  | 19.8190   |
     And Alice does not see tracker-B on the map
 
+  @late-position
+  Scenario: A position that arrives late does not take a car back on a map opened afterwards
+    When tracker-A reports the position 41.3275, 19.8195 at 2026-05-02 11:00:45
+    Then the position of tracker-A at 2026-05-02 11:00:45 is stored
+    When Alice opens the live map of the "Rally of Tirana"
+    Then Alice sees these cars on the map:
+      | tracker   | time (UTC)          | latitude | longitude |
+      | tracker-A | 2026-05-02 11:01:00 | 41.3280  | 19.8200   |
+      | tracker-B | 2026-05-02 11:00:30 | 41.3300  | 19.8250   |
+
   @capital-id
   Scenario: A fan whose browser writes the event's id in capitals still follows that event
     When Alice opens the live map of the "Rally of Tirana", its id written in capitals

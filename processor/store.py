@@ -3,6 +3,12 @@
 Timestamps come back rendered by PostgreSQL in the fixed-width UTC text of section 4 (``to_char``): cheaper
 than converting a datetime per row in Python.
 
+The insert also keeps ``latest_positions`` (docs/processor.md, section 7) in the same statement: one set-based
+upsert of each device's newest row of the batch, in ``device_id`` order (so two instances storing batches of the
+same trackers at once lock their rows in the same order and cannot deadlock). Its connections tell the table's
+row trigger so (``latest_positions.kept_by_writer = on``, set when they open): that trigger costs ~25 µs per row,
+half the INSERT's throughput; the upsert ~1-5 ms per batch of 500 (bench/ANALYSIS.md, "latest_positions").
+
 The insert and the routing join are one statement so that routing sees exactly the rows this statement
 inserted and the assignments committed when it started: no cache to invalidate, no race with duplicates.
 """
@@ -35,6 +41,16 @@ REQUIRED_SCHEMA: tuple[tuple[str, tuple[str, ...]], ...] = (
             "codec", "io", "stream_id", "faulty", "received_at",
         ),
     ),
+    (
+        "latest_positions",
+        ("device_id", "ts", "latitude", "longitude", "altitude", "speed", "heading", "satellites", "stream_id"),
+    ),
+)
+
+#: The row triggers on ``positions`` that keep ``latest_positions`` true (section 7). Without them every snapshot
+#: would show stale positions, so a missing one stops the Processor at start, like a missing table.
+LATEST_TRIGGERS: tuple[str, ...] = (
+    "latest_positions_insert", "latest_positions_update", "latest_positions_delete", "latest_positions_truncate",
 )
 
 COLUMNS_SQL = """
@@ -66,6 +82,17 @@ WITH ins AS (
         $7::float8[], $8::int4[], $9::text[], $10::jsonb[], $11::text[])
     ON CONFLICT (device_id, ts) DO NOTHING
     RETURNING device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id
+), latest AS (
+    INSERT INTO latest_positions AS l
+        (device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id)
+    SELECT DISTINCT ON (device_id) device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id
+    FROM ins
+    ORDER BY device_id, ts DESC
+    ON CONFLICT (device_id) DO UPDATE
+        SET ts = EXCLUDED.ts, latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,
+            altitude = EXCLUDED.altitude, speed = EXCLUDED.speed, heading = EXCLUDED.heading,
+            satellites = EXCLUDED.satellites, stream_id = EXCLUDED.stream_id
+        WHERE l.ts < EXCLUDED.ts
 )
 SELECT ins.device_id, to_char(ins.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts, ins.latitude,
        ins.longitude, ins.altitude, ins.speed, ins.heading, ins.satellites, ins.stream_id, e.event_id,
@@ -77,7 +104,12 @@ ORDER BY ins.ts, ins.device_id, e.event_id, e.id
 """
 
 #: The latest non-faulty position of every device routed to event ``$1`` (``r``: the device and its entry of
-#: lowest id; ``p``: its position), one indexed LATERAL lookup per device. Both snapshot queries read these rows.
+#: lowest id; ``p``: its row of ``latest_positions``, which the database's triggers keep true, docs/processor.md
+#: section 7): a hash join of 1,000 rows, whatever the history (the LATERAL lookup per device it replaces cost
+#: ~15 ms at 1,000 trackers). Both snapshot queries read these rows. The statement also names ``positions``
+#: (a subquery that reads nothing) so that it takes that table's ACCESS SHARE lock like the query it replaces:
+#: a snapshot waits for whoever holds ``positions`` exclusively (a bulk load being rebuilt, the suite's lock
+#: queue of section 10) and then sees what that writer committed.
 SNAPSHOT_ROWS = """
 FROM (
     SELECT DISTINCT ON (ed.device_id) ed.device_id, e.id AS entry_id
@@ -86,13 +118,8 @@ FROM (
     WHERE e.event_id = $1::uuid
     ORDER BY ed.device_id, e.id
 ) r
-CROSS JOIN LATERAL (
-    SELECT device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id
-    FROM positions
-    WHERE device_id = r.device_id AND NOT faulty
-    ORDER BY ts DESC
-    LIMIT 1
-) p
+JOIN latest_positions p ON p.device_id = r.device_id
+WHERE NOT EXISTS (SELECT FROM positions WHERE false)
 """
 
 SNAPSHOT_SQL = """
@@ -106,14 +133,22 @@ _TS_TEXT = "to_char(p.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'
 
 #: The snapshot rendered by PostgreSQL: the ``<position>`` objects as one JSON text (frames.position_json_sql
 #: knows the format) and the boundary's watermarks as two arrays, from the same rows as :data:`SNAPSHOT_SQL`.
+#: ``ts`` is rendered once per row in the subquery (``OFFSET 0`` keeps the planner from pulling it up and
+#: rendering it once per use: ~1 ms of the ~5 ms rendering at 1,000 trackers).
 SNAPSHOT_JSON_SQL = f"""
 SELECT coalesce(string_agg({frames.position_json_sql({
-    "eventId": "$1::uuid::text", "entryId": "r.entry_id::text", "deviceId": "p.device_id", "ts": _TS_TEXT,
-    "lat": "p.latitude", "lon": "p.longitude", "altitude": "p.altitude", "speed": "p.speed", "heading": "p.heading",
-    "satellites": "p.satellites", "streamId": "p.stream_id"})}, ',' ORDER BY p.device_id), '') AS positions,
-       coalesce(array_agg(p.device_id ORDER BY p.device_id), '{{}}') AS devices,
-       coalesce(array_agg({_TS_TEXT} ORDER BY p.device_id), '{{}}') AS stamps
-{SNAPSHOT_ROWS}"""
+    "eventId": "$1::uuid::text", "entryId": "s.entry_id::text", "deviceId": "s.device_id", "ts": "s.ts",
+    "lat": "s.latitude", "lon": "s.longitude", "altitude": "s.altitude", "speed": "s.speed", "heading": "s.heading",
+    "satellites": "s.satellites", "streamId": "s.stream_id"})}, ',' ORDER BY s.device_id), '') AS positions,
+       coalesce(array_agg(s.device_id ORDER BY s.device_id), '{{}}') AS devices,
+       coalesce(array_agg(s.ts ORDER BY s.device_id), '{{}}') AS stamps
+FROM (
+    SELECT r.entry_id, p.device_id, {_TS_TEXT} AS ts, p.latitude, p.longitude, p.altitude, p.speed, p.heading,
+           p.satellites, p.stream_id
+    {SNAPSHOT_ROWS.strip()}
+    OFFSET 0
+) s
+"""
 
 
 #: The triggers that announce corrections (section 7); without them the live map is corrected only by the next
@@ -132,8 +167,9 @@ WHERE NOT t.tgisinternal AND c.oid IN (to_regclass('positions'), to_regclass('en
 """
 
 #: For each (event, device) pair, in ONE statement (one snapshot of the committed state): the device's latest
-#: sound position if it is still on a car of the event (the entry of lowest id), and ``horizon``, the newest
-#: ``ts`` of any position of the device, faulty or not, routed or not: everything this query could see.
+#: sound position if it is still on a car of the event (the entry of lowest id), read from ``latest_positions``
+#: (the triggers brought it up to date in the very transaction that announced the change), and ``horizon``, the
+#: newest ``ts`` of any position of the device, faulty or not, routed or not: everything this query could see.
 CORRECTIONS_SQL = """
 SELECT k.event_id, k.device_id, r.entry_id, p.ts, p.latitude, p.longitude, p.altitude, p.speed, p.heading,
        p.satellites, p.stream_id, h.horizon
@@ -146,13 +182,7 @@ LEFT JOIN LATERAL (
     ORDER BY e.id
     LIMIT 1
 ) r ON true
-LEFT JOIN LATERAL (
-    SELECT ts, latitude, longitude, altitude, speed, heading, satellites, stream_id
-    FROM positions
-    WHERE r.entry_id IS NOT NULL AND device_id = k.device_id AND NOT faulty
-    ORDER BY ts DESC
-    LIMIT 1
-) p ON true
+LEFT JOIN latest_positions p ON r.entry_id IS NOT NULL AND p.device_id = k.device_id
 LEFT JOIN LATERAL (
     SELECT max(ts) AS horizon FROM positions WHERE device_id = k.device_id
 ) h ON true
@@ -198,7 +228,8 @@ class Store:
             max_size=8,
             timeout=5.0,
             command_timeout=self.command_timeout,
-            server_settings={"application_name": "processor"},
+            # this session's INSERT keeps latest_positions itself: the row trigger steps aside (INSERT_SQL)
+            server_settings={"application_name": "processor", "latest_positions.kept_by_writer": "on"},
         )
 
     async def close(self) -> None:
@@ -229,6 +260,11 @@ class Store:
                     raise SchemaError(f"table {table} lacks column {column}")
         if not await pool.fetchval(UNIQUE_KEY_SQL):
             raise SchemaError("table positions lacks a unique key on (device_id, ts)")
+        triggers = {(table, name) for table, name in await pool.fetch(TRIGGERS_SQL)}
+        missing = [name for name in LATEST_TRIGGERS if ("positions", name) not in triggers]
+        if missing:
+            raise SchemaError(f"table latest_positions is not kept true: positions lacks the trigger(s) "
+                              f"{', '.join(missing)} (docs/processor.md, section 7)")
 
     async def missing_triggers(self) -> list[str]:
         """The correction triggers of section 7 that are absent, as ``table.trigger``."""
