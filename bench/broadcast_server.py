@@ -34,6 +34,8 @@ class BroadcastServer:
         self.server: Any = None
         self.subscribers: dict[str, set[ServerConnection]] = {}
         self.connections: set[ServerConnection] = set()
+        #: What a ``subscribe`` is answered with when set (:meth:`answer_with`); else an empty snapshot.
+        self.answer: str | None = None
 
     async def start(self, backlog: int = 2048) -> int:
         self.server = await serve(self._handler, "127.0.0.1", 0, compression=None, ping_interval=20,
@@ -50,13 +52,19 @@ class BroadcastServer:
                     event_id = frame["eventId"]
                     self.subscribers.setdefault(event_id, set()).add(connection)
                     joined.append(event_id)
-                    await connection.send(json.dumps({"type": "subscribed", "eventId": event_id, "snapshot": []}))
+                    await connection.send(self.answer if self.answer is not None else
+                                          json.dumps({"type": "subscribed", "eventId": event_id, "snapshot": []}))
         except Exception as exc:  # a viewer leaving mid-run is normal for the baseline; it only stops counting
             del exc
         finally:
             self.connections.discard(connection)
             for event_id in joined:
                 self.subscribers.get(event_id, set()).discard(connection)
+
+    async def answer_with(self, frame: str) -> None:
+        """Answer every ``subscribe`` with ``frame`` (the snapshot floor: the Processor's own answer, replayed by a
+        server that checks nothing and queries nothing)."""
+        self.answer = frame
 
     async def run(self, events: list[str], devices: list[str], device_event: list[int], rate: float | None,
                   duration: float, seq_start: int, mode: str = "broadcast") -> dict[str, Any]:

@@ -121,11 +121,13 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(snap, dict) and snap.get("sizes"):
         worst = max((_snapshot_query_ms(s) or 0 for s in snap["sizes"]), default=0)
         trips = [(_get(s, "subscribe_ms", "p50") or 0) for s in snap["sizes"]]
+        floor = _get(snap, "floor", "subscribe_ms", "p50")
         goal("load: snapshot query ≤ 5 ms for 1,000 devices at any history size", worst, worst <= 5,
              " / ".join(f"{_ms(_snapshot_query_ms(s))} at {s['positions']:,}" for s in snap["sizes"]),
              profile=True)
         goal("load: snapshot subscribe round trip ≤ 5 ms at 1,000 trackers (query + auth + render)", max(trips),
              max(trips) <= 5, " / ".join(f"{_ms(t)} at {s['positions']:,}" for t, s in zip(trips, snap["sizes"], strict=False)),
+             f"floor: bare server replaying the same frame {_ms(floor)}" if floor else "", _ratio(max(trips), floor),
              profile=True)
     idle, base_idle = load.get("idle"), base.get("idle")
     if isinstance(idle, dict) and "kib_per_viewer" in idle:
@@ -396,6 +398,13 @@ def _snapshot_md(snap: Any) -> list[str]:
             f"{_n(sub.get('max'), 2)} ms | {_n(ex.get('p50'), 2)} / {_n(ex.get('p95'), 2)} ms | "
             f"{_n(plan.get('execution_ms_median'), 2)} ms | {_n(plan.get('fetch_ms_median'), 2)} ms | "
             f"{plan.get('rows')} (snapshot {', '.join(map(str, s.get('snapshot_sizes', [])))}) |")
+    floor = snap.get("floor") or {}
+    if "subscribe_ms" in floor:
+        f = floor["subscribe_ms"]
+        lines += ["", f"*Floor*: the same client and pacing against a bare `websockets` server answering every"
+                  f" `subscribe` with the Processor's own last `subscribed` frame ({floor['frame_bytes']:,} bytes; no"
+                  f" Directus check, no query, no rendering): **{_n(f.get('p50'), 2)}** / {_n(f.get('p95'), 2)} /"
+                  f" {_n(f.get('max'), 2)} ms (p50 / p95 / max)."]
     last = snap["sizes"][-1].get("explain", {}).get("plan")
     if last:
         lines += ["", f"Plan at {snap['sizes'][-1]['positions']:,} positions:", "", "```", last, "```"]

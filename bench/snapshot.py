@@ -90,6 +90,7 @@ class SnapshotBench:
         self.devices = [f"snap-{i:04d}" for i in range(DEVICES)]
         self.loaded = 0
         self.statement: str | None = None
+        self.answer = b""  # the Processor's last ``subscribed`` frame (replayed by the floor server)
         self._last_seen = ""
 
     def run(self) -> dict[str, Any]:
@@ -106,6 +107,7 @@ class SnapshotBench:
                 self.say(f"  snapshot: {size:,} positions loaded in {time.monotonic() - began:.1f} s")
                 measured = self.h.run(self._measure(process.live_url), timeout=300)
                 results["sizes"].append({"positions": size, "load": load, **measured})
+            results["floor"] = self._floor()
             slow = (results["sizes"][-1].get("subscribe_ms") or {}).get("p50") or 0
             if self.profile and slow > 5:
                 from .load import finish_profile, start_profile
@@ -250,6 +252,7 @@ class SnapshotBench:
                 arrived = await viewer.subscribe(self.event_id)
                 round_trips.append(1000 * (arrived - began))
                 sizes.add(viewer.other[-1].get("snapshotSize", -1))
+                self.answer = viewer.last_subscribed
                 if log:
                     logged = await self._latest_execute()
                     if logged:
@@ -264,6 +267,36 @@ class SnapshotBench:
         return {"subscribe_ms": percentiles(round_trips, (50, 95)), "snapshot_sizes": sorted(sizes),
                 "server_execute_ms": percentiles(executes, (50, 95)) if executes else None,
                 "explain": explain}
+
+    def _floor(self) -> dict[str, Any]:
+        """The same client and pacing against a bare ``websockets`` server that answers ``subscribe`` with the
+        Processor's own last ``subscribed`` frame, byte for byte: what moving ~1,000 positions through one
+        WebSocket round trip costs on this machine with no Directus check, no query and no rendering."""
+        if not self.answer:
+            return {"error": "no subscribed frame was captured"}
+        from .workers import Worker
+
+        server = Worker("bench-snapshot-floor", "bench.broadcast_server:BroadcastServer")
+        try:
+            port = server.call("start")
+            server.call("answer_with", frame=self.answer.decode())
+            measured = self.h.run(self._round_trips(f"ws://127.0.0.1:{port}/live"), timeout=120)
+            return {**measured, "frame_bytes": len(self.answer)}
+        finally:
+            server.close()
+
+    async def _round_trips(self, live_url: str, rounds: int = 25) -> dict[str, Any]:
+        viewer = await open_viewer(0, live_url, None)
+        try:
+            await viewer.subscribe(self.event_id)  # warm-up, as for the Processor
+            trips = []
+            for _ in range(rounds):
+                began = time.time()
+                trips.append(1000 * (await viewer.subscribe(self.event_id) - began))
+                await asyncio.sleep(0.06)  # pacing: the same as the Processor's rounds
+            return {"subscribe_ms": percentiles(trips, (50, 95))}
+        finally:
+            viewer.close()
 
     async def _hammer(self, live_url: str, seconds: float, connections: int = 4) -> int:
         """Subscribe again and again over a few connections for ``seconds`` (under the rate limit)."""

@@ -67,6 +67,7 @@ class RawViewer(asyncio.Protocol):
         self.sampled = False
         self.positions = 0
         self.other: list[dict[str, Any]] = []  # every non-position frame, parsed (answers, errors)
+        self.last_subscribed: bytes = b""  # the last ``subscribed`` answer as it arrived (the floor replays it)
         self.last_rx = 0.0
         self.latencies: list[float] = []
         self.seen: set[tuple[str, str]] = set()
@@ -175,6 +176,8 @@ class RawViewer(asyncio.Protocol):
         summary["snapshotSize"] = len(frame.get("snapshot") or [])
         summary["_rx"] = now
         self.other.append(summary)
+        if frame.get("type") == "subscribed":
+            self.last_subscribed = payload
         if self.answer_waiter is not None and frame.get("type") in ("subscribed", "error"):
             event_id, future = self.answer_waiter
             if frame.get("eventId") == event_id and not future.done():

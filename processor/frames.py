@@ -152,11 +152,17 @@ def position_json_sql(expressions: Mapping[str, str]) -> str:
     for index, key in enumerate(POSITION_KEYS):
         prefix = ("{" if index == 0 else ",") + json.dumps(key) + ":"
         value = expressions[key]
-        text = f"to_json({value})::text"
-        if key in _FLOAT_KEYS:  # Python writes an integral float as 90.0 and -0.0; PostgreSQL as 90 and -0
-            text = f"CASE WHEN {value} = trunc({value}) AND abs({value}) < 1e15 THEN {text} || '.0' ELSE {text} END"
-        parts.append(f"'{prefix}' || coalesce({text}, 'null')")
-    return " || ".join(parts) + " || '}'"
+        if key in _FLOAT_KEYS:
+            # float8's text is already JSON's (to_json adds nothing but a function call, ~15 % of the rendering);
+            # Python writes an integral float as 90.0 and -0.0, PostgreSQL as 90 and -0.
+            text = (f"CASE WHEN {value} IS NULL THEN 'null' WHEN {value} = trunc({value}) AND abs({value}) < 1e15"
+                    f" THEN {value}::text || '.0' ELSE {value}::text END")
+        elif key == "satellites":
+            text = f"coalesce({value}::text, 'null')"
+        else:  # strings: to_json escapes them as JSON must
+            text = f"coalesce(to_json({value})::text, 'null')"
+        parts.append(f"'{prefix}', {text}")
+    return "concat(" + ", ".join(parts) + ", '}')"
 
 
 def subscribed_raw(event_id: str, positions_json: str) -> str:

@@ -82,4 +82,4 @@ def test_a_snapshot_rendered_elsewhere_makes_the_same_subscribed_frame():
     assert frames.subscribed_raw("e1", joined) == frames.subscribed("e1", [p, p])
     assert frames.subscribed_raw("e1", "") == frames.subscribed("e1", [])
     sql = frames.position_json_sql({key: f"x{i}" for i, key in enumerate(frames.POSITION_KEYS)})
-    assert sql.startswith("""'{"eventId":' || coalesce(to_json(x0)::text, 'null')""") and sql.endswith(" || '}'")
+    assert sql.startswith("""concat('{"eventId":', coalesce(to_json(x0)::text, 'null')""") and sql.endswith(", '}')")
