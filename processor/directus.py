@@ -35,6 +35,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import aiohttp
+from yarl import URL
 
 __all__ = [
     "DEAD_SESSION_CODES",
@@ -98,28 +99,50 @@ class Transport(Protocol):
     def __call__(self, path: str, headers: Mapping[str, str], timeout: float) -> Awaitable[Reply]: ...
 
 
+#: aiohttp's own timers off (its default is a 300 s total per request, one timer each): the caller's deadline,
+#: one ``asyncio.timeout`` per request, is the only bound. Built once, not per request.
+NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
+
+#: Request URLs parsed once per path (``/users/me`` and one per event asked about), at most this many kept.
+URL_CACHE = 1024
+
+
 class AiohttpTransport:
-    """The production transport: one aiohttp session, no cookie jar, no redirects."""
+    """The production transport: one aiohttp session, no cookie jar, no redirects.
+
+    Per request it builds as little as it can (the CMS check is on every viewer's upgrade path, profile in
+    bench/ANALYSIS.md): no aiohttp timer, the URL parsed once per path, the headers passed as given, the
+    answer's headers kept as aiohttp read them."""
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, URL] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 cookie_jar=aiohttp.DummyCookieJar(),
                 connector=aiohttp.TCPConnector(limit=200, ttl_dns_cache=60),
+                timeout=NO_AIOHTTP_TIMEOUT,
             )
         return self._session
+
+    def _url(self, path: str) -> URL:
+        url = self._urls.get(path)
+        if url is None:
+            if len(self._urls) >= URL_CACHE:
+                self._urls.clear()
+            url = self._urls[path] = URL(self.base_url + path)
+        return url
 
     async def __call__(self, path: str, headers: Mapping[str, str], timeout: float) -> Reply:
         session = self._get_session()
         try:
             async with asyncio.timeout(timeout):
-                async with session.get(self.base_url + path, headers=dict(headers), allow_redirects=False) as r:
+                async with session.get(self._url(path), headers=headers, allow_redirects=False) as r:
                     body = await r.read()
-                    return Reply(r.status, body, {k: v for k, v in r.headers.items()})
+                    return Reply(r.status, body, r.headers)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransportError(f"{type(exc).__name__} {exc}") from exc
 
@@ -344,9 +367,7 @@ class Directus:
                 probe = await self.pacer.admit(deadline)
                 if probe is None:
                     return Outcome.RATE_LIMITED, None
-                try:
-                    await asyncio.wait_for(self._slots.acquire(), max(0.0, deadline - MIN_REQUEST_TIME - self.clock()))
-                except TimeoutError:
+                if not await self._take_slot(deadline - MIN_REQUEST_TIME - self.clock()):
                     self.pacer.withdrawn(probe)
                     logger.warning("GET %s not sent: %d requests to Directus already waiting for answers",
                                    _loggable(path), self.max_in_flight)
@@ -375,6 +396,23 @@ class Directus:
             if outcome is not Outcome.RATE_LIMITED:
                 return outcome, user_id
         return Outcome.RATE_LIMITED, None
+
+    async def _take_slot(self, budget: float) -> bool:
+        """One of the ``max_in_flight`` slots within ``budget`` seconds (False: none came in time).
+
+        A free slot is taken at once; only a crowd waits, under one timer and without the task per waiter
+        that ``asyncio.wait_for`` would start (per-viewer memory and connect time, bench/ANALYSIS.md)."""
+        if budget <= 0:
+            return False
+        if not self._slots.locked():
+            await self._slots.acquire()  # returns at once: a slot is free
+            return True
+        try:
+            async with asyncio.timeout(budget):
+                await self._slots.acquire()
+        except TimeoutError:
+            return False
+        return True
 
     async def _coalesced(self, kind: str, path: str, cookie: str) -> tuple[Outcome, str | None]:
         """Share the answer of an identical check already in flight (same cookie, same path); keep nothing
