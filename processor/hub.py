@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from websockets.protocol import State
@@ -275,7 +275,7 @@ class Hub:
         return sub
 
     def complete(self, sub: Subscription, snapshot: list[RoutedPosition], frame: bytes | None = None,
-                 watermark: dict[str, str] | None = None, wire: bytes | None = None) -> None:
+                 watermark: Mapping[str, str] | None = None, wire: bytes | None = None) -> None:
         """Queue ``subscribed`` with the snapshot, then the held positions newer than it. Subscribers served by
         the same query pass the same encoded ``frame``, ``watermark`` and framed ``wire`` (see
         :func:`render_snapshot`)."""
@@ -428,7 +428,7 @@ class Hub:
         return count
 
 
-def render_snapshot(event_id: str, snapshot: list[RoutedPosition]) -> tuple[bytes, dict[str, str]]:
+def render_snapshot(event_id: str, snapshot: list[RoutedPosition]) -> tuple[bytes, Mapping[str, str]]:
     """The encoded ``subscribed`` frame and the boundary's watermarks of one snapshot: computed once per query,
     shared by every subscriber it serves."""
     return frames.subscribed(event_id, snapshot).encode(), watermarks([(p.device_id, p.ts) for p in snapshot])

@@ -12,6 +12,7 @@ import http
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -59,6 +60,8 @@ SUBSCRIBE_ERRORS = {
 class TokenBucket:
     """``rate`` tokens per second, ``burst`` at most; one token per client frame."""
 
+    __slots__ = ("burst", "clock", "last", "rate", "tokens")  # one per viewer: no per-instance dict
+
     def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.burst = burst
@@ -74,6 +77,29 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
+
+
+#: Connections whose frames are handled at the same time; the frames of the others wait in their inboxes (a list
+#: entry each) until a worker ends. A crowd subscribing at once then costs this many tasks, Directus checks and
+#: snapshot waits, not one of each per fan: their peak was kept by the allocator as ~5 KiB per idle viewer
+#: (bench/ANALYSIS.md). Four times Directus's ``max_in_flight``, so the CMS stays as busy as before.
+WORKERS = 128
+
+
+class _Inbox:
+    """One connection's accepted frames, and the worker task handling them while some wait.
+
+    The worker forgets itself when it ends, so an idle viewer keeps neither a finished task (with its
+    coroutine and context) nor the last frame it sent (bench/ANALYSIS.md, per-viewer memory)."""
+
+    __slots__ = ("client", "cookie", "frames", "waiting", "worker")
+
+    def __init__(self, client: Client, cookie: str) -> None:
+        self.client = client
+        self.cookie = cookie
+        self.frames: list[frames.Frame] = []
+        self.waiting = False  # in the server's line for a worker
+        self.worker: asyncio.Task[None] | None = None
 
 
 def _response(status: http.HTTPStatus, body: bytes, content_type: str) -> Response:
@@ -115,6 +141,10 @@ class Server:
         self.origins = AllowList.of(config.allowed_origins)
         # One query for the fans of an event subscribing together:
         self.snapshots = SnapshotQueries(store.snapshot_rendered, SNAPSHOT_TIMEOUT, metrics.snapshot_queries.inc)
+        #: Frame workers running, at most ``workers``; inboxes waiting for one, in arrival order.
+        self.workers = WORKERS
+        self.working = 0
+        self.ready: deque[_Inbox] = deque()
 
     # -- HTTP ------------------------------------------------------------------------------------------
 
@@ -220,50 +250,82 @@ class Server:
         user = getattr(connection, "processor_user", "?")
         client = Client(connection, self.config.client_queue, self.metrics, name=str(connection.id)[:8])
         bucket = TokenBucket(self.config.subscribe_rate, 2 * self.config.subscribe_rate)
-        # Accepted frames wait here; a worker task handles them in order and exists only while some wait, so an
-        # idle viewer costs no task (per-viewer memory, bench/ANALYSIS.md item 7). A list: few frames ever wait.
-        pending: list[frames.Frame] = []
-        worker: asyncio.Task[None] | None = None
+        # Accepted frames wait in the inbox; a worker task handles them in order and exists only while some
+        # wait, so an idle viewer costs no task (per-viewer memory, bench/ANALYSIS.md item 7).
+        inbox = _Inbox(client, cookie)
         self.metrics.connections.inc()
         logger.debug("connection %s open for user %s", client.name, user)
         try:
             async for message in connection:
-                frame = frames.parse(message)
-                if not bucket.take():
-                    event_id = getattr(frame, "event_id", None)
-                    client.send(frames.error("rate_limited", event_id), "error")
-                    continue
-                pending.append(frame)
-                if worker is None or worker.done():
-                    worker = asyncio.create_task(self._work(client, cookie, pending), name=f"frames-{client.name}")
+                self._accept(bucket, inbox, message)
+                del message  # an idle viewer keeps not even the text of its last frame
         except ConnectionClosed:
             logger.debug("connection closed by the client")
         finally:
-            if worker is not None:
-                worker.cancel()
-            self.hub.remove_client(client)
+            if inbox.worker is not None:
+                inbox.worker.cancel()
+            self.hub.remove_client(client)  # a waiting inbox of a closed client is skipped when its turn comes
             self.metrics.connections.dec()
             logger.debug("connection %s closed (%s)", client.name, connection.close_code)
 
-    async def _work(self, client: Client, cookie: str, pending: list[frames.Frame]) -> None:
-        """Handle accepted frames one at a time, in order, until none waits."""
-        while pending:
-            frame = pending.pop(0)
-            if client.closed:
-                continue
-            try:
-                if isinstance(frame, frames.Subscribe):
-                    await self._subscribe(client, cookie, frame.event_id)
-                elif isinstance(frame, frames.Unsubscribe):
-                    self.hub.unsubscribe(client, frame.event_id)
-                    client.send(frames.unsubscribed(frame.event_id), "unsubscribed")
-                else:
-                    client.send(frames.error("bad_request", frame.event_id, frame.message), "error")
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("handling a frame failed")
-                client.send(frames.error("unavailable", getattr(frame, "event_id", None)), "error")
+    def _accept(self, bucket: TokenBucket, inbox: _Inbox, message: str | bytes) -> None:
+        """Parse one client frame and queue it for the worker, unless the rate limit refuses it."""
+        frame = frames.parse(message)
+        if not bucket.take():
+            event_id = getattr(frame, "event_id", None)
+            inbox.client.send(frames.error("rate_limited", event_id), "error")
+            return
+        inbox.frames.append(frame)
+        if inbox.worker is None and not inbox.waiting:
+            self._start(inbox)
+
+    def _start(self, inbox: _Inbox) -> None:
+        """A worker for ``inbox`` now, or a place in line when ``workers`` are busy."""
+        if self.working >= self.workers:
+            inbox.waiting = True
+            self.ready.append(inbox)
+            return
+        self.working += 1
+        worker = inbox.worker = asyncio.create_task(self._work(inbox), name=f"frames-{inbox.client.name}")
+        worker.add_done_callback(lambda task: self._ended(inbox, task))
+
+    def _ended(self, inbox: _Inbox, task: asyncio.Task[None]) -> None:
+        """A worker ended (done or cancelled, even before it ran): the next inbox in line gets its turn."""
+        if inbox.worker is task:
+            inbox.worker = None
+        self.working -= 1
+        while self.ready:
+            waiting = self.ready.popleft()
+            waiting.waiting = False
+            if waiting.frames and not waiting.client.closed and waiting.worker is None:
+                self._start(waiting)
+                return
+
+    async def _work(self, inbox: _Inbox) -> None:
+        """Handle accepted frames one at a time, in order, until none waits; then forget this task."""
+        client, cookie, pending = inbox.client, inbox.cookie, inbox.frames
+        try:
+            while pending:
+                frame = pending.pop(0)
+                if client.closed:
+                    continue
+                try:
+                    if isinstance(frame, frames.Subscribe):
+                        await self._subscribe(client, cookie, frame.event_id)
+                    elif isinstance(frame, frames.Unsubscribe):
+                        self.hub.unsubscribe(client, frame.event_id)
+                        client.send(frames.unsubscribed(frame.event_id), "unsubscribed")
+                    else:
+                        client.send(frames.error("bad_request", frame.event_id, frame.message), "error")
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("handling a frame failed")
+                    client.send(frames.error("unavailable", getattr(frame, "event_id", None)), "error")
+                del frame  # nothing of a handled frame stays with the worker
+        finally:
+            if inbox.worker is asyncio.current_task():
+                inbox.worker = None  # a frame accepted from now on starts a new worker
 
     async def _subscribe(self, client: Client, cookie: str, event_id: str) -> None:
         if event_id not in client.subscriptions and len(client.subscriptions) >= self.config.max_subscriptions:
@@ -282,7 +344,8 @@ class Server:
             return
         sub = self.hub.begin(client, event_id)  # buffering starts before the snapshot query
         try:
-            snapshot = await asyncio.wait_for(asyncio.shield(self.snapshots.get(event_id)), SNAPSHOT_TIMEOUT)
+            async with asyncio.timeout(SNAPSHOT_TIMEOUT):  # no extra task and waiter per subscriber, as wait_for
+                snapshot = await asyncio.shield(self.snapshots.get(event_id))
         except asyncio.CancelledError:
             self.hub.abort(sub)
             raise

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from .boundary import watermarks
+from .boundary import SharedWatermarks, watermarks
 from .frames import subscribed_raw, websocket_text
 
 __all__ = ["Snapshot", "SnapshotQueries"]
@@ -32,7 +32,7 @@ class Snapshot:
     boundary's watermarks, and the frame as a WebSocket frame for direct writes."""
 
     frame: bytes
-    watermark: dict[str, str]
+    watermark: Mapping[str, str]
     wire: bytes
 
 
@@ -48,6 +48,7 @@ class SnapshotQueries:
         self.running: dict[str, asyncio.Task[None]] = {}
         self.tasks: set[asyncio.Task[None]] = set()  # every query task, referenced until done
         self.queries = 0  # how many queries ran (for tests and the bench)
+        self.watermarks = SharedWatermarks()  # equal watermarks of one event: one dict for every query
 
     def get(self, event_id: str) -> asyncio.Future[Snapshot]:
         """The snapshot of a query not started yet (call after the subscriber began holding). Await it through
@@ -78,7 +79,8 @@ class SnapshotQueries:
             positions_json, marks = await asyncio.wait_for(self.fetch(event_id), self.timeout)
             frame = subscribed_raw(event_id, positions_json).encode()
             if not future.done():
-                future.set_result(Snapshot(frame, watermarks(marks), websocket_text(frame)))
+                watermark = self.watermarks.share(event_id, watermarks(marks))
+                future.set_result(Snapshot(frame, watermark, websocket_text(frame)))
         except asyncio.CancelledError:
             if not future.done():
                 future.cancel()

@@ -49,3 +49,24 @@ def test_restart_holds_again_and_abandon_keeps_the_old_watermarks():
     b.hold_position("d1", T2, "x", limit=5)
     assert [h[3] for h in b.abandon()] == ["x"]
     assert not b.admits_position("d1", T1) and b.admits_position("d1", T2)
+
+
+def test_equal_watermarks_of_one_event_are_shared_and_not_kept_past_their_last_boundary():
+    import gc
+
+    from processor.boundary import SharedWatermarks
+
+    shared = SharedWatermarks()
+    first = shared.share("e1", watermarks([("d1", T0), ("d2", T1)]))
+    again = shared.share("e1", watermarks([("d2", T1), ("d1", T0)]))
+    assert again is first  # nothing moved between two snapshots: one dict for both
+    moved = shared.share("e1", watermarks([("d1", T2), ("d2", T1)]))
+    assert moved is not first and moved == {"d1": T2, "d2": T1}
+    other = shared.share("e2", watermarks([("d1", T0), ("d2", T1)]))
+    assert other is not first  # another event's fans never share this event's
+    b: Boundary[object] = Boundary()
+    b.open(moved)
+    del first, again, moved, other
+    gc.collect()
+    assert len(shared) == 1  # only what a boundary still holds
+    assert not b.admits_position("d1", T2) and b.admits_position("d1", "2026-05-02T11:00:03.000Z")

@@ -1,4 +1,5 @@
 import asyncio
+import gc
 import json
 import types
 import uuid
@@ -10,7 +11,7 @@ from websockets.http11 import Request
 from processor.config import load
 from processor.directus import Outcome
 from processor.hub import Hub
-from processor.server import Server, TokenBucket
+from processor.server import Server, TokenBucket, _Inbox
 
 from .conftest import run
 from .fakes import FakeConnection, FakeDirectus, FakeHealth, FakeStore, position, settle
@@ -209,3 +210,104 @@ def test_max_subscriptions(metrics):
                                                                                         "eventId": events[0]}]))
     assert [f["type"] for f in ws.frames] == ["subscribed", "subscribed", "error", "subscribed"]
     assert ws.frames[2]["code"] == "too_many_subscriptions" and len(directus.calls) == 3
+
+
+class GatedDirectus(FakeDirectus):
+    """Answers each event check only when the test opens the gate; counts the checks waiting at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.waiting = 0
+        self.most_waiting = 0
+
+    async def may_watch(self, cookie: str, event_id: str) -> Outcome:
+        self.calls.append(f"/items/events/{event_id}")
+        self.waiting += 1
+        self.most_waiting = max(self.most_waiting, self.waiting)
+        try:
+            await self.gate.wait()
+        finally:
+            self.waiting -= 1
+        return self.event
+
+
+def test_a_crowd_is_handled_by_a_bounded_number_of_workers_and_everyone_is_answered(metrics):
+    """More connections subscribing at once than there are workers: the others wait in line without a task each
+    (their peak was per-viewer memory kept by the allocator), and every fan is answered in the end."""
+    directus = GatedDirectus()
+    server = make_server(metrics, directus)
+    server.workers = 3
+
+    async def main():
+        sockets = [FakeWebSocket(cookie=f"s={i}") for i in range(8)]
+        handlers = [asyncio.create_task(server.handler(ws)) for ws in sockets]
+        for ws in sockets:
+            ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
+        await settle()
+        in_line = len(server.ready)
+        running = server.working
+        directus.gate.set()
+        for _ in range(100):
+            if all(ws.sent for ws in sockets):
+                break
+            await asyncio.sleep(0.001)
+        for ws in sockets:
+            ws.incoming.put_nowait(None)
+        await asyncio.gather(*handlers)
+        return sockets, in_line, running
+
+    sockets, in_line, running = run(main())
+    assert running == 3 and in_line == 5 and directus.most_waiting == 3
+    assert all([f["type"] for f in ws.frames] == ["subscribed"] for ws in sockets)
+    assert server.working == 0 and not server.ready
+
+
+def test_a_fan_who_leaves_while_in_line_is_skipped_and_the_line_moves_on(metrics):
+    directus = GatedDirectus()
+    server = make_server(metrics, directus)
+    server.workers = 1
+
+    async def main():
+        first, leaving, last = (FakeWebSocket(cookie=f"s={i}") for i in range(3))
+        handlers = [asyncio.create_task(server.handler(ws)) for ws in (first, leaving, last)]
+        for ws in (first, leaving, last):
+            ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
+        await settle()
+        assert len(server.ready) == 2
+        leaving.incoming.put_nowait(None)  # gone before its turn
+        await handlers[1]
+        directus.gate.set()
+        for _ in range(100):
+            if last.sent:
+                break
+            await asyncio.sleep(0.001)
+        for ws in (first, last):
+            ws.incoming.put_nowait(None)
+        await asyncio.gather(*handlers)
+        return first, leaving, last
+
+    first, leaving, last = run(main())
+    assert [f["type"] for f in first.frames] == ["subscribed"] and [f["type"] for f in last.frames] == ["subscribed"]
+    assert leaving.sent == [] and len(directus.calls) == 2  # the fan who left cost no Directus check
+    assert server.working == 0 and not server.ready
+
+
+def test_an_idle_viewer_keeps_no_worker(metrics):
+    """Once its frames are handled, a viewer holds no task (and so no coroutine or context): per-viewer memory."""
+    server = make_server(metrics)
+
+    async def main():
+        ws = FakeWebSocket()
+        handler = asyncio.create_task(server.handler(ws))
+        ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
+        await asyncio.sleep(0.01)
+        await settle()
+        inboxes = [o for o in gc.get_objects() if isinstance(o, _Inbox)]
+        kept = [(inbox.worker, list(inbox.frames)) for inbox in inboxes]
+        ws.incoming.put_nowait(None)
+        await handler
+        return ws, kept
+
+    ws, kept = run(main())
+    assert [f["type"] for f in ws.frames] == ["subscribed"] and kept == [(None, [])] and server.working == 0

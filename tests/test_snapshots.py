@@ -60,3 +60,17 @@ def test_a_failed_query_fails_its_group_only():
     error, ok, queries = run(main())
     assert isinstance(error, ConnectionError) and ok.watermark == {} and queries.waiting == {}
     assert ok.frame == b'{"type":"subscribed","eventId":"%s","snapshot":[]}' % EVENT.encode()
+
+
+def test_queries_of_an_event_whose_positions_did_not_move_share_one_watermark():
+    async def main():
+        async def fetch(event_id):
+            return '{"deviceId":"d1"}', [("d1", T0)]
+
+        queries = SnapshotQueries(fetch)
+        first = await queries.get(EVENT)
+        second = await queries.get(EVENT)
+        return queries, first, second
+
+    queries, first, second = run(main())
+    assert queries.queries == 2 and second.watermark is first.watermark
