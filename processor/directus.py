@@ -28,18 +28,19 @@ import enum
 import json
 import logging
 import math
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, cast
-from urllib.parse import urlsplit
+from typing import Any, Protocol
+
+import aiohttp
+from yarl import URL
 
 __all__ = [
     "DEAD_SESSION_CODES",
+    "AiohttpTransport",
     "Directus",
-    "HttpTransport",
     "Outcome",
     "RatePacer",
     "Reply",
@@ -47,7 +48,6 @@ __all__ = [
     "TransportError",
     "classify",
     "error_code",
-    "parse_response",
 ]
 
 logger = logging.getLogger("processor.directus")
@@ -99,201 +99,56 @@ class Transport(Protocol):
     def __call__(self, path: str, headers: Mapping[str, str], timeout: float) -> Awaitable[Reply]: ...
 
 
-class HttpTransport:
-    """The production transport: HTTP/1.1 ``GET`` over a pool of keep-alive connections, no cookie jar, no
-    redirects followed, no proxy, no compression asked for.
+#: aiohttp's own timers off (its default is a 300 s total per request, one timer each): the caller's deadline,
+#: one ``asyncio.timeout`` per request, is the only bound. Built once, not per request.
+NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
 
-    A hand-written client because the CMS check is on every viewer's upgrade path: aiohttp spent ~220 µs of CPU
-    per request here, this one a fraction of it (bench/ANALYSIS.md, "Idle viewers"). It speaks only what a GET
-    to Directus needs: a body by ``Content-Length``, chunked, or until the server closes. Like aiohttp, a
-    request that fails on an open connection before its answer is read is sent once more on a fresh one."""
+#: Request URLs parsed once per path (``/users/me`` and one per event asked about), at most this many kept.
+URL_CACHE = 1024
 
-    def __init__(self, base_url: str, keep: int = 64) -> None:
-        url = urlsplit(base_url.rstrip("/"))
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError(f"not an http(s) URL: {base_url!r}")
-        self.host = url.hostname
-        self.port = url.port or (443 if url.scheme == "https" else 80)
-        self.ssl: ssl.SSLContext | None = ssl.create_default_context() if url.scheme == "https" else None
-        self.prefix = url.path
-        default_port = self.port == (443 if url.scheme == "https" else 80)
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        self.host_header = host if default_port else f"{host}:{self.port}"
-        self.keep = keep  # idle connections kept at most
-        self._idle: list[_HttpConnection] = []
+
+class AiohttpTransport:
+    """The production transport: one aiohttp session, no cookie jar, no redirects.
+
+    Per request it builds as little as it can (the CMS check is on every viewer's upgrade path, profile in
+    bench/ANALYSIS.md): no aiohttp timer, the URL parsed once per path, the headers passed as given, the
+    answer's headers kept as aiohttp read them."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, URL] = {}
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                cookie_jar=aiohttp.DummyCookieJar(),
+                connector=aiohttp.TCPConnector(limit=200, ttl_dns_cache=60),
+                timeout=NO_AIOHTTP_TIMEOUT,
+            )
+        return self._session
+
+    def _url(self, path: str) -> URL:
+        url = self._urls.get(path)
+        if url is None:
+            if len(self._urls) >= URL_CACHE:
+                self._urls.clear()
+            url = self._urls[path] = URL(self.base_url + path)
+        return url
 
     async def __call__(self, path: str, headers: Mapping[str, str], timeout: float) -> Reply:
-        lines = [f"GET {self.prefix}{path} HTTP/1.1", f"Host: {self.host_header}"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        session = self._get_session()
         try:
             async with asyncio.timeout(timeout):
-                for attempt in (1, 2):
-                    connection = await self._connection()
-                    try:
-                        reply, keep_alive = await connection.exchange(request)
-                    except (ConnectionError, _Incomplete) as exc:
-                        connection.close()
-                        if attempt == 2 or (isinstance(exc, _Incomplete) and exc.started):
-                            raise
-                        continue
-                    except BaseException:
-                        connection.close()
-                        raise
-                    if keep_alive and len(self._idle) < self.keep:
-                        self._idle.append(connection)
-                    else:
-                        connection.close()
-                    return reply
-        except (TimeoutError, OSError, _Incomplete, ValueError) as exc:
+                async with session.get(self._url(path), headers=headers, allow_redirects=False) as r:
+                    body = await r.read()
+                    return Reply(r.status, body, r.headers)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransportError(f"{type(exc).__name__} {exc}") from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _connection(self) -> _HttpConnection:
-        while self._idle:
-            connection = self._idle.pop()
-            if connection.usable():
-                return connection
-            connection.close()
-        loop = asyncio.get_running_loop()
-        _, protocol = await loop.create_connection(
-            _HttpConnection, self.host, self.port, ssl=self.ssl, server_hostname=self.host if self.ssl else None)
-        return protocol
 
     async def close(self) -> None:
-        while self._idle:
-            self._idle.pop().close()
-
-
-class _Incomplete(Exception):
-    """The server closed before a whole answer came (``started``: some of it had)."""
-
-    def __init__(self, message: str, started: bool) -> None:
-        super().__init__(message)
-        self.started = started
-
-
-class _HttpConnection(asyncio.Protocol):
-    """One keep-alive connection: one request at a time, its answer parsed as bytes arrive."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.waiter: asyncio.Future[tuple[Reply, bool]] | None = None
-        self.ended = False  # EOF or connection lost
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
-
-    def usable(self) -> bool:
-        return not self.ended and self.transport is not None and not self.transport.is_closing() and not self.buffer
-
-    async def exchange(self, request: bytes) -> tuple[Reply, bool]:
-        assert self.transport is not None
-        self.waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(request)
-        try:
-            return await self.waiter
-        finally:
-            self.waiter = None
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        self._check()
-
-    def eof_received(self) -> bool:
-        self.ended = True
-        self._check()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.ended = True
-        self._check()
-
-    def _check(self) -> None:
-        waiter = self.waiter
-        if waiter is None or waiter.done():
-            return
-        try:
-            answer = parse_response(self.buffer, self.ended)
-        except ValueError as exc:
-            waiter.set_exception(exc)
-            return
-        if answer is not None:
-            reply, keep_alive, used = answer
-            del self.buffer[:used]
-            waiter.set_result((reply, keep_alive and not self.ended))
-        elif self.ended:
-            waiter.set_exception(_Incomplete("the server closed the connection before answering", bool(self.buffer)))
-
-    def close(self) -> None:
-        self.ended = True
-        if self.transport is not None:
-            self.transport.close()
-
-
-def parse_response(data: bytes | bytearray, ended: bool) -> tuple[Reply, bool, int] | None:
-    """One HTTP/1.1 answer from the start of ``data``: ``(reply, keep_alive, bytes used)``, or None while it is
-    not complete (``ended``: no more bytes will come, so a body without a length ends here). ValueError if it is
-    not HTTP."""
-    head_end = data.find(b"\r\n\r\n")
-    if head_end < 0:
-        if len(data) > 65536:
-            raise ValueError("answer head too long")
-        return None
-    head = bytes(data[:head_end]).decode("latin-1").split("\r\n")
-    version, _, rest = head[0].partition(" ")
-    status_text = rest[:3]
-    if not version.startswith("HTTP/1.") or not status_text.isdigit():
-        raise ValueError(f"not an HTTP/1.x answer: {head[0][:80]!r}")
-    status = int(status_text)
-    headers: dict[str, str] = {}
-    for line in head[1:]:
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise ValueError(f"bad header line: {line[:80]!r}")
-        headers[name.strip()] = value.strip()
-    lowered = {name.lower(): value for name, value in headers.items()}
-    tokens = {t.strip().lower() for t in lowered.get("connection", "").split(",")}
-    keep_alive = "close" not in tokens if version == "HTTP/1.1" else "keep-alive" in tokens
-    start = head_end + 4
-    if 100 <= status < 200:
-        raise ValueError(f"unexpected interim answer {status}")
-    if status in (204, 304):
-        return Reply(status, b"", headers), keep_alive, start
-    if "chunked" in lowered.get("transfer-encoding", "").lower():
-        body = bytearray()
-        at = start
-        while True:
-            line_end = data.find(b"\r\n", at)
-            if line_end < 0:
-                return None
-            size_text = bytes(data[at:line_end]).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise ValueError(f"bad chunk size {size_text[:20]!r}") from None
-            at = line_end + 2
-            if size == 0:
-                trailer_end = data.find(b"\r\n\r\n", at - 2)
-                if trailer_end < 0:
-                    return None
-                return Reply(status, bytes(body), headers), keep_alive, trailer_end + 4
-            if len(data) < at + size + 2:
-                return None
-            body += data[at:at + size]
-            at += size + 2
-    length_text = lowered.get("content-length")
-    if length_text is not None:
-        if not length_text.isdigit():
-            raise ValueError(f"bad Content-Length {length_text[:20]!r}")
-        end = start + int(length_text)
-        if len(data) < end:
-            return None
-        return Reply(status, bytes(data[start:end]), headers), keep_alive, end
-    if not ended:
-        return None
-    return Reply(status, bytes(data[start:]), headers), False, len(data)
+        if self._session is not None:
+            await self._session.close()
 
 
 def _json(body: bytes) -> Any:
@@ -488,7 +343,7 @@ class Directus:
         #: requests at most, not one per fan (Directus answers in a few ms, so 32 still carry thousands/s).
         self.max_in_flight = max_in_flight
         self._slots = asyncio.Semaphore(max_in_flight)
-        self.transport: Transport = transport if transport is not None else HttpTransport(base_url)
+        self.transport: Transport = transport if transport is not None else AiohttpTransport(base_url)
         self.pacer = RatePacer(clock, sleep)
         self._inflight: dict[tuple[str, str], asyncio.Future[tuple[Outcome, str | None]]] = {}
         #: Directus requests actually sent (for tests and the bench; coalesced checks count once).
