@@ -325,6 +325,9 @@ class LoadBench:
         queries_after = self._metrics().get("processor_snapshot_queries_total") if target.stores else None
         time.sleep(1.0)  # idle on purpose: memory of idle viewers (not an outcome wait)
         rss2 = memory(target.pid)["VmRSS"]
+        # The issue's wording: 1,000 fans opening ONE event at once (each also keeps its own event's map open).
+        one = self.fleet.call("subscribe", event_ids=[self.world.events[0]] * n, timeout=180)
+        queries_one = self._metrics().get("processor_snapshot_queries_total") if target.stores else None
         self.fleet.call("close_all")
         self.connected = None
         time.sleep(0.5)  # settle: the target releases the closed connections (not an outcome wait)
@@ -337,7 +340,9 @@ class LoadBench:
                 "kib_per_viewer_connected": (rss1 - rss0) / max(ok, 1),
                 "kib_per_viewer": (rss2 - rss0) / max(ok, 1), "events": EVENTS,
                 "snapshot_queries": (queries_after - queries_before)
-                if queries_before is not None and queries_after is not None else None}
+                if queries_before is not None and queries_after is not None else None,
+                "one_event": {"subscribe": one, "snapshot_queries": (queries_one - queries_after)
+                              if queries_one is not None and queries_after is not None else None}}
 
     def burst(self, profile: str | None = None) -> dict[str, Any]:
         """A backlog of ``burst`` positions appears at once: how fast does the Processor store it all?

@@ -136,9 +136,17 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         goal("load: ≤ 20 KiB per idle viewer", v, v <= 20, f"{v:.1f} KiB", f"bare {b:.1f} KiB" if b else "",
              _ratio(v, b), profile=True)
         q = idle.get("snapshot_queries")
-        if q is not None:
-            goal(f"load: {idle['viewers']:,} fans subscribing at once ({idle.get('events', '?')} events) cost far fewer "
-                 f"than {idle['viewers']:,} snapshot queries (≤ 10 %)", q, q <= idle["viewers"] / 10,
+        q1 = _get(idle, "one_event", "snapshot_queries")
+        if q1 is not None:
+            answers = _get(idle, "one_event", "subscribe", "answers") or {}
+            goal(f"load: {idle['viewers']:,} fans subscribing to one event at once cost far fewer than "
+                 f"{idle['viewers']:,} snapshot queries (≤ 10 %)", q1, q1 <= idle["viewers"] / 10
+                 and answers.get("subscribed") == idle["connected"],
+                 f"{q1:,.0f} queries ({answers.get('subscribed', 0):,} subscribed)",
+                 f"{idle['viewers']:,} without coalescing", _ratio(q1, idle["viewers"]))
+        if q is not None:  # a harder reading than the issue's, kept in view (met: n/a): see ANALYSIS, issue 14 final
+            goal(f"load (reading, not a goal): {idle['viewers']:,} fans subscribing at once to {idle.get('events', '?')}"
+                 " events, 100 each, arriving as the CMS answers them: snapshot queries", q, None,
                  f"{q:,.0f} queries", f"{idle['viewers']:,} without coalescing", _ratio(q, idle["viewers"]))
         c = idle["connect"]["seconds"]
         bc = _get(base_idle, "connect", "seconds")
