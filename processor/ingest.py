@@ -1,8 +1,17 @@
-"""The consumer-group loop: read, dead-letter, store, publish, acknowledge.
+"""The consumer-group loop: read, validate, dead-letter, store, dispatch to this instance's fans, publish,
+acknowledge.
 
 Acknowledgement is the last step of a batch, so a crash or an outage at any point leaves the entries
 pending and they are read again (own pending at start, others' through ``XAUTOCLAIM``). Storing is
 idempotent, so redelivery costs a duplicate count, never a second row or a second broadcast.
+
+The positions a batch stored go to this instance's own fans straight after the commit, not through the live
+channel: on its way to a viewer a position then waits for two replies (``XREADGROUP``, the ``INSERT``) instead of
+four (also ``PUBLISH`` and the pub/sub message), each behind whatever dispatch is in progress (bench/ANALYSIS.md,
+"The ingest path"). Other instances still receive them through ``PUBLISH``; the live reader
+skips this instance's own messages (docs/processor.md section 5).
+
+The next batch is read, and validated, while one is stored: reads are pipelined with the ``INSERT`` round trip.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -21,6 +31,7 @@ from redis.typing import EncodableT, FieldT
 from . import frames
 from .backoff import Backoff
 from .config import Config
+from .hub import Hub
 from .metrics import Metrics
 from .store import Store, StoreResult
 from .telemetry import Position, Rejection, validate
@@ -30,20 +41,53 @@ __all__ = ["Ingest"]
 logger = logging.getLogger("processor.ingest")
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
+Rejected = tuple[bytes, dict[bytes, bytes], Rejection]
+
+
+@dataclass(slots=True)
+class Batch:
+    """One batch read and validated, not yet stored: every entry id (all are acknowledged together), the valid
+    positions, the rejected entries, and when its handling began (for ``processor_ingest_batch_seconds``)."""
+
+    ids: list[bytes]
+    valid: list[Position]
+    rejected: list[Rejected]
+    started: float
+
+
+def prepare(entries: Sequence[Entry]) -> Batch:
+    """Validate a batch (pure: no I/O), so that it can run while the previous batch's ``INSERT`` is in flight."""
+    started = time.perf_counter()
+    ids = []
+    valid: list[Position] = []
+    rejected: list[Rejected] = []
+    for entry_id, fields in entries:
+        ids.append(entry_id)
+        if not fields:  # deleted from the stream while pending: nothing left to store
+            continue
+        result = validate(entry_id.decode("ascii"), fields)
+        if isinstance(result, Rejection):
+            rejected.append((entry_id, fields, result))
+        else:
+            valid.append(result)
+    return Batch(ids, valid, rejected, started)
 
 
 class Ingest:
     """Consumes ``config.stream`` through ``config.group`` until :meth:`stop` is called."""
 
-    def __init__(self, config: Config, redis: aioredis.Redis, store: Store, metrics: Metrics) -> None:
+    def __init__(self, config: Config, redis: aioredis.Redis, store: Store, metrics: Metrics,
+                 hub: Hub | None = None) -> None:
         self.config = config
         self.redis = redis
         self.store = store
         self.metrics = metrics
+        #: This instance's fans: what a batch stored is dispatched to them right after the commit.
+        self.hub = hub
         self.running = False  # for /healthz: the loop runs and Redis answers it
         self.stopping = asyncio.Event()
         self.reading = False  # blocked in XREADGROUP: safe to cancel at shutdown
-        self._ahead: asyncio.Task[list[Entry]] | None = None  # the next batch, read while one is stored
+        self._ahead: asyncio.Task[Batch | None] | None = None  # the next batch, read while one is stored
         self._next_claim = 0.0
         #: Who this instance is on the live channel (unique per start) and its last message number there.
         self.publisher = f"{config.consumer}/{secrets.token_hex(4)}"
@@ -112,31 +156,41 @@ class Ingest:
                     await self._claim()
                     self._next_claim = time.monotonic() + config.claim_idle_ms / 2000
                     continue
-                if self._ahead is not None:
-                    entries, self._ahead = await self._ahead, None
-                else:
-                    # Never block past the next claim, so idle work is taken over every CLAIM_IDLE_MS / 2.
-                    until_claim = int((self._next_claim - time.monotonic()) * 1000)
-                    self.reading = True
-                    try:
-                        entries = await self._read(">", block=max(1, min(config.read_block_ms, until_claim)))
-                    finally:
-                        self.reading = False
-                if not entries:
+                if self._ahead is None:
+                    self._ahead = self._read_ahead(block=True)
+                # Blocked in XREADGROUP (nothing in hand) unless the batch was read already.
+                self.reading = not self._ahead.done()
+                try:
+                    batch, self._ahead = await self._ahead, None
+                finally:
+                    self.reading = False
+                if batch is None:
                     continue
-                if len(entries) >= config.read_count:
-                    # A backlog: read the next batch while this one is stored (without blocking; batches are
-                    # still handled one after another, in order, and each is acknowledged after its commit).
-                    self._ahead = asyncio.create_task(self._read(">", block=None), name="ingest-read-ahead")
-                await self.handle(entries)
-            if self._ahead is not None:  # stopping: what was read ahead is in hand too, so it is finished
-                entries, self._ahead = await self._ahead, None
-                if entries:
-                    await self.handle(entries)
+                # Read (and validate) the next batch while this one is stored: at once if this one was full (a
+                # backlog), else blocking, so that the next entry is in hand as soon as this batch is done.
+                # Batches are still handled one after another, in order, each acknowledged after its commit.
+                self._ahead = self._read_ahead(block=len(batch.ids) < config.read_count)
+                await self._handle(batch)
+            if self._ahead is not None and self._ahead.done():  # stopping: what was read ahead is in hand too
+                batch, self._ahead = await self._ahead, None
+                if batch is not None:
+                    await self._handle(batch)
         finally:
-            if self._ahead is not None:  # an error or a cancel: its entries stay pending and are read again
-                self._ahead.cancel()
-                self._ahead = None
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None:  # a read still blocked, an error or a cancel: its entries stay pending
+                if ahead.done() and not ahead.cancelled() and ahead.exception() is not None:
+                    logger.debug("the read ahead failed too: %s", ahead.exception())
+                ahead.cancel()
+
+    def _read_ahead(self, block: bool) -> asyncio.Task[Batch | None]:
+        """Start reading the next batch (``block``: wait for entries, never past the next claim)."""
+        until_claim = int((self._next_claim - time.monotonic()) * 1000)
+        wait = max(1, min(self.config.read_block_ms, until_claim)) if block else None
+        return asyncio.create_task(self._read_batch(wait), name="ingest-read")
+
+    async def _read_batch(self, block: int | None) -> Batch | None:
+        entries = await self._read(">", block=block)
+        return prepare(entries) if entries else None
 
     async def _read(self, start: str, block: int | None) -> list[Entry]:
         response = await self.redis.xreadgroup(
@@ -168,45 +222,42 @@ class Ingest:
     # -- one batch -------------------------------------------------------------------------------------
 
     async def handle(self, entries: Sequence[Entry]) -> None:
-        """Dead-letter, store, publish and acknowledge one batch, in that order."""
-        started = time.perf_counter()
-        ids = [entry_id for entry_id, _ in entries]
-        valid: list[Position] = []
-        rejected: list[tuple[bytes, dict[bytes, bytes], Rejection]] = []
-        for entry_id, fields in entries:
-            if not fields:  # deleted from the stream while pending: nothing left to store
-                continue
-            result = validate(entry_id.decode("ascii"), fields)
-            if isinstance(result, Rejection):
-                rejected.append((entry_id, fields, result))
-            else:
-                valid.append(result)
+        """Dead-letter, store, dispatch, publish and acknowledge one batch, in that order."""
+        await self._handle(prepare(entries))
 
+    async def _handle(self, batch: Batch) -> None:
+        rejected = batch.rejected
         if rejected:
             await self._dead_letter(rejected)
             for _, _, rejection in rejected:
                 self.metrics.dead_letter.labels(rejection.reason).inc()
-        stored = await self._store(valid) if valid else None
+        stored = await self._store(batch.valid) if batch.valid else None
+        routed = stored.routed if stored is not None else []
         if stored is not None:
             self.metrics.stored.inc(stored.inserted)
             self.metrics.duplicates.inc(stored.duplicates)
             self.metrics.orphans.inc(stored.orphans)
+        hub = self.hub
+        if routed and hub is not None and hub.by_event:
+            # This instance's own fans first, straight after the commit (docs/processor.md section 5): only newly
+            # inserted positions are routed, so a redelivered batch dispatches nothing again.
+            await hub.dispatch(routed)
         async with self.redis.pipeline(transaction=False) as pipe:  # PUBLISH and XACK in one round trip
-            if stored is not None and stored.routed:
+            if routed:
                 self.seq += 1  # counted even if the PUBLISH fails: receivers then see the gap and resync
                 pipe.publish(self.config.live_channel,
-                             frames.live_message(self.publisher, self.seq, time.time(), stored.routed))
-            pipe.xack(self.config.stream, self.config.group, *ids)
+                             frames.live_message(self.publisher, self.seq, time.time(), routed))
+            pipe.xack(self.config.stream, self.config.group, *batch.ids)
             await pipe.execute()
 
-        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_seconds.observe(time.perf_counter() - batch.started)
         logger.debug(
             "batch of %d: %d stored, %d duplicate, %d dead-lettered, %d routed",
-            len(entries), stored.inserted if stored else 0, stored.duplicates if stored else 0,
-            len(rejected), len(stored.routed) if stored else 0,
+            len(batch.ids), stored.inserted if stored else 0, stored.duplicates if stored else 0,
+            len(rejected), len(routed),
         )
 
-    async def _dead_letter(self, rejected: Sequence[tuple[bytes, dict[bytes, bytes], Rejection]]) -> None:
+    async def _dead_letter(self, rejected: Sequence[Rejected]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for entry_id, fields, rejection in rejected:
                 logger.info("dead-lettering %s: %s (%s)", entry_id.decode("ascii"), rejection.reason, rejection.detail)

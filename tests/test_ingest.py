@@ -108,3 +108,96 @@ def test_a_backlog_is_read_ahead_and_still_handled_in_order(metrics):
     assert acks == [(b"1-0", b"2-0"), (b"3-0", b"4-0"), (b"5-0",)]
     assert (">", None) in redis.reads  # a read ahead does not block
     assert ingest._ahead is None
+
+
+def subscribed_hub(metrics):
+    """A hub with one fan watching EVENT, and that fan's connection."""
+    from processor.hub import Client, Hub
+
+    from .fakes import FakeConnection
+
+    hub = Hub(metrics)
+    conn = FakeConnection()
+    hub.complete(hub.begin(Client(conn, 10, metrics), EVENT), [])
+    return hub, conn
+
+
+def test_a_stored_batch_reaches_this_instances_fans_straight_after_the_commit_then_is_published(metrics):
+    store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
+    ingest = make(metrics, store)
+    ingest.hub, conn = subscribed_hub(metrics)
+    dispatch = ingest.hub.dispatch
+
+    async def traced(positions):
+        ingest.redis.calls.append(("dispatch", [p.stream_id for p in positions]))
+        return await dispatch(positions)
+
+    ingest.hub.dispatch = traced  # traced to see the order against PUBLISH
+    run(ingest.handle([entry("1-0"), entry("2-0", device="d9")]))
+    assert [c[0] for c in ingest.redis.calls] == ["dispatch", "publish", "xack"]
+    assert ingest.redis.calls[0][1] == ["1-0"]  # the routed position only (d9 is an orphan)
+    assert [(f["type"], f.get("streamId")) for f in conn.frames] == [("subscribed", None), ("position", "1-0")]
+    assert metrics.registry.get_sample_value("processor_positions_broadcast_total") == 1
+    # Other instances still get it: the message is published as before.
+    assert [p.stream_id for p in frames.parse_live(ingest.redis.calls[1][2]).positions()] == ["1-0"]
+
+
+def test_a_redelivered_batch_is_dispatched_to_nobody_again(metrics):
+    store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
+    ingest = make(metrics, store)
+    ingest.hub, conn = subscribed_hub(metrics)
+    ingest.redis.fail_publish = True  # stored and dispatched, but neither published nor acknowledged
+    with pytest.raises(ConnectionError):
+        run(ingest.handle([entry("1-0")]))
+    ingest.redis.fail_publish = False
+    run(ingest.handle([entry("1-0")]))  # redelivered: a duplicate, routed nowhere
+    assert [f["type"] for f in conn.frames] == ["subscribed", "position"]
+    assert [c[0] for c in ingest.redis.calls] == ["xack"]
+
+
+def test_without_fans_here_nothing_is_dispatched_but_everything_is_published(metrics):
+    from processor.hub import Hub
+
+    store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
+    ingest = make(metrics, store)
+    ingest.hub = Hub(metrics)
+
+    async def boom(positions):
+        raise AssertionError("dispatched with nobody watching here")
+
+    ingest.hub.dispatch = boom  # must not be reached
+    run(ingest.handle([entry("1-0")]))
+    assert [c[0] for c in ingest.redis.calls] == ["publish", "xack"]
+
+
+def test_the_next_batch_is_read_while_one_is_handled_even_without_a_backlog(metrics):
+    """A partial batch starts a blocking read of the next one, so that the next entry is in hand when it ends."""
+    config = load({**BASE, "PROCESSOR_READ_COUNT": "10"})
+    store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
+    batches = [[entry("1-0", ts="2026-05-02T11:00:01.000Z")], [entry("2-0", ts="2026-05-02T11:00:02.000Z")]]
+    order: list[tuple[object, ...]] = []
+
+    class Stream(FakeRedis):
+        async def xreadgroup(self, group, consumer, streams, count, block):
+            start = next(iter(streams.values()))
+            order.append(("read", start, block is not None))
+            if start == ">" and batches:
+                return [(b"s", batches.pop(0))]
+            if start == ">":
+                ingest.stop()
+            return []
+
+        async def xautoclaim(self, *args, **kwargs):
+            return [b"0-0", []]
+
+        def pipeline(self, transaction=True):
+            order.append(("acknowledge", ingest._ahead is not None))
+            return super().pipeline(transaction)
+
+    redis = Stream()
+    ingest = Ingest(config, redis, store, metrics)  # type: ignore[arg-type]  # a fake standing in for the real one
+    run(ingest._consume())
+    assert [c[3] for c in redis.calls if c[0] == "xack"] == [(b"1-0",), (b"2-0",)]
+    # While each batch was handled, the next (blocking) read was under way already.
+    assert [o for o in order if o[0] == "acknowledge"] == [("acknowledge", True), ("acknowledge", True)]
+    assert order.count(("read", ">", True)) == 3 and ingest._ahead is None
