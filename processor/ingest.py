@@ -8,8 +8,11 @@ idempotent, so redelivery costs a duplicate count, never a second row or a secon
 The positions a batch stored go to this instance's own fans straight after the commit, not through the live
 channel: on its way to a viewer a position then waits for two replies (``XREADGROUP``, the ``INSERT``) instead of
 four (also ``PUBLISH`` and the pub/sub message), each behind whatever dispatch is in progress (bench/ANALYSIS.md,
-"The ingest path"). Other instances still receive them through ``PUBLISH``; the live reader
-skips this instance's own messages (docs/processor.md section 5).
+"The ingest path"). They are handed to a dispatcher task of their own, so that the fan-out of one batch overlaps
+the round trips of the next instead of adding to them; at most :data:`LOCAL_BACKLOG` batches wait for it, beyond
+which the loop waits too (the entries then wait in the stream, where nothing is lost). Other instances still
+receive the positions through ``PUBLISH``; the live reader skips this instance's own messages (docs/processor.md
+section 5).
 
 The next batch is read, and validated, while one is stored: reads are pipelined with the ``INSERT`` round trip.
 """
@@ -33,12 +36,16 @@ from .backoff import Backoff
 from .config import Config
 from .hub import Hub
 from .metrics import Metrics
+from .routing import RoutedPosition
 from .store import Store, StoreResult
 from .telemetry import Position, Rejection, validate
 
 __all__ = ["Ingest"]
 
 logger = logging.getLogger("processor.ingest")
+
+#: Batches of this instance's positions that may wait for its dispatcher before the loop waits too.
+LOCAL_BACKLOG = 2
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
 Rejected = tuple[bytes, dict[bytes, bytes], Rejection]
@@ -82,8 +89,10 @@ class Ingest:
         self.redis = redis
         self.store = store
         self.metrics = metrics
-        #: This instance's fans: what a batch stored is dispatched to them right after the commit.
+        #: This instance's fans: what a batch stored is handed to their dispatcher right after the commit.
         self.hub = hub
+        self._local: asyncio.Queue[list[RoutedPosition]] = asyncio.Queue(LOCAL_BACKLOG)
+        self._dispatcher: asyncio.Task[None] | None = None
         self.running = False  # for /healthz: the loop runs and Redis answers it
         self.stopping = asyncio.Event()
         self.reading = False  # blocked in XREADGROUP: safe to cancel at shutdown
@@ -96,6 +105,14 @@ class Ingest:
     # -- lifecycle -------------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if self._dispatcher is not None:  # stopping: the fans' connections are being closed anyway
+                self._dispatcher.cancel()
+                self._dispatcher = None
+
+    async def _run(self) -> None:
         backoff = Backoff()
         while not self.stopping.is_set():
             try:
@@ -237,11 +254,10 @@ class Ingest:
             self.metrics.stored.inc(stored.inserted)
             self.metrics.duplicates.inc(stored.duplicates)
             self.metrics.orphans.inc(stored.orphans)
-        hub = self.hub
-        if routed and hub is not None and hub.by_event:
+        if routed and self.hub is not None and self.hub.by_event:
             # This instance's own fans first, straight after the commit (docs/processor.md section 5): only newly
             # inserted positions are routed, so a redelivered batch dispatches nothing again.
-            await hub.dispatch(routed)
+            await self._dispatch_here(routed)
         async with self.redis.pipeline(transaction=False) as pipe:  # PUBLISH and XACK in one round trip
             if routed:
                 self.seq += 1  # counted even if the PUBLISH fails: receivers then see the gap and resync
@@ -256,6 +272,22 @@ class Ingest:
             len(batch.ids), stored.inserted if stored else 0, stored.duplicates if stored else 0,
             len(rejected), len(routed),
         )
+
+    async def _dispatch_here(self, routed: list[RoutedPosition]) -> None:
+        """Hand a batch's routed positions to this instance's dispatcher (waiting while it is behind)."""
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.create_task(self._dispatch_local(), name="ingest-dispatch")
+        await self._local.put(routed)
+
+    async def _dispatch_local(self) -> None:
+        """Fan out this instance's batches to its fans, in the order they were stored."""
+        assert self.hub is not None
+        while True:
+            routed = await self._local.get()
+            try:
+                await self.hub.dispatch(routed)
+            except Exception:  # a defect, not an outage: say so and carry on with the next batch
+                logger.exception("dispatching %d stored position(s) failed", len(routed))
 
     async def _dead_letter(self, rejected: Sequence[Rejected]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
