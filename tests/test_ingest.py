@@ -220,36 +220,3 @@ def test_without_fans_here_nothing_is_dispatched_but_everything_is_published(met
     ingest.hub.dispatch = boom  # must not be reached
     run(ingest.handle([entry("1-0")]))
     assert [c[0] for c in ingest.redis.calls] == ["publish", "xack"]
-
-
-def test_the_next_batch_is_read_while_one_is_handled_even_without_a_backlog(metrics):
-    """A partial batch starts a blocking read of the next one, so that the next entry is in hand when it ends."""
-    config = load({**BASE, "PROCESSOR_READ_COUNT": "10"})
-    store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
-    batches = [[entry("1-0", ts="2026-05-02T11:00:01.000Z")], [entry("2-0", ts="2026-05-02T11:00:02.000Z")]]
-    order: list[tuple[object, ...]] = []
-
-    class Stream(FakeRedis):
-        async def xreadgroup(self, group, consumer, streams, count, block):
-            start = next(iter(streams.values()))
-            order.append(("read", start, block is not None))
-            if start == ">" and batches:
-                return [(b"s", batches.pop(0))]
-            if start == ">":
-                ingest.stop()
-            return []
-
-        async def xautoclaim(self, *args, **kwargs):
-            return [b"0-0", []]
-
-        def pipeline(self, transaction=True):
-            order.append(("acknowledge", ingest._ahead is not None))
-            return super().pipeline(transaction)
-
-    redis = Stream()
-    ingest = Ingest(config, redis, store, metrics)  # type: ignore[arg-type]  # a fake standing in for the real one
-    run(ingest._consume())
-    assert [c[3] for c in redis.calls if c[0] == "xack"] == [(b"1-0",), (b"2-0",)]
-    # While each batch was handled, the next (blocking) read was under way already.
-    assert [o for o in order if o[0] == "acknowledge"] == [("acknowledge", True), ("acknowledge", True)]
-    assert order.count(("read", ">", True)) == 3 and ingest._ahead is None
