@@ -8,7 +8,7 @@ idempotent, so redelivery costs a duplicate count, never a second row or a secon
 The positions a batch stored go to this instance's own fans straight after the commit, not through the live
 channel: on its way to a viewer a position then waits for two replies (``XREADGROUP``, the ``INSERT``) instead of
 four (also ``PUBLISH`` and the pub/sub message), each behind whatever dispatch is in progress (bench/ANALYSIS.md,
-"The ingest path"). They are handed to a dispatcher task of their own, so that the fan-out of one batch overlaps
+"Issue 14, item 2"). They are handed to a dispatcher task of their own, so that the fan-out of one batch overlaps
 the round trips of the next instead of adding to them; at most :data:`LOCAL_BACKLOG` batches wait for it, beyond
 which the loop waits too (the entries then wait in the stream, where nothing is lost). Other instances still
 receive the positions through ``PUBLISH``; the live reader skips this instance's own messages (docs/processor.md
