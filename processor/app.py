@@ -58,12 +58,13 @@ class App:
         self.store = Store(config.database_url)
         self.directus = Directus(config.directus_url, config.directus_timeout)
         self.hub = Hub(self.metrics, config.client_queue)
-        self.ingest = Ingest(config, self.redis, self.store, self.metrics)
+        self.ingest = Ingest(config, self.redis, self.store, self.metrics, self.hub)
         self.health = Health(self.redis, self.store, lambda: self.ingest.running)
         self.server = Server(config, self.metrics, self.hub, self.directus, self.store, self.health)
         self.corrections = Corrections(self.store, self.hub, self.metrics)
         self.live = LiveReader(self.redis, config.live_channel, self.hub, self.metrics,
-                               lag_limit=config.live_lag_limit_ms / 1000, resync=self.corrections.request_resync)
+                               lag_limit=config.live_lag_limit_ms / 1000, resync=self.corrections.request_resync,
+                               own=self.ingest.publisher)
         self.observer = StreamObserver(self.redis, config.stream, config.group, self.metrics)
         self.stopping = asyncio.Event()
         self.exit_code = EXIT_OK

@@ -1,8 +1,21 @@
-"""The consumer-group loop: read, dead-letter, store, publish, acknowledge.
+"""The consumer-group loop: read, validate, dead-letter, store, dispatch to this instance's fans, publish,
+acknowledge.
 
 Acknowledgement is the last step of a batch, so a crash or an outage at any point leaves the entries
 pending and they are read again (own pending at start, others' through ``XAUTOCLAIM``). Storing is
 idempotent, so redelivery costs a duplicate count, never a second row or a second broadcast.
+
+The positions a batch stored go to this instance's own fans straight after the commit, not through the live
+channel: on its way to a viewer a position then waits for two replies (``XREADGROUP``, the ``INSERT``) instead of
+four (also ``PUBLISH`` and the pub/sub message), each behind whatever dispatch is in progress (bench/ANALYSIS.md,
+"Issue 14, item 2"). They are handed to a dispatcher task of their own, so that the fan-out of one batch overlaps
+the round trips of the next instead of adding to them; at most :data:`LOCAL_BACKLOG` batches wait for it, beyond
+which the loop waits too (the entries then wait in the stream, where nothing is lost). Other instances still
+receive the positions through ``PUBLISH``; the live reader skips this instance's own messages (docs/processor.md
+section 5).
+
+With a backlog, the next batch is read, and validated, while one is stored: reads and validation are pipelined
+with the ``INSERT`` round trip.
 """
 
 from __future__ import annotations
@@ -12,6 +25,7 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -21,7 +35,9 @@ from redis.typing import EncodableT, FieldT
 from . import frames
 from .backoff import Backoff
 from .config import Config
+from .hub import Hub
 from .metrics import Metrics
+from .routing import RoutedPosition
 from .store import Store, StoreResult
 from .telemetry import Position, Rejection, validate
 
@@ -29,21 +45,59 @@ __all__ = ["Ingest"]
 
 logger = logging.getLogger("processor.ingest")
 
+#: Batches of this instance's positions that may wait for its dispatcher before the loop waits too.
+LOCAL_BACKLOG = 2
+
 Entry = tuple[bytes, dict[bytes, bytes] | None]
+Rejected = tuple[bytes, dict[bytes, bytes], Rejection]
+
+
+@dataclass(slots=True)
+class Batch:
+    """One batch read and validated, not yet stored: every entry id (all are acknowledged together), the valid
+    positions, the rejected entries, and when its handling began (for ``processor_ingest_batch_seconds``)."""
+
+    ids: list[bytes]
+    valid: list[Position]
+    rejected: list[Rejected]
+    started: float
+
+
+def prepare(entries: Sequence[Entry]) -> Batch:
+    """Validate a batch (pure: no I/O), so that it can run while the previous batch's ``INSERT`` is in flight."""
+    started = time.perf_counter()
+    ids = []
+    valid: list[Position] = []
+    rejected: list[Rejected] = []
+    for entry_id, fields in entries:
+        ids.append(entry_id)
+        if not fields:  # deleted from the stream while pending: nothing left to store
+            continue
+        result = validate(entry_id.decode("ascii"), fields)
+        if isinstance(result, Rejection):
+            rejected.append((entry_id, fields, result))
+        else:
+            valid.append(result)
+    return Batch(ids, valid, rejected, started)
 
 
 class Ingest:
     """Consumes ``config.stream`` through ``config.group`` until :meth:`stop` is called."""
 
-    def __init__(self, config: Config, redis: aioredis.Redis, store: Store, metrics: Metrics) -> None:
+    def __init__(self, config: Config, redis: aioredis.Redis, store: Store, metrics: Metrics,
+                 hub: Hub | None = None) -> None:
         self.config = config
         self.redis = redis
         self.store = store
         self.metrics = metrics
+        #: This instance's fans: what a batch stored is handed to their dispatcher right after the commit.
+        self.hub = hub
+        self._local: asyncio.Queue[list[RoutedPosition]] = asyncio.Queue(LOCAL_BACKLOG)
+        self._dispatcher: asyncio.Task[None] | None = None
         self.running = False  # for /healthz: the loop runs and Redis answers it
         self.stopping = asyncio.Event()
         self.reading = False  # blocked in XREADGROUP: safe to cancel at shutdown
-        self._ahead: asyncio.Task[list[Entry]] | None = None  # the next batch, read while one is stored
+        self._ahead: asyncio.Task[Batch | None] | None = None  # the next batch, read while one is stored
         self._next_claim = 0.0
         #: Who this instance is on the live channel (unique per start) and its last message number there.
         self.publisher = f"{config.consumer}/{secrets.token_hex(4)}"
@@ -52,6 +106,14 @@ class Ingest:
     # -- lifecycle -------------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if self._dispatcher is not None:  # stopping: the fans' connections are being closed anyway
+                self._dispatcher.cancel()
+                self._dispatcher = None
+
+    async def _run(self) -> None:
         backoff = Backoff()
         while not self.stopping.is_set():
             try:
@@ -113,7 +175,7 @@ class Ingest:
                     self._next_claim = time.monotonic() + config.claim_idle_ms / 2000
                     continue
                 if self._ahead is not None:
-                    entries, self._ahead = await self._ahead, None
+                    batch, self._ahead = await self._ahead, None
                 else:
                     # Never block past the next claim, so idle work is taken over every CLAIM_IDLE_MS / 2.
                     until_claim = int((self._next_claim - time.monotonic()) * 1000)
@@ -122,21 +184,31 @@ class Ingest:
                         entries = await self._read(">", block=max(1, min(config.read_block_ms, until_claim)))
                     finally:
                         self.reading = False
-                if not entries:
+                    batch = prepare(entries) if entries else None
+                if batch is None:
                     continue
-                if len(entries) >= config.read_count:
-                    # A backlog: read the next batch while this one is stored (without blocking; batches are
-                    # still handled one after another, in order, and each is acknowledged after its commit).
-                    self._ahead = asyncio.create_task(self._read(">", block=None), name="ingest-read-ahead")
-                await self.handle(entries)
+                if len(batch.ids) >= config.read_count:
+                    # A backlog: read and validate the next batch while this one is stored (without blocking;
+                    # batches are still handled one after another, in order, each acknowledged after its commit).
+                    # Only then: a read ahead of a partial batch would split the traffic into more, smaller
+                    # batches, each costing its round trips (measured: more batches, no lower latency).
+                    self._ahead = asyncio.create_task(self._read_batch(), name="ingest-read-ahead")
+                await self._handle(batch)
             if self._ahead is not None:  # stopping: what was read ahead is in hand too, so it is finished
-                entries, self._ahead = await self._ahead, None
-                if entries:
-                    await self.handle(entries)
+                batch, self._ahead = await self._ahead, None
+                if batch is not None:
+                    await self._handle(batch)
         finally:
-            if self._ahead is not None:  # an error or a cancel: its entries stay pending and are read again
-                self._ahead.cancel()
-                self._ahead = None
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None:  # an error or a cancel: its entries stay pending and are read again
+                if ahead.done() and not ahead.cancelled() and ahead.exception() is not None:
+                    logger.debug("the read ahead failed too: %s", ahead.exception())
+                ahead.cancel()
+
+    async def _read_batch(self) -> Batch | None:
+        """Read (without blocking) and validate the next batch: the read ahead of a backlog."""
+        entries = await self._read(">", block=None)
+        return prepare(entries) if entries else None
 
     async def _read(self, start: str, block: int | None) -> list[Entry]:
         response = await self.redis.xreadgroup(
@@ -168,45 +240,57 @@ class Ingest:
     # -- one batch -------------------------------------------------------------------------------------
 
     async def handle(self, entries: Sequence[Entry]) -> None:
-        """Dead-letter, store, publish and acknowledge one batch, in that order."""
-        started = time.perf_counter()
-        ids = [entry_id for entry_id, _ in entries]
-        valid: list[Position] = []
-        rejected: list[tuple[bytes, dict[bytes, bytes], Rejection]] = []
-        for entry_id, fields in entries:
-            if not fields:  # deleted from the stream while pending: nothing left to store
-                continue
-            result = validate(entry_id.decode("ascii"), fields)
-            if isinstance(result, Rejection):
-                rejected.append((entry_id, fields, result))
-            else:
-                valid.append(result)
+        """Dead-letter, store, dispatch, publish and acknowledge one batch, in that order."""
+        await self._handle(prepare(entries))
 
+    async def _handle(self, batch: Batch) -> None:
+        rejected = batch.rejected
         if rejected:
             await self._dead_letter(rejected)
             for _, _, rejection in rejected:
                 self.metrics.dead_letter.labels(rejection.reason).inc()
-        stored = await self._store(valid) if valid else None
+        stored = await self._store(batch.valid) if batch.valid else None
+        routed = stored.routed if stored is not None else []
         if stored is not None:
             self.metrics.stored.inc(stored.inserted)
             self.metrics.duplicates.inc(stored.duplicates)
             self.metrics.orphans.inc(stored.orphans)
+        if routed and self.hub is not None and self.hub.by_event:
+            # This instance's own fans first, straight after the commit (docs/processor.md section 5): only newly
+            # inserted positions are routed, so a redelivered batch dispatches nothing again.
+            await self._dispatch_here(routed)
         async with self.redis.pipeline(transaction=False) as pipe:  # PUBLISH and XACK in one round trip
-            if stored is not None and stored.routed:
+            if routed:
                 self.seq += 1  # counted even if the PUBLISH fails: receivers then see the gap and resync
                 pipe.publish(self.config.live_channel,
-                             frames.live_message(self.publisher, self.seq, time.time(), stored.routed))
-            pipe.xack(self.config.stream, self.config.group, *ids)
+                             frames.live_message(self.publisher, self.seq, time.time(), routed))
+            pipe.xack(self.config.stream, self.config.group, *batch.ids)
             await pipe.execute()
 
-        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_seconds.observe(time.perf_counter() - batch.started)
         logger.debug(
             "batch of %d: %d stored, %d duplicate, %d dead-lettered, %d routed",
-            len(entries), stored.inserted if stored else 0, stored.duplicates if stored else 0,
-            len(rejected), len(stored.routed) if stored else 0,
+            len(batch.ids), stored.inserted if stored else 0, stored.duplicates if stored else 0,
+            len(rejected), len(routed),
         )
 
-    async def _dead_letter(self, rejected: Sequence[tuple[bytes, dict[bytes, bytes], Rejection]]) -> None:
+    async def _dispatch_here(self, routed: list[RoutedPosition]) -> None:
+        """Hand a batch's routed positions to this instance's dispatcher (waiting while it is behind)."""
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.create_task(self._dispatch_local(), name="ingest-dispatch")
+        await self._local.put(routed)
+
+    async def _dispatch_local(self) -> None:
+        """Fan out this instance's batches to its fans, in the order they were stored."""
+        assert self.hub is not None
+        while True:
+            routed = await self._local.get()
+            try:
+                await self.hub.dispatch(routed)
+            except Exception:  # a defect, not an outage: say so and carry on with the next batch
+                logger.exception("dispatching %d stored position(s) failed", len(routed))
+
+    async def _dead_letter(self, rejected: Sequence[Rejected]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for entry_id, fields, rejection in rejected:
                 logger.info("dead-lettering %s: %s (%s)", entry_id.decode("ascii"), rejection.reason, rejection.detail)

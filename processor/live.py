@@ -9,6 +9,10 @@ message carries its publisher, a sequence number and its publish time (docs/proc
   and every open map is resynchronised with a fresh snapshot (the lost positions are in the database);
 * a message older than ``PROCESSOR_LIVE_LAG_LIMIT_MS`` closes, with 1013, the fans it would show the past to
   (:meth:`Hub.shed_behind`): they reconnect to a fresh snapshot instead of trailing minutes behind.
+
+This instance's own messages (publisher ``own``) come back too and are skipped before any of that: their
+positions were dispatched to this instance's fans by the ingest loop straight after the commit
+(:mod:`processor.ingest`), never queued in pub/sub, so they can neither lag there nor be lost there.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ class LiveReader:
 
     def __init__(self, redis: aioredis.Redis, channel: str, hub: Hub, metrics: Metrics, *,
                  lag_limit: float = 5.0, resync: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, own: str | None = None) -> None:
         self.redis = redis
         self.channel = channel
         self.hub = hub
@@ -71,6 +75,7 @@ class LiveReader:
         self.lag_limit = lag_limit
         self.resync = resync
         self.clock = clock
+        self.own = own  # this instance's publisher: its messages were dispatched here already
         self.sequences = Sequences()
         self.subscribed = False
 
@@ -114,6 +119,8 @@ class LiveReader:
         except frames.BadLiveMessage as exc:
             logger.warning("ignoring malformed live message: %s", exc)
             return
+        if message.publisher == self.own:
+            return  # dispatched to this instance's fans by the ingest loop, right after its commit
         lag = self.clock() - message.published
         self.metrics.live_dispatch_lag.set(max(0.0, lag))
         missing = self.sequences.observe(message.publisher, message.seq)

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
+
 from . import codec
 
-__all__ = ["REASONS", "Position", "Rejection", "format_ts", "parse_ts", "validate"]
+__all__ = ["REASONS", "Position", "Rejection", "format_ts", "parse_ts", "parse_ts_general", "validate"]
 
 REASONS = (
     "missing_field",
@@ -38,6 +40,14 @@ TS = re.compile(
     re.ASCII,
 )
 INT4_MAX = 2**31 - 1
+#: The form producers send (and the Processor writes): UTC, milliseconds. Parsed in C by ``fromisoformat``.
+TS_UTC_MS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z", re.ASCII)
+_fromisoformat = datetime.fromisoformat
+#: Where orjson's result could differ from the json module's, the json module parses: an integer of 19 digits or
+#: more (orjson turns one outside 64 bits into a float) or deep nesting (orjson goes 1,024 levels deep, json
+#: fewer); :data:`NESTING_FAST_MAX` brackets in all cannot nest deeper than that.
+_LONG_DIGITS = re.compile(r"[0-9]{19}", re.ASCII)
+NESTING_FAST_MAX = 256
 _REQUIRED_KEYS = tuple((name, name.encode()) for name in REQUIRED)
 
 
@@ -76,6 +86,16 @@ class _Reject(Exception):
 
 def parse_ts(text: str) -> datetime:
     """Parse an ISO-8601 timestamp with explicit offset and at most millisecond precision, into UTC."""
+    if TS_UTC_MS.fullmatch(text):  # the common form, in C (3 times faster); the same instant as below
+        try:
+            return _fromisoformat(text)
+        except ValueError:
+            pass  # no such instant (e.g. a 30th of February): the general parser below says so in its words
+    return parse_ts_general(text)
+
+
+def parse_ts_general(text: str) -> datetime:
+    """:func:`parse_ts` for every accepted form (and the precise reason for every refused one)."""
     match = TS.fullmatch(text)
     if match is None:
         raise ValueError(f"ts must be ISO-8601 with an explicit UTC offset, got {text[:64]!r}")
@@ -146,7 +166,7 @@ def _check_text(value: Any, where: str) -> None:
 def _payload(text: str, plain: bool = False) -> dict[str, Any]:
     """Parse the payload; ``plain``: the text has no ``$`` and no ``\\u`` escape, so it holds no sentinel key."""
     try:
-        parsed = codec.loads(text)
+        parsed = _loads_plain(text) if plain else codec.loads(text)
     except ValueError as exc:
         raise _Reject("bad_json", f"payload is not valid JSON: {exc}") from None
     try:
@@ -156,6 +176,28 @@ def _payload(text: str, plain: bool = False) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise _Reject("bad_payload", f"payload must be a JSON object, got {type(payload).__name__}")
     return payload
+
+
+def _loads_plain(text: str) -> Any:
+    """:func:`codec.loads` of a payload without a ``\\u`` escape, through orjson (4 times faster) where its result is
+    the json module's: no integer of 19 digits or more, shallow nesting; anything orjson refuses goes to the json
+    module, which then refuses it for the same reason as always (or, e.g. ``1e400``, parses it as it always did)."""
+    if text.count("[") + text.count("{") <= NESTING_FAST_MAX and not _LONG_DIGITS.search(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass  # the json module decides, with its own words
+    return codec.loads(text)
+
+
+def _dumps(value: Any) -> str:
+    """:func:`codec.dumps`, through orjson where it can (it stops at 254 levels of nesting; the json module does
+    not). The text may differ in number spelling only (``1e16`` for ``1e+16``): the same jsonb value."""
+    encoded = codec.encode(value)
+    try:
+        return orjson.dumps(encoded).decode()
+    except orjson.JSONEncodeError:
+        return codec.dumps(value)
 
 
 def validate(stream_id: str, fields: Mapping[bytes, bytes]) -> Position | Rejection:
@@ -230,7 +272,7 @@ def _validate(stream_id: str, fields: Mapping[bytes, bytes]) -> Position:
             if not IO_ID.fullmatch(key):
                 raise _Reject("bad_payload", f"payload.io keys must be decimal IO ids, got {key[:32]!r}")
         try:
-            io_json = codec.dumps(io)
+            io_json = _dumps(io)
         except codec.SentinelError as exc:
             raise _Reject("bad_payload", f"payload.io cannot be stored: {exc}") from None
 

@@ -225,7 +225,7 @@ def item(p: RoutedPosition) -> dict[str, Any]:
     return frames.position_object(p)
 
 
-def live(*positions: RoutedPosition, publisher: str = "p1", seq: int = 1, published: float = 0.0) -> str:
+def live(*positions: RoutedPosition, publisher: str = "p1", seq: int = 1, published: float = 0.0) -> bytes:
     """A live-channel message carrying ``positions``."""
     return frames.live_message(publisher, seq, published, positions)
 

@@ -108,3 +108,115 @@ def test_a_backlog_is_read_ahead_and_still_handled_in_order(metrics):
     assert acks == [(b"1-0", b"2-0"), (b"3-0", b"4-0"), (b"5-0",)]
     assert (">", None) in redis.reads  # a read ahead does not block
     assert ingest._ahead is None
+
+
+def subscribed_hub(metrics):
+    """A hub with one fan watching EVENT, and that fan's connection."""
+    from processor.hub import Client, Hub
+
+    from .fakes import FakeConnection
+
+    hub = Hub(metrics)
+    conn = FakeConnection()
+    hub.complete(hub.begin(Client(conn, 10, metrics), EVENT), [])
+    return hub, conn
+
+
+def test_a_stored_batch_reaches_this_instances_fans_straight_after_the_commit_then_is_published(metrics):
+    from .fakes import settle
+
+    store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
+    ingest = make(metrics, store)
+    ingest.hub, conn = subscribed_hub(metrics)
+    hand_over = ingest._dispatch_here
+
+    async def traced(positions):
+        ingest.redis.calls.append(("hand-over", [p.stream_id for p in positions]))
+        await hand_over(positions)
+
+    ingest._dispatch_here = traced  # traced to see the order against PUBLISH
+
+    async def main():
+        await ingest.handle([entry("1-0"), entry("2-0", device="d9")])
+        await settle()
+
+    run(main())
+    assert [c[0] for c in ingest.redis.calls] == ["hand-over", "publish", "xack"]
+    assert ingest.redis.calls[0][1] == ["1-0"]  # the routed position only (d9 is an orphan)
+    assert [(f["type"], f.get("streamId")) for f in conn.frames] == [("subscribed", None), ("position", "1-0")]
+    assert metrics.registry.get_sample_value("processor_positions_broadcast_total") == 1
+    # Other instances still get it: the message is published as before.
+    assert [p.stream_id for p in frames.parse_live(ingest.redis.calls[1][2]).positions()] == ["1-0"]
+
+
+def test_a_redelivered_batch_is_dispatched_to_nobody_again(metrics):
+    from .fakes import settle
+
+    store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
+    ingest = make(metrics, store)
+    ingest.hub, conn = subscribed_hub(metrics)
+
+    async def main():
+        ingest.redis.fail_publish = True  # stored and dispatched, but neither published nor acknowledged
+        with pytest.raises(ConnectionError):
+            await ingest.handle([entry("1-0")])
+        ingest.redis.fail_publish = False
+        await ingest.handle([entry("1-0")])  # redelivered: a duplicate, routed nowhere
+        await settle()
+
+    run(main())
+    assert [f["type"] for f in conn.frames] == ["subscribed", "position"]
+    assert [c[0] for c in ingest.redis.calls] == ["xack"]
+
+
+def test_batches_reach_the_fans_in_the_order_they_were_stored_and_a_busy_dispatcher_holds_the_loop(metrics):
+    from processor import ingest as ingest_module
+
+    from .fakes import settle
+
+    store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
+    ingest = make(metrics, store)
+    ingest.hub, conn = subscribed_hub(metrics)
+    release = asyncio.Event()
+    dispatch = ingest.hub.dispatch
+
+    async def slow(positions):
+        await release.wait()
+        return await dispatch(positions)
+
+    ingest.hub.dispatch = slow  # a dispatcher that cannot keep up
+
+    async def main():
+        stamps = [f"2026-05-02T11:00:0{i}.000Z" for i in range(ingest_module.LOCAL_BACKLOG + 3)]
+        handled = []
+        for i, ts in enumerate(stamps):
+            task = asyncio.create_task(ingest.handle([entry(f"{i + 1}-0", ts=ts)]))
+            await settle()
+            handled.append(task.done())
+            if not task.done():
+                break
+        release.set()
+        await task
+        await settle(20)
+        return handled
+
+    handled = run(main())
+    # one batch in the dispatcher's hands, LOCAL_BACKLOG waiting, then the loop waits too
+    assert handled == [True] * (ingest_module.LOCAL_BACKLOG + 1) + [False]
+    assert [f["ts"] for f in conn.frames[1:]] == [f"2026-05-02T11:00:0{i}.000Z"
+                                                  for i in range(ingest_module.LOCAL_BACKLOG + 2)]
+
+
+def test_without_fans_here_nothing_is_dispatched_but_everything_is_published(metrics):
+    from processor.hub import Hub
+
+    store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
+    ingest = make(metrics, store)
+    ingest.hub = Hub(metrics)
+
+    async def boom(positions):
+        raise AssertionError("dispatched with nobody watching here")
+
+    ingest.hub.dispatch = boom  # must not be reached
+    run(ingest.handle([entry("1-0")]))
+    assert [c[0] for c in ingest.redis.calls] == ["publish", "xack"]

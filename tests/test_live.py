@@ -106,3 +106,29 @@ def test_without_fans_the_positions_are_not_decoded_but_lag_and_gaps_are_still_c
     assert run(main()) == [1]
     assert value(metrics, "processor_live_gaps_total") == 1
     assert value(metrics, "processor_live_dispatch_lag_seconds") == 0.5
+
+
+def test_this_instances_own_messages_are_skipped_it_dispatched_them_already(metrics):
+    """Its own positions reached its fans from the ingest loop; from the channel they are neither dispatched again,
+    nor measured for lag, nor checked for gaps, nor a reason to shed anyone."""
+
+    async def main():
+        hub, now = Hub(metrics), [100.0]
+        resyncs: list[int] = []
+        conn = FakeConnection()
+        sub = hub.begin(Client(conn, 10, metrics), EVENT)
+        sub.since = 0.0
+        hub.complete(sub, [])
+        r = LiveReader(None, "ch", hub, metrics, lag_limit=2.0,  # type: ignore[arg-type]  # no Redis: never connects
+                       resync=lambda: resyncs.append(1), clock=lambda: now[0], own="me/0001")
+        await r.handle(live(position(EVENT, "d1", T0), publisher="me/0001", seq=1, published=10.0))  # 90 s old
+        await r.handle(live(position(EVENT, "d1", T1), publisher="me/0001", seq=7, published=10.0))  # a "gap"
+        await r.handle(live(position(EVENT, "d2", T1), publisher="other/0002", seq=1, published=99.5))
+        await settle()
+        return conn, resyncs
+
+    conn, resyncs = run(main())
+    assert conn.closed_with is None and resyncs == []
+    assert [(f["type"], f.get("deviceId")) for f in conn.frames] == [("subscribed", None), ("position", "d2")]
+    assert value(metrics, "processor_live_gaps_total") == 0
+    assert value(metrics, "processor_live_dispatch_lag_seconds") == 0.5  # the other publisher's message only
