@@ -3,7 +3,8 @@
 Each client has one bounded queue, drained by a writer task that exists only while frames wait, so a slow
 client only ever delays itself: when its queue is full it is closed with 1013. A client whose socket is not
 backed up is written to at once (what ``websockets.broadcast`` does). Each position frame is rendered and
-encoded once per message, whatever the number of subscribers, and metrics are counted once per dispatch.
+encoded once per message, whatever the number of subscribers, the positions of one event in a message reach each
+subscriber in one write, and metrics are counted once per dispatch.
 
 The snapshot/live boundary of each subscription is a :class:`processor.boundary.Boundary`; this module applies
 its verdicts. When the instance itself falls behind the live channel past its bound, :meth:`Hub.shed_behind`
@@ -82,6 +83,10 @@ class Connection(Protocol):
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
 
+#: One position ready to send: ``(device_id, ts, encoded text, WebSocket frame)``.
+_Framed = tuple[str, str, bytes, bytes]
+
+
 class _Close:
     __slots__ = ("code", "reason")
 
@@ -132,6 +137,22 @@ class Client:
         if self.writer is None:
             self.writer = asyncio.create_task(self._write(), name=f"writer-{self.name}")
         return True
+
+    def put_many(self, items: list[bytes], wire: bytes) -> int:
+        """Write or queue several encoded text messages, in order; ``wire``: all of them already framed, one after
+        another, written in ONE ``transport.write`` when the socket is not backed up (one system call per fan
+        instead of one per position: the fan-out's cost is mostly those calls). Return how many were queued or
+        written (fewer if the queue overflowed)."""
+        if self.closed:
+            return 0
+        if self.writer is None and self._write_now(b"", wire):
+            return len(items)
+        count = 0
+        for data in items:  # backed up: each one waits in the queue under the 1013 rule
+            if not self.put(data):
+                break
+            count += 1
+        return count
 
     def _write_now(self, data: bytes, wire: bytes | None) -> bool:
         """Write without the writer task when the socket is not backed up; False: queue it instead."""
@@ -232,6 +253,23 @@ class Subscription:
                 self.client.overflow()
             return False
         return boundary.admits_position(device_id, ts) and self.client.put(data, wire)
+
+    def deliver_many(self, batch: list[_Framed], joined: bytes) -> int:
+        """:meth:`deliver` for several positions of this subscription's event, in order (``joined``: all their
+        wire frames, one after another); return how many were sent."""
+        boundary = self.boundary
+        if boundary.held is not None:
+            for device_id, ts, data, _wire in batch:
+                if not boundary.hold_position(device_id, ts, data, self.client.limit):
+                    self.client.overflow()
+                    break
+            return 0
+        admitted = [item for item in batch if boundary.admits_position(item[0], item[1])]
+        if not admitted:
+            return 0
+        if len(admitted) < len(batch):
+            joined = b"".join(item[3] for item in admitted)
+        return self.client.put_many([item[2] for item in admitted], joined)
 
     def correct(self, device_id: str, horizon: str | None, frame: str, gone: bool, known: bool) -> bool:
         """Send a ``correction`` unless the boundary says this fan already knows better (see
@@ -338,42 +376,61 @@ class Hub:
 
     async def dispatch(self, positions: Iterable[RoutedPosition]) -> int:
         """Fan out routed positions to local subscribers, yielding now and then so writers keep draining;
-        return how many positions had any subscriber."""
-        broadcast = sent = 0
-        for index, position in enumerate(positions, 1):
-            count = self._dispatch_one(position)
-            if count >= 0:
-                broadcast += 1
+        return how many positions had any subscriber.
+
+        The positions of one event go out together: each fan gets all of them in one write (a batch of a few
+        positions per fan costs one system call, not a few), in their order; across events the order of a batch
+        is not kept (no fan can tell: each event's positions stay in order)."""
+        by_event: dict[str, list[RoutedPosition]] = {}
+        for position in positions:
+            group = by_event.get(position.event_id)
+            if group is None:
+                by_event[position.event_id] = [position]
+            else:
+                group.append(position)
+        broadcast = sent = since_yield = 0
+        step = self.yield_every
+        for event_id, group in by_event.items():
+            for start in range(0, len(group), step):
+                chunk = group[start:start + step]
+                counted, count = self._dispatch_event(event_id, chunk)
+                broadcast += counted
                 sent += count
-            if index % self.yield_every == 0:
-                await asyncio.sleep(0)
+                since_yield += len(chunk)
+                if since_yield >= step:
+                    since_yield = 0
+                    await asyncio.sleep(0)
         if broadcast:
             self.metrics.broadcast.inc(broadcast)
         if sent:
             self.positions_sent.inc(sent)
         return broadcast
 
-    def _dispatch_one(self, p: RoutedPosition) -> int:
-        """Frames sent for one position; -1 when its event has no subscriber here."""
-        subs = self.by_event.get(p.event_id)
+    def _dispatch_event(self, event_id: str, group: list[RoutedPosition]) -> tuple[int, int]:
+        """Fan out positions of one event: (how many had a subscriber here, frames sent)."""
+        subs = self.by_event.get(event_id)
         if not subs:
-            return -1
-        device_id, ts = p.device_id, p.ts
-        fences = self.fences.get(p.event_id)
-        if fences is not None:
-            fence = fences.get(device_id)
-            if fence is not None and ts <= fence:
-                return 0  # older than what a correction already settled: stale
-        newest = self.newest.get(p.event_id)
-        if newest is not None and ts > newest.get(device_id, ""):
-            newest[device_id] = ts
-        data = frames.position_frame(p).encode()
-        wire = frames.websocket_text(data)  # framed once for every subscriber written to directly
+            return 0, 0
+        fences = self.fences.get(event_id)
+        newest = self.newest.get(event_id)
+        batch: list[_Framed] = []
+        for p in group:
+            device_id, ts = p.device_id, p.ts
+            if fences is not None:
+                fence = fences.get(device_id)
+                if fence is not None and ts <= fence:
+                    continue  # older than what a correction already settled: stale
+            if newest is not None and ts > newest.get(device_id, ""):
+                newest[device_id] = ts
+            data = frames.position_frame(p).encode()
+            batch.append((device_id, ts, data, frames.websocket_text(data)))  # framed once for every fan
+        if not batch:
+            return len(group), 0
+        joined = batch[0][3] if len(batch) == 1 else b"".join(item[3] for item in batch)
         sent = 0
         for sub in list(subs):
-            if sub.deliver(device_id, ts, data, wire):
-                sent += 1
-        return sent
+            sent += sub.deliver_many(batch, joined)
+        return len(group), sent
 
     # -- falling behind (docs/processor.md section 5, "Falling behind") ---------------------------------
 

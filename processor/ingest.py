@@ -285,6 +285,8 @@ class Ingest:
         assert self.hub is not None
         while True:
             routed = await self._local.get()
+            while not self._local.empty():  # behind: what waits goes out with it, one write per fan for all
+                routed = routed + self._local.get_nowait()
             try:
                 await self.hub.dispatch(routed)
             except Exception:  # a defect, not an outage: say so and carry on with the next batch

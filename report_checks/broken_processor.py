@@ -24,12 +24,12 @@ def _lose_live_positions() -> None:
 
     logger = logging.getLogger("processor.fault")
 
-    def dispatch_nothing(self: hub.Hub, item: Any) -> int:
-        device = item.get("deviceId") if isinstance(item, dict) else None
-        logger.warning("%s for device %s", FAULT_MARKER, device)
-        return 0
+    def dispatch_nothing(self: hub.Hub, event_id: str, group: list[Any]) -> tuple[int, int]:
+        for position in group:
+            logger.warning("%s for device %s", FAULT_MARKER, getattr(position, "device_id", None))
+        return len(group), 0
 
-    hub.Hub._dispatch_one = dispatch_nothing  # type: ignore[method-assign, assignment]  # the deliberate break
+    hub.Hub._dispatch_event = dispatch_nothing  # type: ignore[method-assign]  # the deliberate break
 
 
 FAULTS = {"live-positions-lost": _lose_live_positions}

@@ -27,16 +27,20 @@ class FakeTransport:
         return 0 if self.connection.unblocked.is_set() else DIRECT_WRITE_LIMIT
 
     def write(self, data: bytes) -> None:
-        """Unframe one server frame (unmasked text, FIN set) as a client would, and record its text."""
-        assert data[0] == 0x81 and not data[1] & 0x80, data[:2]
-        size, offset = data[1], 2
-        if size == 126:
-            size, offset = int.from_bytes(data[2:4], "big"), 4
-        elif size == 127:
-            size, offset = int.from_bytes(data[2:10], "big"), 10
-        assert len(data) == offset + size
-        self.connection.sent.append(data[offset:].decode())
-        self.connection.direct += 1
+        """Unframe the server frames of one write (unmasked text, FIN set; whole frames only) as a client would,
+        and record their texts."""
+        self.connection.writes += 1
+        while data:
+            assert data[0] == 0x81 and not data[1] & 0x80, data[:2]
+            size, offset = data[1], 2
+            if size == 126:
+                size, offset = int.from_bytes(data[2:4], "big"), 4
+            elif size == 127:
+                size, offset = int.from_bytes(data[2:10], "big"), 10
+            assert len(data) >= offset + size, "a frame cut in two"
+            self.connection.sent.append(data[offset:offset + size].decode())
+            self.connection.direct += 1
+            data = data[offset + size:]
 
 
 class FakeWire:
@@ -53,7 +57,8 @@ class FakeConnection:
 
     def __init__(self, blocked: bool = False, transport: bool = True) -> None:
         self.sent: list[str] = []
-        self.direct = 0
+        self.direct = 0  # frames written straight to the transport
+        self.writes = 0  # transport.write calls
         self.closed_with: tuple[int, str] | None = None
         self.unblocked = asyncio.Event()
         if not blocked:

@@ -259,3 +259,84 @@ def test_falling_behind_sheds_fans_older_than_the_message_and_keeps_newer_ones(m
     assert old.closed_with == (1013, CLOSE_BEHIND) and new.closed_with is None
     assert sample(metrics, "processor_live_behind_disconnects_total") == 1
     assert sample(metrics, "processor_slow_consumer_disconnects_total") == 0
+
+
+# -- a batch of positions per fan: one write -------------------------------------------------------------------
+
+T = ["2026-05-02T11:00:0%d.000Z" % i for i in range(10)]
+
+
+def test_the_positions_of_one_batch_reach_each_fan_in_one_write_in_order(metrics):
+    """The fan-out's cost is mostly one system call per frame per fan: a batch of an event's positions goes to
+    each fan whose socket is free as one write, the frames whole and in the batch's order."""
+
+    async def main():
+        hub = Hub(metrics)
+        conns = [FakeConnection() for _ in range(3)]
+        for conn in conns:
+            hub.complete(hub.begin(Client(conn, 10, metrics), EVENT), [])
+        writes_before = [conn.writes for conn in conns]
+        await hub.dispatch(message(*(position(EVENT, f"d{i % 2}", T[i], f"{i}-0") for i in range(5))))
+        return conns, writes_before
+
+    conns, before = run(main())
+    for conn, was in zip(conns, before, strict=True):
+        assert conn.writes - was == 1
+        assert [f["streamId"] for f in conn.frames if f["type"] == "position"] == ["0-0", "1-0", "2-0", "3-0", "4-0"]
+    assert metrics.registry.get_sample_value("processor_frames_sent_total", {"type": "position"}) == 15
+    assert sample(metrics, "processor_positions_broadcast_total") == 5
+
+
+def test_a_fan_gets_only_the_positions_of_a_batch_its_snapshot_did_not_show(metrics):
+    """The boundary still judges each position: a fan whose snapshot showed d1 at T[2] gets d1 only after it."""
+
+    async def main():
+        hub = Hub(metrics)
+        fresh, behind = FakeConnection(), FakeConnection()
+        hub.complete(hub.begin(Client(fresh, 10, metrics), EVENT), [])
+        hub.complete(hub.begin(Client(behind, 10, metrics), EVENT), [position(EVENT, "d1", T[2], "snap")])
+        await hub.dispatch(message(*(position(EVENT, "d1", T[i], f"{i}-0") for i in range(1, 5))))
+        return fresh, behind
+
+    fresh, behind = run(main())
+    assert [f["streamId"] for f in fresh.frames if f["type"] == "position"] == ["1-0", "2-0", "3-0", "4-0"]
+    assert [f["streamId"] for f in behind.frames if f["type"] == "position"] == ["3-0", "4-0"]
+    assert behind.writes == 2  # the subscribed frame, then the admitted two in one write
+
+
+def test_a_backed_up_fan_queues_a_batch_in_order_under_the_1013_rule(metrics):
+    async def main():
+        hub = Hub(metrics)
+        slow, fine = FakeConnection(), FakeConnection()
+        slow_client = Client(slow, 3, metrics)
+        hub.complete(hub.begin(slow_client, EVENT), [])
+        hub.complete(hub.begin(Client(fine, 10, metrics), EVENT), [])
+        slow.unblocked.clear()  # its socket is backed up from here on
+        await hub.dispatch(message(*(position(EVENT, "d1", T[i], f"{i}-0") for i in range(2))))
+        queued = len(slow_client.queue or ()) + (1 if slow_client.writer is not None else 0)
+        await hub.dispatch(message(*(position(EVENT, "d1", T[i], f"{i}-0") for i in range(2, 6))))
+        await settle()
+        return slow, fine, queued
+
+    slow, fine, queued = run(main())
+    assert queued >= 2
+    assert [f["streamId"] for f in fine.frames if f["type"] == "position"] == [f"{i}-0" for i in range(6)]
+    assert slow.closed_with == (1013, "slow consumer")
+    assert sample(metrics, "processor_slow_consumer_disconnects_total") == 1
+
+
+def test_a_batch_of_two_events_keeps_each_events_order(metrics):
+    async def main():
+        hub = Hub(metrics)
+        both = FakeConnection()
+        client = Client(both, 10, metrics)
+        hub.complete(hub.begin(client, EVENT), [])
+        hub.complete(hub.begin(client, OTHER), [])
+        batch = [position(EVENT if i % 2 else OTHER, "d1", T[i], f"{i}-0") for i in range(6)]
+        await hub.dispatch(message(*batch))
+        return both
+
+    both = run(main())
+    shown = [(f["eventId"], f["streamId"]) for f in both.frames if f["type"] == "position"]
+    assert [s for e, s in shown if e == EVENT] == ["1-0", "3-0", "5-0"]
+    assert [s for e, s in shown if e == OTHER] == ["0-0", "2-0", "4-0"]
