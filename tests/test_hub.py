@@ -263,7 +263,7 @@ def test_falling_behind_sheds_fans_older_than_the_message_and_keeps_newer_ones(m
 
 # -- a batch of positions per fan: one write -------------------------------------------------------------------
 
-T = ["2026-05-02T11:00:0%d.000Z" % i for i in range(10)]
+T = [f"2026-05-02T11:00:0{i}.000Z" for i in range(10)]
 
 
 def test_the_positions_of_one_batch_reach_each_fan_in_one_write_in_order(metrics):
