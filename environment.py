@@ -10,12 +10,14 @@ from behave.model_core import Status
 
 from support import clock
 from support.fixtures import browser_missing, live_services, run_order, say, scenario_world
+from support.interrupts import sigterm_aborts_the_run
 from support.reports import add_requested_reports, attach_diagnostics
 from support.services.base import ServiceControlUnsupported, service_control
 from support.settings import Settings
 
 
 def before_all(context):
+    sigterm_aborts_the_run()
     context.settings = Settings.from_userdata(context.config.userdata)
     clock.set_factor(context.settings.timeout_factor)
     for target in add_requested_reports(context):
