@@ -211,6 +211,18 @@ class StoreResult:
     routed: list[RoutedPosition]  # one per (position, event)
 
 
+#: Every session of the Processor: named, and its INSERT keeps latest_positions itself, so the row trigger steps
+#: aside (INSERT_SQL).
+SESSION_SETTINGS = {"application_name": "processor", "latest_positions.kept_by_writer": "on"}
+
+
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    """A pooled connection goes back as it came: the Processor takes no advisory lock, opens no cursor, LISTENs
+    and SETs nothing on it (corrections listen on a connection of their own), so asyncpg's reset query (``RESET
+    ALL`` and friends, one more round trip per snapshot) has nothing to undo. asyncpg still rolls back a
+    transaction left open."""
+
+
 class Store:
     """An asyncpg pool plus the three queries the Processor runs."""
 
@@ -219,6 +231,7 @@ class Store:
         self.command_timeout = command_timeout
         self.pool: asyncpg.Pool | None = None
         self._probe: asyncpg.Connection | None = None
+        self._writer: asyncpg.Connection | None = None
 
     async def connect(self) -> None:
         """Create the pool (one attempt; the caller owns the backoff)."""
@@ -228,11 +241,14 @@ class Store:
             max_size=8,
             timeout=5.0,
             command_timeout=self.command_timeout,
-            # this session's INSERT keeps latest_positions itself: the row trigger steps aside (INSERT_SQL)
-            server_settings={"application_name": "processor", "latest_positions.kept_by_writer": "on"},
+            server_settings=SESSION_SETTINGS,
+            reset=_nothing_to_reset,
         )
 
     async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.terminate()
+            self._writer = None
         if self._probe is not None:
             self._probe.terminate()
             self._probe = None
@@ -285,6 +301,16 @@ class Store:
             self._probe = None
             raise
 
+    async def _writer_connection(self) -> asyncpg.Connection:
+        """The ingest loop's own connection. INSERT_SQL is one statement, atomic without ``BEGIN``/``COMMIT``, and
+        a pooled connection costs a reset query at every release: through the pool a batch took four round trips
+        to PostgreSQL, on this connection it takes one (batches are stored one after another)."""
+        self._pool()  # not connected yet: down
+        if self._writer is None or self._writer.is_closed():
+            self._writer = await asyncpg.connect(self.dsn, timeout=5.0, command_timeout=self.command_timeout,
+                                                 server_settings=SESSION_SETTINGS)
+        return self._writer
+
     async def insert(self, positions: Sequence[Position]) -> StoreResult:
         """Insert a batch in one statement and route the newly inserted rows to events."""
         if not positions:
@@ -296,8 +322,13 @@ class Store:
             [p.heading for p in positions], [p.satellites for p in positions], [p.codec for p in positions],
             [p.io for p in positions], [p.stream_id for p in positions],
         ]
-        async with self._pool().acquire() as connection, connection.transaction():
+        connection = await self._writer_connection()
+        try:
             rows = await connection.fetch(INSERT_SQL, *columns)
+        except BaseException:  # broken, or cancelled mid-statement: the next batch starts on a fresh connection
+            connection.terminate()
+            self._writer = None
+            raise
         routing = route(rows)
         return StoreResult(routing.inserted, len(positions) - routing.inserted, routing.orphans, routing.routed)
 
