@@ -20,6 +20,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from .generator import entry
+from .snapshot import LATEST_UPSERT
 
 
 async def redis_ceiling(redis_url: str, count: int, pipeline: int = 1000, batch: int = 500) -> dict[str, Any]:
@@ -82,13 +83,7 @@ WITH ins AS (
         (device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id)
     SELECT DISTINCT ON (device_id) device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id
     FROM ins
-    ORDER BY device_id, ts DESC
-    ON CONFLICT (device_id) DO UPDATE
-        SET ts = EXCLUDED.ts, latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,
-            altitude = EXCLUDED.altitude, speed = EXCLUDED.speed, heading = EXCLUDED.heading,
-            satellites = EXCLUDED.satellites, stream_id = EXCLUDED.stream_id
-        WHERE l.ts < EXCLUDED.ts
-)
+    ORDER BY device_id, ts DESC""" + LATEST_UPSERT + """)
 SELECT device_id, ts FROM ins
 """
 
