@@ -65,9 +65,7 @@ def step_rotate_secret(context: Context) -> None:
 
 @when("{person}'s session expires")
 def step_session_expires(context: Context, person: str) -> None:
-    cookie = context.world.person(person).cookie
-    assert cookie is not None, f"{person} is not signed in"
-    context.suite.stub.expire(cookie)
+    context.suite.stub.expire(context.world.cookie(person))
 
 
 @then("{person} is asked to sign in again and disconnected")

@@ -38,20 +38,21 @@ def _entry(context: Context, number: str, event: str | None = None) -> str:
 
 # -- race control --------------------------------------------------------------------------------------------
 
+def _set_flag(context: Context, tracker: str, time: str, faulty: bool) -> None:
+    world = context.world
+    changed = context.suite.run(world.db.set_faulty(world.device(tracker), parse_time(time), faulty))
+    _changed(context)
+    assert_that(changed, equal_to(1), f"positions of {tracker} at {time} {'flagged' if faulty else 'cleared'}")
+
+
 @when("race control flags the position of {tracker} at {time} as faulty")
 def step_flag(context: Context, tracker: str, time: str) -> None:
-    world = context.world
-    changed = context.suite.run(world.db.set_faulty(world.device(tracker), parse_time(time), True))
-    _changed(context)
-    assert_that(changed, equal_to(1), f"positions of {tracker} at {time} flagged")
+    _set_flag(context, tracker, time, True)
 
 
 @when("race control clears the flag on the position of {tracker} at {time}")
 def step_clear(context: Context, tracker: str, time: str) -> None:
-    world = context.world
-    changed = context.suite.run(world.db.set_faulty(world.device(tracker), parse_time(time), False))
-    _changed(context)
-    assert_that(changed, equal_to(1), f"positions of {tracker} at {time} cleared")
+    _set_flag(context, tracker, time, False)
 
 
 @when("race control flags every position of {tracker} as faulty")

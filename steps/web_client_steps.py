@@ -82,9 +82,7 @@ def step_not_signed_in(context: Context, person: str) -> None:
 
 @given("{person}'s session was revoked by the CMS")
 def step_revoked(context: Context, person: str) -> None:
-    cookie = context.world.person(person).cookie
-    assert cookie is not None
-    context.suite.stub.revoke(cookie)
+    context.suite.stub.revoke(context.world.cookie(person))
 
 
 @when("the page of our web site asks why {person} would be turned away")

@@ -134,6 +134,12 @@ class World:
             self.people[name] = Person(name, user_id, cookie)
         return self.people[name]
 
+    def cookie(self, name: str) -> str:
+        """The session cookie of ``name``, who must be signed in (the CMS acts on sessions, not people)."""
+        cookie = self.person(name).cookie
+        assert cookie is not None, f"{name} is not signed in"
+        return cookie
+
     def allow(self, name: str, event: str) -> None:
         self.suite.stub.grant(self.person(name).user_id, self.event(event))
 
