@@ -245,17 +245,13 @@ class Subscription:
         self.active = False  # counted in processor_subscriptions
         self.since = time.time()
 
-    def deliver(self, device_id: str, ts: str, data: bytes, wire: bytes | None = None) -> bool:
-        """Hold, drop or send one encoded position frame (``wire``: framed); True if it was sent."""
-        boundary = self.boundary
-        if boundary.held is not None:
-            if not boundary.hold_position(device_id, ts, data, self.client.limit):
-                self.client.overflow()
-            return False
-        return boundary.admits_position(device_id, ts) and self.client.put(data, wire)
+    def deliver(self, device_id: str, ts: str, data: bytes) -> bool:
+        """One encoded position frame (a held one, replayed): :meth:`deliver_many` of one; True if it was sent."""
+        wire = frames.websocket_text(data)
+        return self.deliver_many([(device_id, ts, data, wire)], wire) == 1
 
     def deliver_many(self, batch: list[_Framed], joined: bytes) -> int:
-        """:meth:`deliver` for several positions of this subscription's event, in order (``joined``: all their
+        """Hold, drop or send several positions of this subscription's event, in order (``joined``: all their
         wire frames, one after another); return how many were sent."""
         boundary = self.boundary
         if boundary.held is not None:
