@@ -64,7 +64,7 @@ class App:
         self.corrections = Corrections(self.store, self.hub, self.metrics)
         self.live = LiveReader(self.redis, config.live_channel, self.hub, self.metrics,
                                lag_limit=config.live_lag_limit_ms / 1000, resync=self.corrections.request_resync,
-                               own=self.ingest.publisher)
+                               own=self.ingest.publisher.id)
         self.observer = StreamObserver(self.redis, config.stream, config.group, self.metrics)
         self.stopping = asyncio.Event()
         self.exit_code = EXIT_OK

@@ -21,11 +21,12 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from . import frames
+from . import protocol
+from .client import Client
 from .config import Config
 from .directus import Directus, Outcome
 from .health import Health
-from .hub import Client, Hub
+from .hub import Hub
 from .metrics import CONTENT_TYPE, Metrics
 from .origins import AllowList
 from .snapshots import SnapshotQueries
@@ -97,7 +98,7 @@ class _Inbox:
     def __init__(self, client: Client, cookie: str) -> None:
         self.client = client
         self.cookie = cookie
-        self.frames: list[frames.Frame] = []
+        self.frames: list[protocol.Frame] = []
         self.waiting = False  # in the server's line for a worker
         self.worker: asyncio.Task[None] | None = None
 
@@ -270,10 +271,10 @@ class Server:
 
     def _accept(self, bucket: TokenBucket, inbox: _Inbox, message: str | bytes) -> None:
         """Parse one client frame and queue it for the worker, unless the rate limit refuses it."""
-        frame = frames.parse(message)
+        frame = protocol.parse(message)
         if not bucket.take():
             event_id = getattr(frame, "event_id", None)
-            inbox.client.send(frames.error("rate_limited", event_id), "error")
+            inbox.client.send(protocol.error("rate_limited", event_id), "error")
             return
         inbox.frames.append(frame)
         if inbox.worker is None and not inbox.waiting:
@@ -310,35 +311,36 @@ class Server:
                 if client.closed:
                     continue
                 try:
-                    if isinstance(frame, frames.Subscribe):
+                    if isinstance(frame, protocol.Subscribe):
                         await self._subscribe(client, cookie, frame.event_id)
-                    elif isinstance(frame, frames.Unsubscribe):
+                    elif isinstance(frame, protocol.Unsubscribe):
                         self.hub.unsubscribe(client, frame.event_id)
-                        client.send(frames.unsubscribed(frame.event_id), "unsubscribed")
+                        client.send(protocol.unsubscribed(frame.event_id), "unsubscribed")
                     else:
-                        client.send(frames.error("bad_request", frame.event_id, frame.message), "error")
+                        client.send(protocol.error("bad_request", frame.event_id, frame.message), "error")
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     logger.exception("handling a frame failed")
-                    client.send(frames.error("unavailable", getattr(frame, "event_id", None)), "error")
+                    client.send(protocol.error("unavailable", getattr(frame, "event_id", None)), "error")
                 del frame  # nothing of a handled frame stays with the worker
         finally:
             if inbox.worker is asyncio.current_task():
                 inbox.worker = None  # a frame accepted from now on starts a new worker
 
     async def _subscribe(self, client: Client, cookie: str, event_id: str) -> None:
-        if event_id not in client.subscriptions and len(client.subscriptions) >= self.config.max_subscriptions:
-            client.send(frames.error("too_many_subscriptions", event_id), "error")
+        subscriptions = self.hub.subscriptions(client)
+        if event_id not in subscriptions and len(subscriptions) >= self.config.max_subscriptions:
+            client.send(protocol.error("too_many_subscriptions", event_id), "error")
             return
         outcome = await self.directus.may_watch(cookie, event_id)
         if outcome is not Outcome.OK:
             code, reason = SUBSCRIBE_ERRORS[outcome]
             self.metrics.auth_failures.labels(reason).inc()
             if outcome is Outcome.RATE_LIMITED:
-                client.send(frames.busy(event_id, self.directus.retry_after), "error")
+                client.send(protocol.busy(event_id, self.directus.retry_after), "error")
             else:
-                client.send(frames.error(code, event_id), "error")
+                client.send(protocol.error(code, event_id), "error")
             if outcome is Outcome.UNAUTHORIZED:
                 client.close_after_flush(1008, "session revoked")
             return
@@ -352,6 +354,6 @@ class Server:
         except Exception as exc:
             logger.warning("snapshot of event %s failed: %s: %s", event_id, type(exc).__name__, exc)
             self.hub.abort(sub)
-            client.send(frames.error("unavailable", event_id), "error")
+            client.send(protocol.error("unavailable", event_id), "error")
             return
         self.hub.complete(sub, [], snapshot.frame, snapshot.watermark, snapshot.wire)

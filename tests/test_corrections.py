@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from processor.client import Client
 from processor.corrections import BadNotification, Change, Corrections, parse, route
-from processor.hub import Client, Hub
+from processor.hub import Hub
 from processor.store import Correction
 
 from .conftest import run
@@ -243,11 +244,11 @@ def test_after_a_failed_query_every_open_map_gets_a_fresh_snapshot(metrics):
 
 
 def test_the_correction_frame_carries_the_position_or_null():
-    from processor import frames
+    from processor import protocol
 
-    assert json.loads(frames.correction(EVENT, "d1", None)) == {
+    assert json.loads(protocol.correction(EVENT, "d1", None)) == {
         "type": "correction", "eventId": EVENT, "deviceId": "d1", "position": None}
-    assert json.loads(frames.correction(EVENT, "d1", position(EVENT, "d1", T0)))["position"]["ts"] == T0
+    assert json.loads(protocol.correction(EVENT, "d1", position(EVENT, "d1", T0)))["position"]["ts"] == T0
 
 
 def test_missing_triggers_are_a_warning_not_an_exit(caplog):

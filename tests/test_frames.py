@@ -4,8 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processor import frames
-from processor.frames import BadRequest, Subscribe, Unsubscribe
+from processor import protocol as frames
+from processor.protocol import BadRequest, Subscribe, Unsubscribe
+from processor.store import position_json_sql
 
 EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
 
@@ -65,7 +66,7 @@ def test_a_direct_write_frame_is_what_websockets_itself_would_send():
     websockets builds for a server text message with compression off."""
     from websockets.frames import Frame, Opcode
 
-    from processor.frames import websocket_text
+    from processor.websocket_framing import websocket_text
 
     for size in (0, 1, 125, 126, 65535, 65536, 70000):
         data = ("é" * size).encode()[:size]
@@ -81,5 +82,5 @@ def test_a_snapshot_rendered_elsewhere_makes_the_same_subscribed_frame():
     joined = ",".join(frames.render(frames.position_object(x)) for x in (p, p))
     assert frames.subscribed_raw("e1", joined) == frames.subscribed("e1", [p, p])
     assert frames.subscribed_raw("e1", "") == frames.subscribed("e1", [])
-    sql = frames.position_json_sql({key: f"x{i}" for i, key in enumerate(frames.POSITION_KEYS)})
+    sql = position_json_sql({key: f"x{i}" for i, key in enumerate(frames.POSITION_KEYS)})
     assert sql.startswith("""concat('{"eventId":', coalesce(to_json(x0)::text, 'null')""") and sql.endswith(", '}')")

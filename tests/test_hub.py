@@ -1,4 +1,5 @@
-from processor.hub import CLOSE_BEHIND, DIRECT_WRITE_LIMIT, Client, Hub
+from processor.client import DIRECT_WRITE_LIMIT, Client
+from processor.hub import CLOSE_BEHIND, Hub
 
 from .conftest import run
 from .fakes import FakeConnection, item, position, settle
@@ -36,11 +37,11 @@ def test_fan_out_reaches_only_subscribers_of_the_event(metrics):
 
 
 def test_position_frame_is_rendered_once_per_message(metrics, monkeypatch):
-    from processor import frames
+    from processor import protocol
 
     calls = []
-    original = frames.position_frame
-    monkeypatch.setattr(frames, "position_frame", lambda item: calls.append(item) or original(item))  # type: ignore[func-returns-value]  # records the call, then delegates
+    original = protocol.position_frame
+    monkeypatch.setattr(protocol, "position_frame", lambda item: calls.append(item) or original(item))  # type: ignore[func-returns-value]  # records the call, then delegates
 
     async def main():
         hub = Hub(metrics)
@@ -111,10 +112,10 @@ def test_failed_snapshot_makes_no_subscription(metrics):
         hub.abort(sub)
         await hub.dispatch(message(position(EVENT, "d1", "2026-05-02T11:00:01.000Z")))
         await settle()
-        return conn.sent, hub.by_event, client.subscriptions
+        return conn.sent, hub.events, hub.subscriptions(client)
 
-    sent, by_event, subs = run(main())
-    assert sent == [] and by_event == {} and subs == {}
+    sent, events, subs = run(main())
+    assert sent == [] and events == {} and subs == {}
     assert sample(metrics, "processor_subscriptions") == 0
 
 
@@ -150,10 +151,10 @@ def test_unsubscribe_and_removal(metrics):
         await settle()
         positions = [f for f in conn.frames if f["type"] == "position"]
         hub.remove_client(client)
-        return positions, hub.by_event
+        return positions, hub.events
 
-    positions, by_event = run(main())
-    assert positions == [] and by_event == {}
+    positions, events = run(main())
+    assert positions == [] and events == {}
     assert sample(metrics, "processor_subscriptions") == 0
 
 

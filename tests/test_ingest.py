@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from processor import frames
+from processor import live_channel
 from processor.config import load
 from processor.ingest import Ingest
 
@@ -36,10 +36,10 @@ def test_batch_order_dead_letter_store_publish_ack(metrics):
     assert fields[b"reason"] == "bad_ts" and fields[b"source_id"] == b"2-0" and fields[b"ts"] == b"nope"
     _, channel, message = calls[1]
     assert channel == "telemetry:teltonika:live"
-    live = frames.parse_live(message)
+    live = live_channel.parse(message)
     assert [(p.event_id, p.entry_id, p.device_id, p.stream_id, p.ts) for p in live.positions()] == [
         (EVENT, "entry-1", "d1", "1-0", "2026-05-02T11:00:00.000Z")]
-    assert live.publisher == ingest.publisher and live.seq == 1
+    assert live.publisher == ingest.publisher.id and live.seq == 1
     assert calls[2][3] == (b"1-0", b"2-0", b"3-0", b"4-0", b"5-0")
     value = metrics.registry.get_sample_value
     assert value("processor_positions_stored_total") == 2
@@ -112,7 +112,8 @@ def test_a_backlog_is_read_ahead_and_still_handled_in_order(metrics):
 
 def subscribed_hub(metrics):
     """A hub with one fan watching EVENT, and that fan's connection."""
-    from processor.hub import Client, Hub
+    from processor.client import Client
+    from processor.hub import Hub
 
     from .fakes import FakeConnection
 
@@ -146,7 +147,7 @@ def test_a_stored_batch_reaches_this_instances_fans_straight_after_the_commit_th
     assert [(f["type"], f.get("streamId")) for f in conn.frames] == [("subscribed", None), ("position", "1-0")]
     assert metrics.registry.get_sample_value("processor_positions_broadcast_total") == 1
     # Other instances still get it: the message is published as before.
-    assert [p.stream_id for p in frames.parse_live(ingest.redis.calls[1][2]).positions()] == ["1-0"]
+    assert [p.stream_id for p in live_channel.parse(ingest.redis.calls[1][2]).positions()] == ["1-0"]
 
 
 def test_a_redelivered_batch_is_dispatched_to_nobody_again(metrics):

@@ -1,7 +1,9 @@
 """The live-channel reader's checks (processor.live): lag gauge, gaps and resync, shedding past the bound."""
 
-from processor.hub import CLOSE_BEHIND, Client, Hub
-from processor.live import LiveReader, Sequences
+from processor.client import Client
+from processor.hub import CLOSE_BEHIND, Hub
+from processor.live import LiveReader
+from processor.live_channel import Sequences
 
 from .conftest import run
 from .fakes import FakeConnection, live, position, settle
@@ -90,12 +92,12 @@ def test_malformed_live_messages_are_ignored(metrics):
 
 
 def test_without_fans_the_positions_are_not_decoded_but_lag_and_gaps_are_still_checked(metrics, monkeypatch):
-    from processor import frames
+    from processor import live_channel
 
     def boom(self):
         raise AssertionError("positions decoded with nobody watching")
 
-    monkeypatch.setattr(frames.LiveMessage, "positions", boom)
+    monkeypatch.setattr(live_channel.LiveMessage, "positions", boom)
 
     async def main():
         r = reader(metrics, Hub(metrics), [10.0], resyncs := [])  # type: ignore[var-annotated]  # the resync calls, counted

@@ -191,7 +191,7 @@ def test_snapshot_failure_is_unavailable_and_no_subscription(metrics):
     server = make_server(metrics, store=store)
     ws = run(converse(server, [{"type": "subscribe", "eventId": EVENT}]))
     assert [f["code"] for f in ws.frames] == ["unavailable"]
-    assert server.hub.by_event == {}
+    assert server.hub.events == {}
 
 
 def test_rate_limit_skips_directus(metrics):
