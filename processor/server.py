@@ -14,7 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from types import SimpleNamespace
+from typing import cast
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
@@ -32,7 +32,7 @@ from .origins import AllowList
 from .snapshots import SnapshotQueries
 from .store import Store
 
-__all__ = ["Server", "TokenBucket"]
+__all__ = ["Server", "TokenBucket", "ViewerConnection"]
 
 logger = logging.getLogger("processor.ws")
 
@@ -56,6 +56,16 @@ SUBSCRIBE_ERRORS = {
     Outcome.RATE_LIMITED: ("unavailable", "directus_rate_limited"),
     Outcome.UNAVAILABLE: ("unavailable", "directus_unavailable"),
 }
+
+
+class ViewerConnection(ServerConnection):
+    """websockets' server connection, with what the upgrade's checks learnt about the viewer for the handler to
+    read. :meth:`App.run <processor.app.App.run>` passes it to ``serve(create_connection=...)``, so every
+    connection of the server is one (websockets still types its callbacks' argument as the base class)."""
+
+    #: The ``Cookie`` header the CMS accepted, and whose session it is (``None``: not authenticated).
+    processor_cookie: str | None = None
+    processor_user: str | None = None
 
 
 class TokenBucket:
@@ -164,7 +174,7 @@ class Server:
         refusal = self._refuse_origin(request) or self._refuse_subprotocol(request)
         if refusal is not None:
             return refusal
-        return _challenge(await self._authenticate(connection, request))
+        return _challenge(await self._authenticate(cast(ViewerConnection, connection), request))
 
     # -- checks that need no CMS, and what a web page can read ------------------------------------------
 
@@ -198,7 +208,7 @@ class Server:
             not_get.headers["Allow"] = "GET"
             return not_get
         foreign = self._refuse_origin(request)
-        refusal = foreign or await self._authenticate(SimpleNamespace(), request)  # type: ignore[arg-type]  # the session check needs no connection: a stand-in takes its attributes
+        refusal = foreign or await self._authenticate(None, request)
         status = http.HTTPStatus(refusal.status_code) if refusal is not None else http.HTTPStatus.OK
         message = refusal.body.decode("utf-8", "replace").strip() if refusal is not None else "signed in"
         body = {"status": SESSION_STATES.get(status, "refused"), "message": message}
@@ -216,7 +226,9 @@ class Server:
             response.headers["Access-Control-Allow-Credentials"] = "true"
         return response
 
-    async def _authenticate(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _authenticate(self, connection: ViewerConnection | None, request: Request) -> Response | None:
+        """``None`` if the upgrade may proceed (the viewer's cookie and user then noted on ``connection``), else the
+        refusal; ``/live/session`` asks without a connection."""
         cookie = "; ".join(value for value in request.headers.get_all("Cookie") if value.strip())
         if not cookie:
             self.metrics.auth_failures.labels("no_cookie").inc()
@@ -237,25 +249,26 @@ class Server:
         if outcome is not Outcome.OK:
             self.metrics.auth_failures.labels("directus_unavailable").inc()
             return _text(http.HTTPStatus.SERVICE_UNAVAILABLE, "authentication service unavailable")
-        connection.processor_cookie = cookie  # type: ignore[attr-defined]  # the handler reads these back (getattr) after the upgrade
-        connection.processor_user = user_id  # type: ignore[attr-defined]  # the handler reads these back (getattr) after the upgrade
+        if connection is not None:  # the handler reads them back after the upgrade
+            connection.processor_cookie = cookie
+            connection.processor_user = user_id
         return None
 
     # -- WebSocket -------------------------------------------------------------------------------------
 
     async def handler(self, connection: ServerConnection) -> None:
-        cookie: str | None = getattr(connection, "processor_cookie", None)
+        viewer = cast(ViewerConnection, connection)  # serve(create_connection=ViewerConnection) made it
+        cookie = viewer.processor_cookie
         if cookie is None:  # cannot happen: process_request answers every other path
             await connection.close(1008, "not authenticated")
             return
-        user = getattr(connection, "processor_user", "?")
         client = Client(connection, self.config.client_queue, self.metrics, name=str(connection.id)[:8])
         bucket = TokenBucket(self.config.subscribe_rate, 2 * self.config.subscribe_rate)
         # Accepted frames wait in the inbox; a worker task handles them in order and exists only while some
         # wait, so an idle viewer costs no task (per-viewer memory, bench/ANALYSIS.md item 7).
         inbox = _Inbox(client, cookie)
         self.metrics.connections.inc()
-        logger.debug("connection %s open for user %s", client.name, user)
+        logger.debug("connection %s open for user %s", client.name, viewer.processor_user)
         try:
             async for message in connection:
                 self._accept(bucket, inbox, message)

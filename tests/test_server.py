@@ -115,6 +115,7 @@ class FakeWebSocket(FakeConnection):
         super().__init__()
         self.id = uuid.uuid4()
         self.processor_cookie = cookie
+        self.processor_user = "u1"
         self.incoming: asyncio.Queue = asyncio.Queue()
         self.close_code = None
 
