@@ -4,7 +4,7 @@ import asyncio
 
 from processor.snapshots import SnapshotQueries
 
-from .conftest import run
+from ..conftest import run
 
 EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
 T0 = "2026-05-02T11:00:00.000Z"

@@ -5,7 +5,7 @@ from processor.hub import CLOSE_BEHIND, Hub
 from processor.live import LiveReader
 from processor.live_channel import Sequences
 
-from .conftest import run
+from ..conftest import run
 from .fakes import FakeConnection, live, position, settle
 
 EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"

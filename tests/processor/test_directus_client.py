@@ -14,8 +14,8 @@ import pytest
 
 from processor.directus import Directus, Outcome, Reply, TransportError, classify
 
-from .conftest import run
-from .directus_recordings import EVENT_1, SET_UP_ONLY, recorded_code, recordings
+from ..conftest import run
+from ..directus_recordings import EVENT_1, SET_UP_ONLY, recorded_code, recordings
 
 O = Outcome  # noqa: E741 -- a one-letter alias keeps the 68-row table below readable
 #: Recorded case -> what the Processor makes of that answer (a pair when Directus 11 and 12 differ:

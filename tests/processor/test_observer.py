@@ -2,7 +2,7 @@
 
 from processor.observer import StreamObserver
 
-from .conftest import run
+from ..conftest import run
 from .fakes import FakeRedis
 
 

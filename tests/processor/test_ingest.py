@@ -7,7 +7,7 @@ from processor import live_channel
 from processor.config import load
 from processor.ingest import Ingest
 
-from .conftest import run
+from ..conftest import run
 from .fakes import FakeRedis, FakeStore
 from .test_config import BASE
 

@@ -13,7 +13,7 @@ from processor.corrections import BadNotification, Change, Corrections, parse, r
 from processor.hub import Hub
 from processor.store import Correction
 
-from .conftest import run
+from ..conftest import run
 from .fakes import FakeConnection, FakeStore, item, position, settle
 
 EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"

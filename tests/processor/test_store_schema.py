@@ -82,6 +82,6 @@ def test_a_missing_correction_trigger_is_not_a_schema_error() -> None:
 def test_the_fixture_defines_every_required_latest_trigger() -> None:
     from pathlib import Path
 
-    fixture = (Path(__file__).parent.parent / "fixtures" / "test-schema.sql").read_text()
+    fixture = (Path(__file__).parents[2] / "fixtures" / "test-schema.sql").read_text()
     for name in LATEST_TRIGGERS:
         assert f"CREATE TRIGGER {name}\n" in fixture, name

@@ -7,7 +7,7 @@ import pytest
 
 from processor.config import ConfigError, load
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository, where python -m processor runs
 BASE = {
     "PROCESSOR_REDIS_URL": "redis://127.0.0.1:6379/0",
     "PROCESSOR_DATABASE_URL": "postgresql://user@127.0.0.1:5432/live",

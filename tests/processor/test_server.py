@@ -13,7 +13,7 @@ from processor.directus import Outcome
 from processor.hub import Hub
 from processor.server import Server, TokenBucket, _Inbox
 
-from .conftest import run
+from ..conftest import run
 from .fakes import FakeConnection, FakeDirectus, FakeHealth, FakeStore, position, settle
 from .test_config import BASE
 

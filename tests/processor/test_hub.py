@@ -1,7 +1,7 @@
 from processor.client import DIRECT_WRITE_LIMIT, Client
 from processor.hub import CLOSE_BEHIND, Hub
 
-from .conftest import run
+from ..conftest import run
 from .fakes import FakeConnection, item, position, settle
 
 EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
