@@ -2,13 +2,12 @@
 
 from processor.observer import StreamObserver
 
-from ..conftest import run
 from .fakes import FakeRedis
 
 
-def test_the_group_lag_and_pending_count_become_gauges(metrics):
+async def test_the_group_lag_and_pending_count_become_gauges(metrics):
     redis = FakeRedis()
-    run(StreamObserver(redis, "s", "processor", metrics).poll())  # type: ignore[arg-type]  # a fake standing in for the real one
+    await StreamObserver(redis, "s", "processor", metrics).poll()  # type: ignore[arg-type]  # a fake standing in for the real one
     value = metrics.registry.get_sample_value
     assert value("processor_stream_lag") == 3 and value("processor_stream_pending") == 2
     assert redis.calls == [("xinfo_groups", "s")]

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processor import protocol as frames
+from processor import protocol
 from processor.protocol import BadRequest, Subscribe, Unsubscribe
 from processor.store import position_json_sql
 
@@ -13,7 +13,7 @@ EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
 
 @given(st.text() | st.binary())
 def test_parser_never_raises(message):
-    assert isinstance(frames.parse(message), (Subscribe, Unsubscribe, BadRequest))
+    assert isinstance(protocol.parse(message), (Subscribe, Unsubscribe, BadRequest))
 
 
 json_values = st.recursive(
@@ -26,15 +26,15 @@ json_values = st.recursive(
 
 @given(json_values)
 def test_parser_never_raises_on_json(value):
-    result = frames.parse(json.dumps(value))
+    result = protocol.parse(json.dumps(value))
     assert isinstance(result, (Subscribe, Unsubscribe, BadRequest))
     if not isinstance(result, BadRequest):
         assert result.event_id == result.event_id.lower()
 
 
 def test_subscribe_lowercases():
-    assert frames.parse(json.dumps({"type": "subscribe", "eventId": EVENT.upper()})) == Subscribe(EVENT)
-    assert frames.parse(json.dumps({"type": "unsubscribe", "eventId": EVENT})) == Unsubscribe(EVENT)
+    assert protocol.parse(json.dumps({"type": "subscribe", "eventId": EVENT.upper()})) == Subscribe(EVENT)
+    assert protocol.parse(json.dumps({"type": "unsubscribe", "eventId": EVENT})) == Unsubscribe(EVENT)
 
 
 @pytest.mark.parametrize("message", [
@@ -45,42 +45,30 @@ def test_subscribe_lowercases():
     '{"type": "subscribe", "eventId": 7}', b'{"type": "subscribe"}',
 ])
 def test_bad_requests(message):
-    assert isinstance(frames.parse(message), BadRequest)
+    assert isinstance(protocol.parse(message), BadRequest)
 
 
 def test_bad_request_keeps_a_valid_event_id():
-    result = frames.parse(json.dumps({"type": "watch", "eventId": EVENT.upper()}))
+    result = protocol.parse(json.dumps({"type": "watch", "eventId": EVENT.upper()}))
     assert result == BadRequest(result.message, EVENT)  # type: ignore[union-attr]  # this input parses to a BadRequest
-    assert json.loads(frames.error("bad_request", result.event_id))["eventId"] == EVENT
+    assert json.loads(protocol.error("bad_request", result.event_id))["eventId"] == EVENT
 
 
 def test_rendering_is_compact():
-    assert frames.unsubscribed(EVENT) == f'{{"type":"unsubscribed","eventId":"{EVENT}"}}'
-    error = json.loads(frames.error("forbidden", EVENT))
+    assert protocol.unsubscribed(EVENT) == f'{{"type":"unsubscribed","eventId":"{EVENT}"}}'
+    error = json.loads(protocol.error("forbidden", EVENT))
     assert error == {"type": "error", "code": "forbidden", "eventId": EVENT, "message": "you may not watch this event"}
-    assert "eventId" not in json.loads(frames.error("bad_request"))
-
-
-def test_a_direct_write_frame_is_what_websockets_itself_would_send():
-    """The hub writes frames.websocket_text() straight to the transport: it must be byte for byte the frame
-    websockets builds for a server text message with compression off."""
-    from websockets.frames import Frame, Opcode
-
-    from processor.websocket_framing import websocket_text
-
-    for size in (0, 1, 125, 126, 65535, 65536, 70000):
-        data = ("é" * size).encode()[:size]
-        assert websocket_text(data) == Frame(Opcode.TEXT, data).serialize(mask=False), size
+    assert "eventId" not in json.loads(protocol.error("bad_request"))
 
 
 def test_a_snapshot_rendered_elsewhere_makes_the_same_subscribed_frame():
-    """PostgreSQL renders snapshots (frames.position_json_sql); the keys and framing must be frames.py's own."""
+    """PostgreSQL renders snapshots (store.position_json_sql); the keys and framing must be the protocol's own."""
     from processor.routing import RoutedPosition
 
     p = RoutedPosition("e1", "n1", "d1", "2026-05-02T11:00:00.000Z", 1.5, 2.5, None, 80.0, 90.0, 11, "1-0")
-    assert tuple(frames.position_object(p)) == frames.POSITION_KEYS
-    joined = ",".join(frames.render(frames.position_object(x)) for x in (p, p))
-    assert frames.subscribed_raw("e1", joined) == frames.subscribed("e1", [p, p])
-    assert frames.subscribed_raw("e1", "") == frames.subscribed("e1", [])
-    sql = position_json_sql({key: f"x{i}" for i, key in enumerate(frames.POSITION_KEYS)})
+    assert tuple(protocol.position_object(p)) == protocol.POSITION_KEYS
+    joined = ",".join(protocol.render(protocol.position_object(x)) for x in (p, p))
+    assert protocol.subscribed_raw("e1", joined) == protocol.subscribed("e1", [p, p])
+    assert protocol.subscribed_raw("e1", "") == protocol.subscribed("e1", [])
+    sql = position_json_sql({key: f"x{i}" for i, key in enumerate(protocol.POSITION_KEYS)})
     assert sql.startswith("""concat('{"eventId":', coalesce(to_json(x0)::text, 'null')""") and sql.endswith(", '}')")
