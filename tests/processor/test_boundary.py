@@ -1,4 +1,6 @@
-"""The snapshot/live boundary (processor.boundary.Boundary): no I/O, no hub."""
+"""The snapshot/live boundary of one subscription (processor.boundary), alone: what waits for the snapshot comes
+out in arrival order, and afterwards a position or correction passes only if the snapshot did not already say
+more. This is the rule that makes each position reach a viewer exactly once (docs/processor.md section 4)."""
 
 from processor.boundary import Boundary, HeldCorrection, HeldPosition, watermarks
 

@@ -1,3 +1,7 @@
+"""Configuration from the environment (processor.config): the documented defaults and overrides, and a missing or
+malformed variable refused by name, before anything starts (``python -m processor`` exits 2 with one line), so a
+deployment mistake is found at start, not under load."""
+
 import os
 import subprocess
 import sys

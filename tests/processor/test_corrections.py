@@ -1,5 +1,7 @@
-"""Corrections: the notification parser, routing a change to the affected subscriptions, and the ordering of
-corrections against live positions (docs/processor.md section 4, "Corrections"). Fakes only."""
+"""Corrections (processor.corrections, docs/processor.md section 4, "Corrections"): any notification payload is
+either queued or counted and logged once, a change reaches only the fans of the events it concerns, and a
+correction is ordered against live positions so that a map never goes back to a position already corrected.
+Fakes only: the ordering rules are what the acceptance suite can hit only by chance."""
 
 import json
 import logging

@@ -1,6 +1,7 @@
-"""The Directus client reads every recorded answer of real Directus right (status + ``extensions.code`` ->
-outcome), retries a 429 once within its budget, paces itself while Directus limits it, and shares identical
-checks in flight, all through its HTTP seam (a transport callable), without patching anything."""
+"""The Directus client (processor.directus) reads every recorded answer of real Directus right (status +
+``extensions.code`` -> outcome), retries a 429 once within its budget, paces itself while Directus limits it, and
+shares identical checks in flight, all through its HTTP seam (a transport callable), without patching anything:
+every viewer's upgrade and subscribe depends on reading these answers right."""
 
 from __future__ import annotations
 

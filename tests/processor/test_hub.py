@@ -1,3 +1,8 @@
+"""The fan-out (processor.hub) with fake connections: positions reach the fans of their event only, once each
+across the snapshot/live boundary, one write per fan per batch and in order; a slow or fallen-behind fan is closed
+without slowing the others. These are the delivery guarantees of docs/processor.md section 4, checked without
+sockets so that each can be driven into its corner case."""
+
 from processor.client import Client
 from processor.hub import CLOSE_BEHIND, Hub
 

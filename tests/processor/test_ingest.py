@@ -1,3 +1,7 @@
+"""The consumer-group loop (processor.ingest) against fake Redis and PostgreSQL: a batch is dead-lettered, stored,
+handed to this instance's fans, published and only then acknowledged, in that order; a failure anywhere leaves
+it pending and a redelivery stores and sends nothing twice. That order is what makes a crash lose nothing."""
+
 import asyncio
 import json
 

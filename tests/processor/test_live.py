@@ -1,4 +1,6 @@
-"""The live-channel reader's checks (processor.live): lag gauge, gaps and resync, shedding past the bound."""
+"""The live-channel reader (processor.live): the lag gauge, a gap in a publisher's numbers counted and every map
+resynchronised, fans shown the past closed past the bound, malformed messages ignored, and this instance's own
+messages skipped. Pub/sub loses messages silently; these checks are how the Processor notices."""
 
 from processor.client import Client
 from processor.hub import CLOSE_BEHIND, Hub

@@ -1,4 +1,5 @@
-"""Stream metrics are polled apart from ingestion (processor.observer)."""
+"""The stream's backlog becomes gauges from ``XINFO GROUPS`` (processor.observer), polled apart from ingestion so
+that a stalled batch never freezes the gauges that would show it."""
 
 from processor.observer import StreamObserver
 

@@ -1,3 +1,7 @@
+"""The ``/live`` protocol (processor.protocol): parsing never raises whatever a client sends (a bad frame costs an
+error frame, never the connection), server frames are rendered compactly, and a snapshot PostgreSQL renders is
+byte for byte the ``subscribed`` frame Python would render, since both are made from one table of fields."""
+
 import json
 
 import pytest

@@ -1,3 +1,8 @@
+"""The HTTP endpoints and the ``/live`` frame loop (processor.server) with fakes for Directus, the store and the
+socket: upgrades are refused before any WebSocket state, subscribe and unsubscribe answer as docs/processor.md
+section 4 says, the rate limit and the subscription cap refuse before Directus is asked, and a crowd is served by
+a bounded number of workers, so one viewer or a crowd cannot exhaust the CMS or the process."""
+
 import asyncio
 import gc
 import json

@@ -1,4 +1,6 @@
-"""Coalesced snapshot queries (processor.snapshots): one query per group, nobody joins a started query."""
+"""Coalesced snapshot queries (processor.snapshots): one query per group of subscribers, and nobody joins a query
+that already started (a position committed after it started but before they began holding would reach them
+neither way), so a thousand fans opening one map cost a few queries without breaking the snapshot/live boundary."""
 
 import asyncio
 

@@ -1,5 +1,6 @@
-"""The schema check at start: ``latest_positions`` and the triggers that keep it true are required (section 7),
-because without them every snapshot would silently show stale positions."""
+"""The schema check at start (processor.store): ``latest_positions`` and the triggers that keep it true are
+required (section 7), because without them every snapshot would silently show stale positions; missing
+correction triggers are only a warning."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What a web page's client gets at the door: origins, subprotocols, the 401 challenge and ``/live/session``."""
+"""What a web page's client gets at the door (processor.server): origins, subprotocols, the 401 challenge and
+``GET /live/session``, which answers as the upgrade would, because a browser hides why an upgrade was refused."""
 
 import json
 
