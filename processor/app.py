@@ -29,7 +29,7 @@ from .live import LiveReader
 from .logs import setup as setup_logging
 from .metrics import Metrics
 from .observer import StreamObserver
-from .server import Server
+from .server import Server, ViewerConnection
 from .store import SchemaError, Store
 
 __all__ = ["main", "run"]
@@ -64,7 +64,7 @@ class App:
         self.corrections = Corrections(self.store, self.hub, self.metrics)
         self.live = LiveReader(self.redis, config.live_channel, self.hub, self.metrics,
                                lag_limit=config.live_lag_limit_ms / 1000, resync=self.corrections.request_resync,
-                               own=self.ingest.publisher)
+                               own=self.ingest.publisher.id)
         self.observer = StreamObserver(self.redis, config.stream, config.group, self.metrics)
         self.stopping = asyncio.Event()
         self.exit_code = EXIT_OK
@@ -124,6 +124,7 @@ class App:
             config.host,
             config.port,
             process_request=self.server.process_request,
+            create_connection=ViewerConnection,  # the viewer's cookie and user, typed, from the upgrade to the handler
             compression=None,
             max_size=config.max_frame_bytes,
             ping_interval=config.ping_interval,

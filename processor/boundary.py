@@ -10,15 +10,34 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
-from typing import Any, Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
-__all__ = ["Boundary", "Held", "SharedWatermarks", "Watermarks", "watermarks"]
+__all__ = ["Boundary", "Held", "HeldCorrection", "HeldPosition", "SharedWatermarks", "Watermarks", "watermarks"]
 
-Item = TypeVar("Item")
+#: What the holder keeps of a position and of a correction (the hub: a position's encoded frame, a correction's text).
+P = TypeVar("P")
+C = TypeVar("C")
 
-#: What waits for the snapshot: ``("p", device_id, ts, item)`` for a position, ``("c", device_id, horizon, item,
-#: only_if_shown)`` for a correction (``only_if_shown``: a "gone" for a device nothing had shown yet).
-Held = tuple[Any, ...]
+
+class HeldPosition(NamedTuple, Generic[P]):
+    """A live position waiting for the snapshot."""
+
+    device_id: str
+    ts: str
+    item: P
+
+
+class HeldCorrection(NamedTuple, Generic[C]):
+    """A correction waiting for the snapshot (``only_if_shown``: a "gone" for a device nothing had shown yet)."""
+
+    device_id: str
+    horizon: str | None
+    item: C
+    only_if_shown: bool
+
+
+#: What waits for the snapshot, in arrival order.
+Held = HeldPosition[P] | HeldCorrection[C]
 
 
 class Watermarks(dict[str, str]):
@@ -63,14 +82,14 @@ class SharedWatermarks:
 _EMPTY: Mapping[str, str] = {}
 
 
-class Boundary(Generic[Item]):
+class Boundary(Generic[P, C]):
     """Holding until :meth:`open`, then filtering by the snapshot's watermarks. ``limit`` caps what may be held
     (a subscriber whose snapshot takes too long is a slow consumer)."""
 
     __slots__ = ("held", "watermark")
 
     def __init__(self) -> None:
-        self.held: list[Held] | None = []
+        self.held: list[Held[P, C]] | None = []
         self.watermark: Mapping[str, str] = _EMPTY
 
     @property
@@ -81,25 +100,25 @@ class Boundary(Generic[Item]):
         """A re-subscribe or resync: hold again until the next snapshot."""
         self.held = []
 
-    def hold_position(self, device_id: str, ts: str, item: Item, limit: int) -> bool:
+    def hold_position(self, device_id: str, ts: str, item: P, limit: int) -> bool:
         """Hold a live position while the snapshot is pending; False if ``limit`` items are already held."""
         assert self.held is not None
         if len(self.held) >= limit:
             return False
-        self.held.append(("p", device_id, ts, item))
+        self.held.append(HeldPosition(device_id, ts, item))
         return True
 
-    def hold_correction(self, device_id: str, horizon: str | None, item: Item, only_if_shown: bool) -> None:
+    def hold_correction(self, device_id: str, horizon: str | None, item: C, only_if_shown: bool) -> None:
         assert self.held is not None
-        self.held.append(("c", device_id, horizon, item, only_if_shown))
+        self.held.append(HeldCorrection(device_id, horizon, item, only_if_shown))
 
-    def open(self, watermark: Mapping[str, str]) -> list[Held]:
+    def open(self, watermark: Mapping[str, str]) -> list[Held[P, C]]:
         """The snapshot is out: filter from now on by ``watermark``; return what was held, in arrival order."""
         self.watermark = watermark
         held, self.held = self.held or [], None
         return held
 
-    def abandon(self) -> list[Held]:
+    def abandon(self) -> list[Held[P, C]]:
         """The snapshot failed on a subscription already live: keep the old watermarks, release what was held."""
         held, self.held = self.held or [], None
         return held

@@ -23,9 +23,9 @@ from typing import Protocol
 import asyncpg
 
 from .backoff import Backoff
-from .frames import UUID
 from .hub import Hub, render_snapshot
 from .metrics import Metrics
+from .protocol import UUID
 from .routing import RoutedPosition
 from .store import Correction
 
@@ -243,7 +243,10 @@ class Corrections:
     async def resync(self) -> None:
         """Send every active subscription a fresh snapshot, exactly as a re-subscribe does (same boundary)."""
         for event_id in self.hub.watched_events():
-            subs = [sub for sub in self.hub.by_event.get(event_id, ()) if sub.active and not sub.boundary.holding]
+            watched = self.hub.events.get(event_id)
+            if watched is None:
+                continue
+            subs = [sub for sub in watched.subs if sub.active and not sub.boundary.holding]
             if not subs:
                 continue
             for sub in subs:

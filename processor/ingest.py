@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,10 +31,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 from redis.typing import EncodableT, FieldT
 
-from . import frames
 from .backoff import Backoff
 from .config import Config
 from .hub import Hub
+from .live_channel import Publisher
 from .metrics import Metrics
 from .routing import RoutedPosition
 from .store import Store, StoreResult
@@ -100,8 +99,7 @@ class Ingest:
         self._ahead: asyncio.Task[Batch | None] | None = None  # the next batch, read while one is stored
         self._next_claim = 0.0
         #: Who this instance is on the live channel (unique per start) and its last message number there.
-        self.publisher = f"{config.consumer}/{secrets.token_hex(4)}"
-        self.seq = 0
+        self.publisher = Publisher(config.consumer)
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -255,15 +253,13 @@ class Ingest:
             self.metrics.stored.inc(stored.inserted)
             self.metrics.duplicates.inc(stored.duplicates)
             self.metrics.orphans.inc(stored.orphans)
-        if routed and self.hub is not None and self.hub.by_event:
+        if routed and self.hub is not None and self.hub.events:
             # This instance's own fans first, straight after the commit (docs/processor.md section 5): only newly
             # inserted positions are routed, so a redelivered batch dispatches nothing again.
             await self._dispatch_here(routed)
         async with self.redis.pipeline(transaction=False) as pipe:  # PUBLISH and XACK in one round trip
-            if routed:
-                self.seq += 1  # counted even if the PUBLISH fails: receivers then see the gap and resync
-                pipe.publish(self.config.live_channel,
-                             frames.live_message(self.publisher, self.seq, time.time(), routed))
+            if routed:  # numbered even if the PUBLISH fails: receivers then see the gap and resync
+                pipe.publish(self.config.live_channel, self.publisher.message(routed, time.time()))
             pipe.xack(self.config.stream, self.config.group, *batch.ids)
             await pipe.execute()
 

@@ -2,7 +2,8 @@
 
 Pub/sub loses messages silently: when this instance falls too far behind, Redis drops its subscription
 (``client-output-buffer-limit pubsub``), and whatever is published while it reconnects never arrives. So every
-message carries its publisher, a sequence number and its publish time (docs/processor.md section 5):
+message carries its publisher, a sequence number and its publish time (docs/processor.md section 5;
+:mod:`processor.live_channel` knows the format):
 
 * the age of each message when its dispatch begins is the gauge ``processor_live_dispatch_lag_seconds``;
 * a gap in a publisher's sequence, or subscribing again after a loss, is counted in ``processor_live_gaps_total``
@@ -20,46 +21,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from . import frames
+from . import live_channel
 from .backoff import Backoff
 from .hub import Hub
 from .metrics import Metrics
 
-__all__ = ["LiveReader", "Sequences"]
+__all__ = ["LiveReader"]
 
 logger = logging.getLogger("processor.live")
-
-#: Publishers whose last sequence number is remembered (each Processor start is a new publisher).
-MAX_PUBLISHERS = 1024
-
-
-class Sequences:
-    """The last sequence number seen per publisher; says how many messages went missing in between."""
-
-    def __init__(self, limit: int = MAX_PUBLISHERS) -> None:
-        self.last: OrderedDict[str, int] = OrderedDict()
-        self.limit = limit
-
-    def observe(self, publisher: str, seq: int) -> int:
-        """Record ``seq`` from ``publisher``; return how many of its messages were skipped (0: none, or a
-        publisher seen for the first time)."""
-        last = self.last.get(publisher)
-        self.last[publisher] = seq
-        self.last.move_to_end(publisher)
-        if len(self.last) > self.limit:
-            self.last.popitem(last=False)
-        if last is None or seq <= last:
-            return 0
-        return seq - last - 1
-
-    def forget(self) -> None:
-        """After a loss of the subscription: what follows cannot be compared with what came before."""
-        self.last.clear()
 
 
 class LiveReader:
@@ -76,7 +49,7 @@ class LiveReader:
         self.resync = resync
         self.clock = clock
         self.own = own  # this instance's publisher: its messages were dispatched here already
-        self.sequences = Sequences()
+        self.sequences = live_channel.Sequences()
         self.subscribed = False
 
     async def run(self) -> None:
@@ -115,8 +88,8 @@ class LiveReader:
     async def handle(self, data: bytes | str) -> None:
         """Check one live-channel message for lag and gaps, then fan it out."""
         try:
-            message = frames.parse_live(data)
-        except frames.BadLiveMessage as exc:
+            message = live_channel.parse(data)
+        except live_channel.BadLiveMessage as exc:
             logger.warning("ignoring malformed live message: %s", exc)
             return
         if message.publisher == self.own:
@@ -128,11 +101,11 @@ class LiveReader:
             self._lost(f"{missing} message(s) of publisher {message.publisher} never arrived")
         if lag > self.lag_limit:
             self.hub.shed_behind(message.published)
-        if not self.hub.by_event:
+        if not self.hub.events:
             return  # nobody watches anything through this instance: no need to decode the positions
         try:
             positions = message.positions()
-        except frames.BadLiveMessage as exc:
+        except live_channel.BadLiveMessage as exc:
             logger.warning("ignoring malformed live message: %s", exc)
             return
         await self.hub.dispatch(positions)

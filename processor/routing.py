@@ -1,8 +1,8 @@
 """A routed position: one stored position on the map of one event, typed from routing to framing.
 
 :func:`route` turns the rows of the insert-and-route statement into :class:`RoutedPosition` values; it is pure
-(no I/O) so that the de-duplication rules are unit-tested. The wire format of a position (frames, snapshot,
-live-channel message) lives in :mod:`processor.frames` only.
+(no I/O) so that the de-duplication rules are unit-tested. The wire format of a position is made from one table,
+:data:`processor.protocol.POSITION_FIELDS` (frames, the snapshot PostgreSQL renders, live-channel messages).
 """
 
 from __future__ import annotations

@@ -14,24 +14,25 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from types import SimpleNamespace
+from typing import cast
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from . import frames
+from . import protocol
+from .client import Client
 from .config import Config
 from .directus import Directus, Outcome
 from .health import Health
-from .hub import Client, Hub
+from .hub import Hub
 from .metrics import CONTENT_TYPE, Metrics
 from .origins import AllowList
 from .snapshots import SnapshotQueries
 from .store import Store
 
-__all__ = ["Server", "TokenBucket"]
+__all__ = ["Server", "TokenBucket", "ViewerConnection"]
 
 logger = logging.getLogger("processor.ws")
 
@@ -55,6 +56,16 @@ SUBSCRIBE_ERRORS = {
     Outcome.RATE_LIMITED: ("unavailable", "directus_rate_limited"),
     Outcome.UNAVAILABLE: ("unavailable", "directus_unavailable"),
 }
+
+
+class ViewerConnection(ServerConnection):
+    """websockets' server connection, with what the upgrade's checks learnt about the viewer for the handler to
+    read. :meth:`App.run <processor.app.App.run>` passes it to ``serve(create_connection=...)``, so every
+    connection of the server is one (websockets still types its callbacks' argument as the base class)."""
+
+    #: The ``Cookie`` header the CMS accepted, and whose session it is (``None``: not authenticated).
+    processor_cookie: str | None = None
+    processor_user: str | None = None
 
 
 class TokenBucket:
@@ -97,7 +108,7 @@ class _Inbox:
     def __init__(self, client: Client, cookie: str) -> None:
         self.client = client
         self.cookie = cookie
-        self.frames: list[frames.Frame] = []
+        self.frames: list[protocol.Frame] = []
         self.waiting = False  # in the server's line for a worker
         self.worker: asyncio.Task[None] | None = None
 
@@ -163,7 +174,7 @@ class Server:
         refusal = self._refuse_origin(request) or self._refuse_subprotocol(request)
         if refusal is not None:
             return refusal
-        return _challenge(await self._authenticate(connection, request))
+        return _challenge(await self._authenticate(cast(ViewerConnection, connection), request))
 
     # -- checks that need no CMS, and what a web page can read ------------------------------------------
 
@@ -197,7 +208,7 @@ class Server:
             not_get.headers["Allow"] = "GET"
             return not_get
         foreign = self._refuse_origin(request)
-        refusal = foreign or await self._authenticate(SimpleNamespace(), request)  # type: ignore[arg-type]  # the session check needs no connection: a stand-in takes its attributes
+        refusal = foreign or await self._authenticate(None, request)
         status = http.HTTPStatus(refusal.status_code) if refusal is not None else http.HTTPStatus.OK
         message = refusal.body.decode("utf-8", "replace").strip() if refusal is not None else "signed in"
         body = {"status": SESSION_STATES.get(status, "refused"), "message": message}
@@ -215,7 +226,9 @@ class Server:
             response.headers["Access-Control-Allow-Credentials"] = "true"
         return response
 
-    async def _authenticate(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _authenticate(self, connection: ViewerConnection | None, request: Request) -> Response | None:
+        """``None`` if the upgrade may proceed (the viewer's cookie and user then noted on ``connection``), else the
+        refusal; ``/live/session`` asks without a connection."""
         cookie = "; ".join(value for value in request.headers.get_all("Cookie") if value.strip())
         if not cookie:
             self.metrics.auth_failures.labels("no_cookie").inc()
@@ -236,25 +249,26 @@ class Server:
         if outcome is not Outcome.OK:
             self.metrics.auth_failures.labels("directus_unavailable").inc()
             return _text(http.HTTPStatus.SERVICE_UNAVAILABLE, "authentication service unavailable")
-        connection.processor_cookie = cookie  # type: ignore[attr-defined]  # the handler reads these back (getattr) after the upgrade
-        connection.processor_user = user_id  # type: ignore[attr-defined]  # the handler reads these back (getattr) after the upgrade
+        if connection is not None:  # the handler reads them back after the upgrade
+            connection.processor_cookie = cookie
+            connection.processor_user = user_id
         return None
 
     # -- WebSocket -------------------------------------------------------------------------------------
 
     async def handler(self, connection: ServerConnection) -> None:
-        cookie: str | None = getattr(connection, "processor_cookie", None)
+        viewer = cast(ViewerConnection, connection)  # serve(create_connection=ViewerConnection) made it
+        cookie = viewer.processor_cookie
         if cookie is None:  # cannot happen: process_request answers every other path
             await connection.close(1008, "not authenticated")
             return
-        user = getattr(connection, "processor_user", "?")
         client = Client(connection, self.config.client_queue, self.metrics, name=str(connection.id)[:8])
         bucket = TokenBucket(self.config.subscribe_rate, 2 * self.config.subscribe_rate)
         # Accepted frames wait in the inbox; a worker task handles them in order and exists only while some
         # wait, so an idle viewer costs no task (per-viewer memory, bench/ANALYSIS.md item 7).
         inbox = _Inbox(client, cookie)
         self.metrics.connections.inc()
-        logger.debug("connection %s open for user %s", client.name, user)
+        logger.debug("connection %s open for user %s", client.name, viewer.processor_user)
         try:
             async for message in connection:
                 self._accept(bucket, inbox, message)
@@ -270,10 +284,10 @@ class Server:
 
     def _accept(self, bucket: TokenBucket, inbox: _Inbox, message: str | bytes) -> None:
         """Parse one client frame and queue it for the worker, unless the rate limit refuses it."""
-        frame = frames.parse(message)
+        frame = protocol.parse(message)
         if not bucket.take():
             event_id = getattr(frame, "event_id", None)
-            inbox.client.send(frames.error("rate_limited", event_id), "error")
+            inbox.client.send(protocol.error("rate_limited", event_id), "error")
             return
         inbox.frames.append(frame)
         if inbox.worker is None and not inbox.waiting:
@@ -310,35 +324,36 @@ class Server:
                 if client.closed:
                     continue
                 try:
-                    if isinstance(frame, frames.Subscribe):
+                    if isinstance(frame, protocol.Subscribe):
                         await self._subscribe(client, cookie, frame.event_id)
-                    elif isinstance(frame, frames.Unsubscribe):
+                    elif isinstance(frame, protocol.Unsubscribe):
                         self.hub.unsubscribe(client, frame.event_id)
-                        client.send(frames.unsubscribed(frame.event_id), "unsubscribed")
+                        client.send(protocol.unsubscribed(frame.event_id), "unsubscribed")
                     else:
-                        client.send(frames.error("bad_request", frame.event_id, frame.message), "error")
+                        client.send(protocol.error("bad_request", frame.event_id, frame.message), "error")
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     logger.exception("handling a frame failed")
-                    client.send(frames.error("unavailable", getattr(frame, "event_id", None)), "error")
+                    client.send(protocol.error("unavailable", getattr(frame, "event_id", None)), "error")
                 del frame  # nothing of a handled frame stays with the worker
         finally:
             if inbox.worker is asyncio.current_task():
                 inbox.worker = None  # a frame accepted from now on starts a new worker
 
     async def _subscribe(self, client: Client, cookie: str, event_id: str) -> None:
-        if event_id not in client.subscriptions and len(client.subscriptions) >= self.config.max_subscriptions:
-            client.send(frames.error("too_many_subscriptions", event_id), "error")
+        subscriptions = self.hub.subscriptions(client)
+        if event_id not in subscriptions and len(subscriptions) >= self.config.max_subscriptions:
+            client.send(protocol.error("too_many_subscriptions", event_id), "error")
             return
         outcome = await self.directus.may_watch(cookie, event_id)
         if outcome is not Outcome.OK:
             code, reason = SUBSCRIBE_ERRORS[outcome]
             self.metrics.auth_failures.labels(reason).inc()
             if outcome is Outcome.RATE_LIMITED:
-                client.send(frames.busy(event_id, self.directus.retry_after), "error")
+                client.send(protocol.busy(event_id, self.directus.retry_after), "error")
             else:
-                client.send(frames.error(code, event_id), "error")
+                client.send(protocol.error(code, event_id), "error")
             if outcome is Outcome.UNAUTHORIZED:
                 client.close_after_flush(1008, "session revoked")
             return
@@ -352,6 +367,6 @@ class Server:
         except Exception as exc:
             logger.warning("snapshot of event %s failed: %s: %s", event_id, type(exc).__name__, exc)
             self.hub.abort(sub)
-            client.send(frames.error("unavailable", event_id), "error")
+            client.send(protocol.error("unavailable", event_id), "error")
             return
         self.hub.complete(sub, [], snapshot.frame, snapshot.watermark, snapshot.wire)

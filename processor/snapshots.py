@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from .boundary import SharedWatermarks, watermarks
-from .frames import subscribed_raw, websocket_text
+from .protocol import subscribed_raw
+from .websocket_framing import websocket_text
 
 __all__ = ["Snapshot", "SnapshotQueries"]
 

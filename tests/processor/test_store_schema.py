@@ -1,9 +1,9 @@
-"""The schema check at start: ``latest_positions`` and the triggers that keep it true are required (section 7),
-because without them every snapshot would silently show stale positions."""
+"""The schema check at start (processor.store): ``latest_positions`` and the triggers that keep it true are
+required (section 7), because without them every snapshot would silently show stale positions; missing
+correction triggers are only a warning."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -43,45 +43,45 @@ class FakePool:
         return self.unique_key
 
 
-def _check(pool: FakePool) -> None:
+async def _check(pool: FakePool) -> None:
     store = Store("postgresql://unused")
     store.pool = pool  # the fake answers only what check_schema asks (Store.pool is typed loosely)
-    asyncio.run(store.check_schema())
+    await store.check_schema()
 
 
 def _complete() -> tuple[dict[str, tuple[str, ...]], list[tuple[str, str]]]:
     return dict(REQUIRED_SCHEMA), [*CORRECTION_TRIGGERS, *(("positions", name) for name in LATEST_TRIGGERS)]
 
 
-def test_the_fixture_schema_passes() -> None:
+async def test_the_fixture_schema_passes() -> None:
     tables, triggers = _complete()
-    _check(FakePool(tables, triggers))
+    await _check(FakePool(tables, triggers))
 
 
-def test_a_database_without_latest_positions_is_refused_naming_it() -> None:
+async def test_a_database_without_latest_positions_is_refused_naming_it() -> None:
     tables, triggers = _complete()
     del tables["latest_positions"]
     with pytest.raises(SchemaError, match=r"^missing table latest_positions$"):
-        _check(FakePool(tables, triggers))
+        await _check(FakePool(tables, triggers))
 
 
-def test_latest_positions_without_its_triggers_is_refused_naming_them() -> None:
+async def test_latest_positions_without_its_triggers_is_refused_naming_them() -> None:
     tables, triggers = _complete()
     triggers = [t for t in triggers if t[1] not in ("latest_positions_insert", "latest_positions_update")]
     with pytest.raises(SchemaError, match="latest_positions_insert, latest_positions_update") as raised:
-        _check(FakePool(tables, triggers))
+        await _check(FakePool(tables, triggers))
     assert "\n" not in str(raised.value)  # one line on stderr
 
 
-def test_a_missing_correction_trigger_is_not_a_schema_error() -> None:
+async def test_a_missing_correction_trigger_is_not_a_schema_error() -> None:
     """Section 7: corrections degrade to a warning at start, the latest table's triggers do not."""
     tables, triggers = _complete()
-    _check(FakePool(tables, [t for t in triggers if t[1] != "live_corrections_faulty"]))
+    await _check(FakePool(tables, [t for t in triggers if t[1] != "live_corrections_faulty"]))
 
 
 def test_the_fixture_defines_every_required_latest_trigger() -> None:
     from pathlib import Path
 
-    fixture = (Path(__file__).parent.parent / "fixtures" / "test-schema.sql").read_text()
+    fixture = (Path(__file__).parents[2] / "fixtures" / "test-schema.sql").read_text()
     for name in LATEST_TRIGGERS:
         assert f"CREATE TRIGGER {name}\n" in fixture, name

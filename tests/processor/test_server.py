@@ -1,3 +1,8 @@
+"""The HTTP endpoints and the ``/live`` frame loop (processor.server) with fakes for Directus, the store and the
+socket: upgrades are refused before any WebSocket state, subscribe and unsubscribe answer as docs/processor.md
+section 4 says, the rate limit and the subscription cap refuse before Directus is asked, and a crowd is served by
+a bounded number of workers, so one viewer or a crowd cannot exhaust the CMS or the process."""
+
 import asyncio
 import gc
 import json
@@ -13,7 +18,6 @@ from processor.directus import Outcome
 from processor.hub import Hub
 from processor.server import Server, TokenBucket, _Inbox
 
-from .conftest import run
 from .fakes import FakeConnection, FakeDirectus, FakeHealth, FakeStore, position, settle
 from .test_config import BASE
 
@@ -32,24 +36,24 @@ def request(path, **headers):
     return Request(path, h)
 
 
-def answer(server, req):
+async def answer(server, req):
     conn = types.SimpleNamespace()
-    return conn, run(server.process_request(conn, req))
+    return conn, await server.process_request(conn, req)
 
 
-def test_healthz(metrics):
-    _, response = answer(make_server(metrics), request("/healthz"))
+async def test_healthz(metrics):
+    _, response = await answer(make_server(metrics), request("/healthz"))
     assert response.status_code == 200
     assert json.loads(response.body) == {"status": "ok", "redis": "up", "postgres": "up", "consumer": "running"}
-    _, response = answer(make_server(metrics, healthy=False), request("/healthz"))
+    _, response = await answer(make_server(metrics, healthy=False), request("/healthz"))
     assert response.status_code == 503 and json.loads(response.body)["redis"] == "down"
 
 
-def test_metrics_and_404(metrics):
-    _, response = answer(make_server(metrics), request("/metrics"))
+async def test_metrics_and_404(metrics):
+    _, response = await answer(make_server(metrics), request("/metrics"))
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     assert b"processor_positions_stored_total 0.0" in response.body
-    _, response = answer(make_server(metrics), request("/other"))
+    _, response = await answer(make_server(metrics), request("/other"))
     assert response.status_code == 404
 
 
@@ -60,13 +64,13 @@ def test_metrics_and_404(metrics):
     ("*", "https://evil.example", None),
     ("", None, None),
 ])
-def test_origin_check(metrics, origins, origin, status):
+async def test_origin_check(metrics, origins, origin, status):
     directus = FakeDirectus()
     server = make_server(metrics, directus, allowed_origins=origins)
     headers = {"Cookie": "s=1"}
     if origin:
         headers["Origin"] = origin
-    _, response = answer(server, request("/live", **headers))
+    _, response = await answer(server, request("/live", **headers))
     assert (response.status_code if response else None) == status
     assert directus.calls == ([] if status == 403 else ["/users/me"])
 
@@ -76,9 +80,9 @@ def test_origin_check(metrics, origins, origin, status):
     (Outcome.UNAVAILABLE, 503, "directus_unavailable"), (Outcome.SHARE, 401, "share_session"),
     (Outcome.RATE_LIMITED, 503, "directus_rate_limited"),
 ])
-def test_cookie_check(metrics, outcome, status, reason):
+async def test_cookie_check(metrics, outcome, status, reason):
     server = make_server(metrics, FakeDirectus(user=outcome))
-    conn, response = answer(server, request("/live", Cookie="directus_session_token=abc"))
+    conn, response = await answer(server, request("/live", Cookie="directus_session_token=abc"))
     assert (response.status_code if response else None) == status
     if reason:
         assert metrics.registry.get_sample_value("processor_auth_failures_total", {"reason": reason}) == 1
@@ -86,17 +90,17 @@ def test_cookie_check(metrics, outcome, status, reason):
         assert conn.processor_cookie == "directus_session_token=abc"
 
 
-def test_rate_limited_upgrade_says_when_to_try_again(metrics):
+async def test_rate_limited_upgrade_says_when_to_try_again(metrics):
     directus = FakeDirectus(user=Outcome.RATE_LIMITED)
     directus.retry_after = 3
-    _, response = answer(make_server(metrics, directus), request("/live", Cookie="directus_session_token=abc"))
+    _, response = await answer(make_server(metrics, directus), request("/live", Cookie="directus_session_token=abc"))
     assert response.status_code == 503 and response.headers["Retry-After"] == "3"
     assert metrics.registry.get_sample_value("processor_auth_failures_total", {"reason": "directus_unavailable"}) == 0
 
 
-def test_no_cookie_never_calls_directus(metrics):
+async def test_no_cookie_never_calls_directus(metrics):
     directus = FakeDirectus()
-    _, response = answer(make_server(metrics, directus), request("/live"))
+    _, response = await answer(make_server(metrics, directus), request("/live"))
     assert response.status_code == 401 and directus.calls == []
 
 
@@ -115,6 +119,7 @@ class FakeWebSocket(FakeConnection):
         super().__init__()
         self.id = uuid.uuid4()
         self.processor_cookie = cookie
+        self.processor_user = "u1"
         self.incoming: asyncio.Queue = asyncio.Queue()
         self.close_code = None
 
@@ -144,13 +149,13 @@ async def converse(server, frames_in, *, wait=0.05):
     return ws
 
 
-def test_subscribe_flow(metrics):
+async def test_subscribe_flow(metrics):
     store = FakeStore()
     store.snapshots[EVENT] = [position(EVENT, "d1", "2026-05-02T11:00:00.000Z")]
     directus = FakeDirectus()
     server = make_server(metrics, directus, store)
-    ws = run(converse(server, ["nonsense", {"type": "subscribe", "eventId": EVENT.upper()},
-                               {"type": "unsubscribe", "eventId": EVENT}]))
+    ws = await converse(server, ["nonsense", {"type": "subscribe", "eventId": EVENT.upper()},
+                                 {"type": "unsubscribe", "eventId": EVENT}])
     assert [f["type"] for f in ws.frames] == ["error", "subscribed", "unsubscribed"]
     assert ws.frames[0]["code"] == "bad_request"
     assert ws.frames[1]["eventId"] == EVENT and ws.frames[1]["snapshot"][0]["deviceId"] == "d1"
@@ -161,17 +166,17 @@ def test_subscribe_flow(metrics):
 @pytest.mark.parametrize("outcome, code", [
     (Outcome.FORBIDDEN, "forbidden"), (Outcome.NOT_FOUND, "not_found"), (Outcome.UNAVAILABLE, "unavailable"),
 ])
-def test_subscribe_refusals(metrics, outcome, code):
+async def test_subscribe_refusals(metrics, outcome, code):
     server = make_server(metrics, FakeDirectus(event=outcome))
-    ws = run(converse(server, [{"type": "subscribe", "eventId": EVENT}]))
+    ws = await converse(server, [{"type": "subscribe", "eventId": EVENT}])
     assert ws.frames == [{"type": "error", "code": code, "eventId": EVENT, "message": ws.frames[0]["message"]}]
     assert ws.closed_with is None
 
 
-def test_rate_limited_subscribe_is_unavailable_with_a_time_to_retry(metrics):
+async def test_rate_limited_subscribe_is_unavailable_with_a_time_to_retry(metrics):
     directus = FakeDirectus(event=Outcome.RATE_LIMITED)
     directus.retry_after = 2
-    ws = run(converse(make_server(metrics, directus), [{"type": "subscribe", "eventId": EVENT}]))
+    ws = await converse(make_server(metrics, directus), [{"type": "subscribe", "eventId": EVENT}])
     assert ws.frames == [{"type": "error", "code": "unavailable", "eventId": EVENT, "retryAfter": 2,
                           "message": ws.frames[0]["message"]}]
     assert ws.closed_with is None
@@ -179,35 +184,35 @@ def test_rate_limited_subscribe_is_unavailable_with_a_time_to_retry(metrics):
     assert metrics.registry.get_sample_value("processor_auth_failures_total", {"reason": "directus_unavailable"}) == 0
 
 
-def test_unauthorized_subscribe_closes_with_1008(metrics):
+async def test_unauthorized_subscribe_closes_with_1008(metrics):
     server = make_server(metrics, FakeDirectus(event=Outcome.UNAUTHORIZED))
-    ws = run(converse(server, [{"type": "subscribe", "eventId": EVENT}]))
+    ws = await converse(server, [{"type": "subscribe", "eventId": EVENT}])
     assert [f["code"] for f in ws.frames] == ["unauthorized"] and ws.closed_with[0] == 1008
 
 
-def test_snapshot_failure_is_unavailable_and_no_subscription(metrics):
+async def test_snapshot_failure_is_unavailable_and_no_subscription(metrics):
     store = FakeStore()
     store.snapshot_error = ConnectionRefusedError("postgres down")
     server = make_server(metrics, store=store)
-    ws = run(converse(server, [{"type": "subscribe", "eventId": EVENT}]))
+    ws = await converse(server, [{"type": "subscribe", "eventId": EVENT}])
     assert [f["code"] for f in ws.frames] == ["unavailable"]
-    assert server.hub.by_event == {}
+    assert server.hub.events == {}
 
 
-def test_rate_limit_skips_directus(metrics):
+async def test_rate_limit_skips_directus(metrics):
     directus = FakeDirectus()
     server = make_server(metrics, directus, subscribe_rate=2)  # burst of 4
-    ws = run(converse(server, [{"type": "subscribe", "eventId": EVENT}] * 7))
+    ws = await converse(server, [{"type": "subscribe", "eventId": EVENT}] * 7)
     codes = [f.get("code") for f in ws.frames]
     assert codes.count("rate_limited") == 3 and len(directus.calls) == 4
 
 
-def test_max_subscriptions(metrics):
+async def test_max_subscriptions(metrics):
     directus = FakeDirectus()
     server = make_server(metrics, directus, max_subscriptions=2)
     events = [str(uuid.UUID(int=i)) for i in range(1, 4)]
-    ws = run(converse(server, [{"type": "subscribe", "eventId": e} for e in events] + [{"type": "subscribe",
-                                                                                        "eventId": events[0]}]))
+    ws = await converse(server, [{"type": "subscribe", "eventId": e} for e in events] + [{"type": "subscribe",
+                                                                                          "eventId": events[0]}])
     assert [f["type"] for f in ws.frames] == ["subscribed", "subscribed", "error", "subscribed"]
     assert ws.frames[2]["code"] == "too_many_subscriptions" and len(directus.calls) == 3
 
@@ -232,82 +237,67 @@ class GatedDirectus(FakeDirectus):
         return self.event
 
 
-def test_a_crowd_is_handled_by_a_bounded_number_of_workers_and_everyone_is_answered(metrics):
+async def test_a_crowd_is_handled_by_a_bounded_number_of_workers_and_everyone_is_answered(metrics):
     """More connections subscribing at once than there are workers: the others wait in line without a task each
     (their peak was per-viewer memory kept by the allocator), and every fan is answered in the end."""
     directus = GatedDirectus()
     server = make_server(metrics, directus)
     server.workers = 3
-
-    async def main():
-        sockets = [FakeWebSocket(cookie=f"s={i}") for i in range(8)]
-        handlers = [asyncio.create_task(server.handler(ws)) for ws in sockets]
-        for ws in sockets:
-            ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
-        await settle()
-        in_line = len(server.ready)
-        running = server.working
-        directus.gate.set()
-        for _ in range(100):
-            if all(ws.sent for ws in sockets):
-                break
-            await asyncio.sleep(0.001)
-        for ws in sockets:
-            ws.incoming.put_nowait(None)
-        await asyncio.gather(*handlers)
-        return sockets, in_line, running
-
-    sockets, in_line, running = run(main())
+    sockets = [FakeWebSocket(cookie=f"s={i}") for i in range(8)]
+    handlers = [asyncio.create_task(server.handler(ws)) for ws in sockets]
+    for ws in sockets:
+        ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
+    await settle()
+    in_line = len(server.ready)
+    running = server.working
+    directus.gate.set()
+    for _ in range(100):
+        if all(ws.sent for ws in sockets):
+            break
+        await asyncio.sleep(0.001)
+    for ws in sockets:
+        ws.incoming.put_nowait(None)
+    await asyncio.gather(*handlers)
     assert running == 3 and in_line == 5 and directus.most_waiting == 3
     assert all([f["type"] for f in ws.frames] == ["subscribed"] for ws in sockets)
     assert server.working == 0 and not server.ready
 
 
-def test_a_fan_who_leaves_while_in_line_is_skipped_and_the_line_moves_on(metrics):
+async def test_a_fan_who_leaves_while_in_line_is_skipped_and_the_line_moves_on(metrics):
     directus = GatedDirectus()
     server = make_server(metrics, directus)
     server.workers = 1
-
-    async def main():
-        first, leaving, last = (FakeWebSocket(cookie=f"s={i}") for i in range(3))
-        handlers = [asyncio.create_task(server.handler(ws)) for ws in (first, leaving, last)]
-        for ws in (first, leaving, last):
-            ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
-        await settle()
-        assert len(server.ready) == 2
-        leaving.incoming.put_nowait(None)  # gone before its turn
-        await handlers[1]
-        directus.gate.set()
-        for _ in range(100):
-            if last.sent:
-                break
-            await asyncio.sleep(0.001)
-        for ws in (first, last):
-            ws.incoming.put_nowait(None)
-        await asyncio.gather(*handlers)
-        return first, leaving, last
-
-    first, leaving, last = run(main())
+    first, leaving, last = (FakeWebSocket(cookie=f"s={i}") for i in range(3))
+    handlers = [asyncio.create_task(server.handler(ws)) for ws in (first, leaving, last)]
+    for ws in (first, leaving, last):
+        ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
+    await settle()
+    assert len(server.ready) == 2
+    leaving.incoming.put_nowait(None)  # gone before its turn
+    await handlers[1]
+    directus.gate.set()
+    for _ in range(100):
+        if last.sent:
+            break
+        await asyncio.sleep(0.001)
+    for ws in (first, last):
+        ws.incoming.put_nowait(None)
+    await asyncio.gather(*handlers)
     assert [f["type"] for f in first.frames] == ["subscribed"] and [f["type"] for f in last.frames] == ["subscribed"]
     assert leaving.sent == [] and len(directus.calls) == 2  # the fan who left cost no Directus check
     assert server.working == 0 and not server.ready
 
 
-def test_an_idle_viewer_keeps_no_worker(metrics):
+async def test_an_idle_viewer_keeps_no_worker(metrics):
     """Once its frames are handled, a viewer holds no task (and so no coroutine or context): per-viewer memory."""
     server = make_server(metrics)
-
-    async def main():
-        ws = FakeWebSocket()
-        handler = asyncio.create_task(server.handler(ws))
-        ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
-        await asyncio.sleep(0.01)
-        await settle()
-        inboxes = [o for o in gc.get_objects() if isinstance(o, _Inbox)]
-        kept = [(inbox.worker, list(inbox.frames)) for inbox in inboxes]
-        ws.incoming.put_nowait(None)
-        await handler
-        return ws, kept
-
-    ws, kept = run(main())
+    ws = FakeWebSocket()
+    handler = asyncio.create_task(server.handler(ws))
+    ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
+    await asyncio.sleep(0.01)
+    await settle()
+    inboxes = [o for o in gc.get_objects() if isinstance(o, _Inbox)]
+    kept = [(inbox.worker, list(inbox.frames)) for inbox in inboxes]
+    ws.incoming.put_nowait(None)
+    await handler
     assert [f["type"] for f in ws.frames] == ["subscribed"] and kept == [(None, [])] and server.working == 0

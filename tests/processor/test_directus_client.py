@@ -1,6 +1,7 @@
-"""The Directus client reads every recorded answer of real Directus right (status + ``extensions.code`` ->
-outcome), retries a 429 once within its budget, paces itself while Directus limits it, and shares identical
-checks in flight, all through its HTTP seam (a transport callable), without patching anything."""
+"""The Directus client (processor.directus) reads every recorded answer of real Directus right (status +
+``extensions.code`` -> outcome), retries a 429 once within its budget, paces itself while Directus limits it, and
+shares identical checks in flight, all through its HTTP seam (a transport callable), without patching anything:
+every viewer's upgrade and subscribe depends on reading these answers right."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ import pytest
 
 from processor.directus import Directus, Outcome, Reply, TransportError, classify
 
-from .conftest import run
-from .directus_recordings import EVENT_1, SET_UP_ONLY, recorded_code, recordings
+from ..directus_recordings import EVENT_1, SET_UP_ONLY, recorded_code, recordings
 
 O = Outcome  # noqa: E741 -- a one-letter alias keeps the 68-row table below readable
 #: Recorded case -> what the Processor makes of that answer (a pair when Directus 11 and 12 differ:
@@ -134,13 +134,13 @@ def test_every_question_the_processor_asks_has_an_expected_outcome() -> None:
 
 
 @pytest.mark.parametrize("version, entry", ASKED, ids=[f"{v}: {e['case']}" for v, e in ASKED])
-def test_recorded_answer_maps_to_outcome(version: str, entry: dict[str, Any]) -> None:
+async def test_recorded_answer_maps_to_outcome(version: str, entry: dict[str, Any]) -> None:
     directus, script, _ = client(as_reply(entry))
     if entry["path"].startswith("/users/me"):
-        outcome, user = run(directus.current_user("directus_session_token=x"))
+        outcome, user = await directus.current_user("directus_session_token=x")
         assert (outcome, user is not None) == (expected(version, entry["case"]), outcome is Outcome.OK)
     else:
-        assert run(directus.may_watch("directus_session_token=x", EVENT_1)) is expected(version, entry["case"])
+        assert await directus.may_watch("directus_session_token=x", EVENT_1) is expected(version, entry["case"])
     assert len(script.asked) == (2 if entry["status"] == 429 else 1)  # a 429 is retried once, nothing else
 
 
@@ -166,121 +166,103 @@ ME_A = Reply(200, b'{"data":{"id":"a"}}')
 ITEM = Reply(200, b'{"data":{"id":"e"}}')
 
 
-def test_a_429_is_retried_once_after_its_back_off() -> None:
+async def test_a_429_is_retried_once_after_its_back_off() -> None:
     directus, script, clock = client(LIMITED, ME_A)
-    assert run(directus.current_user("c=1")) == (O.OK, "a")
+    assert await directus.current_user("c=1") == (O.OK, "a")
     assert len(script.asked) == 2 and clock.slept == [1.0]
 
 
-def test_a_429_past_the_budget_is_not_retried() -> None:
+async def test_a_429_past_the_budget_is_not_retried() -> None:
     late = Reply(429, LIMITED.body, {"Retry-After": "5"})
     directus, script, clock = client(late, ME_A)
-    assert run(directus.current_user("c=1")) == (O.RATE_LIMITED, None)
+    assert await directus.current_user("c=1") == (O.RATE_LIMITED, None)
     assert len(script.asked) == 1 and clock.slept == []
     assert directus.retry_after == 5  # what a refused viewer is told
 
 
-def test_a_zero_retry_after_still_backs_off_a_little() -> None:
+async def test_a_zero_retry_after_still_backs_off_a_little() -> None:
     zero = Reply(429, LIMITED.body, {"Retry-After": "0"})
     directus, _script, clock = client(zero, ITEM)
-    assert run(directus.may_watch("c=1", EVENT_1)) is O.OK
+    assert await directus.may_watch("c=1", EVENT_1) is O.OK
     assert 0 < clock.slept[0] < 1
 
 
-def test_while_limited_checks_wait_then_go_out_paced() -> None:
+async def test_while_limited_checks_wait_then_go_out_paced() -> None:
     """After a 429 naming a limit of 2: nothing is asked until Retry-After, then 2 requests and one probe."""
     directus, script, clock = client(LIMITED, ITEM)
-
-    async def scenario() -> list[Outcome]:
-        first = await directus.may_watch("c=0", EVENT_1)  # 429, back-off 1 s, retry: OK (limit learned)
-        assert first is O.OK and len(script.asked) == 2
-        script.replies = [ITEM, ITEM, LIMITED, ITEM]
-        return list(await asyncio.gather(*(directus.may_watch(f"c={i}", EVENT_1) for i in range(1, 4))))
-
-    assert run(scenario()) == [O.OK, O.OK, O.OK]
+    first = await directus.may_watch("c=0", EVENT_1)  # 429, back-off 1 s, retry: OK (limit learned)
+    assert first is O.OK and len(script.asked) == 2
+    script.replies = [ITEM, ITEM, LIMITED, ITEM]
+    results = list(await asyncio.gather(*(directus.may_watch(f"c={i}", EVENT_1) for i in range(1, 4))))
+    assert results == [O.OK, O.OK, O.OK]
     # 2 for the first check (its retry was the probe that opened a new window of 2); then 1 within that
     # window, 1 probe (a new window), and a 429 for the third, whose retry (a probe after the hold) gets through
     assert len(script.asked) == 6 and clock.now >= 102
 
 
-def test_after_a_hold_one_probe_goes_out_alone() -> None:
+async def test_after_a_hold_one_probe_goes_out_alone() -> None:
     """Retry-After is rounded to whole seconds, so the window may not have ended when it says: the first
     request after a hold goes out alone, and the others wait for its answer instead of all meeting a 429."""
-    async def scenario() -> tuple[list[Outcome], int, int]:
-        directus, script, _clock = client(LIMITED)
-        assert await directus.may_watch("c=0", EVENT_1) is O.RATE_LIMITED  # a 429, and the retry's 429
-        script.gate = asyncio.Event()
-        script.replies = [ITEM]
-        checks = [asyncio.ensure_future(directus.may_watch(f"c={i}", EVENT_1)) for i in range(1, 4)]
-        for _ in range(10):
-            await asyncio.sleep(0)
-        in_flight = len(script.asked)
-        script.gate.set()
-        return list(await asyncio.gather(*checks)), in_flight, len(script.asked)
-
-    results, in_flight, asked = run(scenario())
+    directus, script, _clock = client(LIMITED)
+    assert await directus.may_watch("c=0", EVENT_1) is O.RATE_LIMITED  # a 429, and the retry's 429
+    script.gate = asyncio.Event()
+    script.replies = [ITEM]
+    checks = [asyncio.ensure_future(directus.may_watch(f"c={i}", EVENT_1)) for i in range(1, 4)]
+    for _ in range(10):
+        await asyncio.sleep(0)
+    in_flight = len(script.asked)
+    script.gate.set()
+    results, asked = list(await asyncio.gather(*checks)), len(script.asked)
     assert results == [O.OK] * 3
     assert in_flight == 3  # 2 for the first check, then the probe alone
     assert asked == 5  # the probe opened a window of 2: one more, then the next probe
 
 
-def test_refused_without_asking_while_the_limit_outlasts_the_budget() -> None:
+async def test_refused_without_asking_while_the_limit_outlasts_the_budget() -> None:
     late = Reply(429, LIMITED.body, {"Retry-After": "30"})
     directus, script, _ = client(late, ITEM)
-
-    async def scenario() -> tuple[Outcome, Outcome]:
-        return await directus.may_watch("c=1", EVENT_1), await directus.may_watch("c=2", EVENT_1)
-
-    assert run(scenario()) == (O.RATE_LIMITED, O.RATE_LIMITED)
+    results = await directus.may_watch("c=1", EVENT_1), await directus.may_watch("c=2", EVENT_1)
+    assert results == (O.RATE_LIMITED, O.RATE_LIMITED)
     assert len(script.asked) == 1  # the second check did not cost Directus a request
 
 
-def test_unreachable_is_unavailable() -> None:
+async def test_unreachable_is_unavailable() -> None:
     directus, _, _ = client(TransportError("connection refused"))
-    assert run(directus.current_user("c=1")) == (O.UNAVAILABLE, None)
+    assert await directus.current_user("c=1") == (O.UNAVAILABLE, None)
 
 
-def test_identical_checks_in_flight_share_one_request() -> None:
-    async def scenario() -> tuple[list[Any], Script]:
-        gate = asyncio.Event()
-        directus, script, _ = client(ITEM, gate=gate)
-        checks = [asyncio.ensure_future(directus.may_watch("c=alice", EVENT_1)) for _ in range(5)]
-        checks.append(asyncio.ensure_future(directus.may_watch("c=bob", EVENT_1)))  # another session
-        checks.append(asyncio.ensure_future(directus.current_user("c=alice")))  # type: ignore[arg-type]  # another question; the list mixes both questions' futures on purpose
-        await asyncio.sleep(0)
-        gate.set()
-        return list(await asyncio.gather(*checks)), script
-
-    results, script = run(scenario())
+async def test_identical_checks_in_flight_share_one_request() -> None:
+    gate = asyncio.Event()
+    directus, script, _ = client(ITEM, gate=gate)
+    checks = [asyncio.ensure_future(directus.may_watch("c=alice", EVENT_1)) for _ in range(5)]
+    checks.append(asyncio.ensure_future(directus.may_watch("c=bob", EVENT_1)))  # another session
+    checks.append(asyncio.ensure_future(directus.current_user("c=alice")))  # type: ignore[arg-type]  # another question; the list mixes both questions' futures on purpose
+    await asyncio.sleep(0)
+    gate.set()
+    results: list[Any] = list(await asyncio.gather(*checks))
     assert results[:6] == [O.OK] * 6
     assert sorted(script.asked) == sorted([(f"/items/events/{EVENT_1}", "c=alice"), (f"/items/events/{EVENT_1}",
                                                                                      "c=bob"),
                                            ("/users/me", "c=alice")])
 
 
-def test_no_answer_outlives_its_request() -> None:
+async def test_no_answer_outlives_its_request() -> None:
     """Coalescing is not caching: the same check asked again later asks Directus again."""
     directus, script, _ = client(ITEM, Reply(403, b'{"errors":[{"message":"x","extensions":{"code":"FORBIDDEN"}}]}'))
-
-    async def scenario() -> tuple[Outcome, Outcome]:
-        return await directus.may_watch("c=1", EVENT_1), await directus.may_watch("c=1", EVENT_1)
-
-    assert run(scenario()) == (O.OK, O.FORBIDDEN)
+    results = await directus.may_watch("c=1", EVENT_1), await directus.may_watch("c=1", EVENT_1)
+    assert results == (O.OK, O.FORBIDDEN)
     assert len(script.asked) == 2
 
 
-def test_a_waiter_leaving_does_not_cancel_the_shared_request() -> None:
-    async def scenario() -> Outcome:
-        gate = asyncio.Event()
-        directus, _, _ = client(ITEM, gate=gate)
-        leaving = asyncio.ensure_future(directus.may_watch("c=1", EVENT_1))
-        staying = asyncio.ensure_future(directus.may_watch("c=1", EVENT_1))
-        await asyncio.sleep(0)
-        leaving.cancel()
-        gate.set()
-        return await staying
-
-    assert run(scenario()) is O.OK
+async def test_a_waiter_leaving_does_not_cancel_the_shared_request() -> None:
+    gate = asyncio.Event()
+    directus, _, _ = client(ITEM, gate=gate)
+    leaving = asyncio.ensure_future(directus.may_watch("c=1", EVENT_1))
+    staying = asyncio.ensure_future(directus.may_watch("c=1", EVENT_1))
+    await asyncio.sleep(0)
+    leaving.cancel()
+    gate.set()
+    assert await staying is O.OK
 
 
 @pytest.mark.parametrize("said, reset_in, hold", [

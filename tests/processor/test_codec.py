@@ -1,3 +1,7 @@
+"""The sentinel codec (processor.codec, docs/processor.md section 3): ``$bigint`` and ``$bytes`` round-trip every
+representable value, and anything malformed or unrepresentable raises SentinelError (nothing else), so a producer
+bug becomes a dead-lettered entry instead of a silently different value in the database."""
+
 import base64
 import json
 

@@ -1,4 +1,5 @@
-"""One record per line, tracebacks included (processor.logs)."""
+"""One log record per line, tracebacks folded in (processor.logs): log shippers split events on newlines, so a
+multi-line traceback would become several unrelated events."""
 
 import logging
 

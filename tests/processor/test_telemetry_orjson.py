@@ -1,5 +1,6 @@
 """The C fast paths of validation (orjson for payloads and ``io``, ``fromisoformat`` for the common timestamp form)
-give exactly the verdicts and values of the json module and the general timestamp parser: property tests."""
+give exactly the verdicts and values of the json module and the general timestamp parser: property tests. They
+exist for speed only, so any difference would be a value stored differently, seen by nobody until it matters."""
 
 import json
 import math

@@ -1,13 +1,16 @@
+"""The consumer-group loop (processor.ingest) against fake Redis and PostgreSQL: a batch is dead-lettered, stored,
+handed to this instance's fans, published and only then acknowledged, in that order; a failure anywhere leaves
+it pending and a redelivery stores and sends nothing twice. That order is what makes a crash lose nothing."""
+
 import asyncio
 import json
 
 import pytest
 
-from processor import frames
+from processor import live_channel
 from processor.config import load
 from processor.ingest import Ingest
 
-from .conftest import run
 from .fakes import FakeRedis, FakeStore
 from .test_config import BASE
 
@@ -24,11 +27,11 @@ def make(metrics, store):
     return Ingest(load(BASE), FakeRedis(), store, metrics)  # type: ignore[arg-type]  # a fake standing in for the real one
 
 
-def test_batch_order_dead_letter_store_publish_ack(metrics):
+async def test_batch_order_dead_letter_store_publish_ack(metrics):
     store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
     ingest = make(metrics, store)
     bad = (b"2-0", {b"ts": b"nope", b"device_id": b"d1", b"codec": b"08", b"payload": b"{}"})
-    run(ingest.handle([entry("1-0"), bad, entry("3-0", device="d9"), entry("4-0"), (b"5-0", None)]))
+    await ingest.handle([entry("1-0"), bad, entry("3-0", device="d9"), entry("4-0"), (b"5-0", None)])
     calls = ingest.redis.calls
     assert [c[0] for c in calls] == ["xadd", "publish", "xack"]
     _, stream, fields = calls[0]
@@ -36,10 +39,10 @@ def test_batch_order_dead_letter_store_publish_ack(metrics):
     assert fields[b"reason"] == "bad_ts" and fields[b"source_id"] == b"2-0" and fields[b"ts"] == b"nope"
     _, channel, message = calls[1]
     assert channel == "telemetry:teltonika:live"
-    live = frames.parse_live(message)
+    live = live_channel.parse(message)
     assert [(p.event_id, p.entry_id, p.device_id, p.stream_id, p.ts) for p in live.positions()] == [
         (EVENT, "entry-1", "d1", "1-0", "2026-05-02T11:00:00.000Z")]
-    assert live.publisher == ingest.publisher and live.seq == 1
+    assert live.publisher == ingest.publisher.id and live.seq == 1
     assert calls[2][3] == (b"1-0", b"2-0", b"3-0", b"4-0", b"5-0")
     value = metrics.registry.get_sample_value
     assert value("processor_positions_stored_total") == 2
@@ -49,32 +52,32 @@ def test_batch_order_dead_letter_store_publish_ack(metrics):
     assert value("processor_ingest_batch_seconds_count") == 1
 
 
-def test_postgres_failure_retries_and_acks_only_after_store(metrics, monkeypatch):
+async def test_postgres_failure_retries_and_acks_only_after_store(metrics, monkeypatch):
     store = FakeStore()
     store.failures = 3
     ingest = make(metrics, store)
     real_sleep = asyncio.sleep
     monkeypatch.setattr(asyncio, "sleep", lambda delay: real_sleep(0))
-    run(ingest.handle([entry("1-0")]))
+    await ingest.handle([entry("1-0")])
     assert store.calls == 4 and len(store.rows) == 1
     assert [c[0] for c in ingest.redis.calls] == ["xack"]
 
 
-def test_redis_failure_leaves_the_batch_unacknowledged(metrics):
+async def test_redis_failure_leaves_the_batch_unacknowledged(metrics):
     store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
     ingest = make(metrics, store)
     ingest.redis.fail_publish = True
     with pytest.raises(ConnectionError):  # it must propagate, so the loop reconnects
-        run(ingest.handle([entry("1-0")]))
+        await ingest.handle([entry("1-0")])
     assert not any(c[0] == "xack" for c in ingest.redis.calls)
     # Redelivery stores nothing new and broadcasts nothing again.
     ingest.redis.fail_publish = False
-    run(ingest.handle([entry("1-0")]))
+    await ingest.handle([entry("1-0")])
     assert [c[0] for c in ingest.redis.calls] == ["xack"]
     assert metrics.registry.get_sample_value("processor_positions_duplicate_total") == 1
 
 
-def test_a_backlog_is_read_ahead_and_still_handled_in_order(metrics):
+async def test_a_backlog_is_read_ahead_and_still_handled_in_order(metrics):
     """A full batch starts the next read while it is stored; batches are handled and acknowledged in order."""
     from processor.config import load as load_config
 
@@ -103,7 +106,7 @@ def test_a_backlog_is_read_ahead_and_still_handled_in_order(metrics):
 
     redis = Stream()
     ingest = Ingest(config, redis, store, metrics)  # type: ignore[arg-type]  # a fake standing in for the real one
-    run(ingest._consume())
+    await ingest._consume()
     acks = [c[3] for c in redis.calls if c[0] == "xack"]
     assert acks == [(b"1-0", b"2-0"), (b"3-0", b"4-0"), (b"5-0",)]
     assert (">", None) in redis.reads  # a read ahead does not block
@@ -112,7 +115,8 @@ def test_a_backlog_is_read_ahead_and_still_handled_in_order(metrics):
 
 def subscribed_hub(metrics):
     """A hub with one fan watching EVENT, and that fan's connection."""
-    from processor.hub import Client, Hub
+    from processor.client import Client
+    from processor.hub import Hub
 
     from .fakes import FakeConnection
 
@@ -122,7 +126,7 @@ def subscribed_hub(metrics):
     return hub, conn
 
 
-def test_a_stored_batch_reaches_this_instances_fans_straight_after_the_commit_then_is_published(metrics):
+async def test_a_stored_batch_reaches_this_instances_fans_straight_after_the_commit_then_is_published(metrics):
     from .fakes import settle
 
     store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
@@ -135,41 +139,33 @@ def test_a_stored_batch_reaches_this_instances_fans_straight_after_the_commit_th
         await hand_over(positions)
 
     ingest._dispatch_here = traced  # traced to see the order against PUBLISH
-
-    async def main():
-        await ingest.handle([entry("1-0"), entry("2-0", device="d9")])
-        await settle()
-
-    run(main())
+    await ingest.handle([entry("1-0"), entry("2-0", device="d9")])
+    await settle()
     assert [c[0] for c in ingest.redis.calls] == ["hand-over", "publish", "xack"]
     assert ingest.redis.calls[0][1] == ["1-0"]  # the routed position only (d9 is an orphan)
     assert [(f["type"], f.get("streamId")) for f in conn.frames] == [("subscribed", None), ("position", "1-0")]
     assert metrics.registry.get_sample_value("processor_positions_broadcast_total") == 1
     # Other instances still get it: the message is published as before.
-    assert [p.stream_id for p in frames.parse_live(ingest.redis.calls[1][2]).positions()] == ["1-0"]
+    assert [p.stream_id for p in live_channel.parse(ingest.redis.calls[1][2]).positions()] == ["1-0"]
 
 
-def test_a_redelivered_batch_is_dispatched_to_nobody_again(metrics):
+async def test_a_redelivered_batch_is_dispatched_to_nobody_again(metrics):
     from .fakes import settle
 
     store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
     ingest = make(metrics, store)
     ingest.hub, conn = subscribed_hub(metrics)
-
-    async def main():
-        ingest.redis.fail_publish = True  # stored and dispatched, but neither published nor acknowledged
-        with pytest.raises(ConnectionError):
-            await ingest.handle([entry("1-0")])
-        ingest.redis.fail_publish = False
-        await ingest.handle([entry("1-0")])  # redelivered: a duplicate, routed nowhere
-        await settle()
-
-    run(main())
+    ingest.redis.fail_publish = True  # stored and dispatched, but neither published nor acknowledged
+    with pytest.raises(ConnectionError):
+        await ingest.handle([entry("1-0")])
+    ingest.redis.fail_publish = False
+    await ingest.handle([entry("1-0")])  # redelivered: a duplicate, routed nowhere
+    await settle()
     assert [f["type"] for f in conn.frames] == ["subscribed", "position"]
     assert [c[0] for c in ingest.redis.calls] == ["xack"]
 
 
-def test_batches_reach_the_fans_in_the_order_they_were_stored_and_a_busy_dispatcher_holds_the_loop(metrics):
+async def test_batches_reach_the_fans_in_the_order_they_were_stored_and_a_busy_dispatcher_holds_the_loop(metrics):
     from processor import ingest as ingest_module
 
     from .fakes import settle
@@ -185,29 +181,24 @@ def test_batches_reach_the_fans_in_the_order_they_were_stored_and_a_busy_dispatc
         return await dispatch(positions)
 
     ingest.hub.dispatch = slow  # a dispatcher that cannot keep up
-
-    async def main():
-        stamps = [f"2026-05-02T11:00:0{i}.000Z" for i in range(ingest_module.LOCAL_BACKLOG + 3)]
-        handled = []
-        for i, ts in enumerate(stamps):
-            task = asyncio.create_task(ingest.handle([entry(f"{i + 1}-0", ts=ts)]))
-            await settle()
-            handled.append(task.done())
-            if not task.done():
-                break
-        release.set()
-        await task
-        await settle(20)
-        return handled
-
-    handled = run(main())
+    stamps = [f"2026-05-02T11:00:0{i}.000Z" for i in range(ingest_module.LOCAL_BACKLOG + 3)]
+    handled = []
+    for i, ts in enumerate(stamps):
+        task = asyncio.create_task(ingest.handle([entry(f"{i + 1}-0", ts=ts)]))
+        await settle()
+        handled.append(task.done())
+        if not task.done():
+            break
+    release.set()
+    await task
+    await settle(20)
     # one batch in the dispatcher's hands, LOCAL_BACKLOG waiting, then the loop waits too
     assert handled == [True] * (ingest_module.LOCAL_BACKLOG + 1) + [False]
     assert [f["ts"] for f in conn.frames[1:]] == [f"2026-05-02T11:00:0{i}.000Z"
                                                   for i in range(ingest_module.LOCAL_BACKLOG + 2)]
 
 
-def test_without_fans_here_nothing_is_dispatched_but_everything_is_published(metrics):
+async def test_without_fans_here_nothing_is_dispatched_but_everything_is_published(metrics):
     from processor.hub import Hub
 
     store = FakeStore(routes={"d1": [(EVENT, "entry-1")]})
@@ -218,5 +209,5 @@ def test_without_fans_here_nothing_is_dispatched_but_everything_is_published(met
         raise AssertionError("dispatched with nobody watching here")
 
     ingest.hub.dispatch = boom  # must not be reached
-    run(ingest.handle([entry("1-0")]))
+    await ingest.handle([entry("1-0")])
     assert [c[0] for c in ingest.redis.calls] == ["publish", "xack"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from websockets.protocol import State
 
-from processor import frames
+from processor import live_channel, protocol
 from processor.directus import Outcome
 from processor.routing import RoutedPosition, from_row
 from processor.store import StoreResult
@@ -22,7 +22,7 @@ class FakeTransport:
         self.connection = connection
 
     def get_write_buffer_size(self) -> int:
-        from processor.hub import DIRECT_WRITE_LIMIT
+        from processor.client import DIRECT_WRITE_LIMIT
 
         return 0 if self.connection.unblocked.is_set() else DIRECT_WRITE_LIMIT
 
@@ -52,7 +52,7 @@ class FakeWire:
 
 class FakeConnection:
     """Records frames; ``blocked`` makes its socket back up and ``send`` hang like a client that stopped reading.
-    With ``transport`` it offers the direct-write seam of :class:`processor.hub.Connection` (as websockets does);
+    With ``transport`` it offers the direct-write seam of :class:`processor.client.Connection` (as websockets does);
     ``direct`` counts the frames written to the transport that way."""
 
     def __init__(self, blocked: bool = False, transport: bool = True) -> None:
@@ -181,9 +181,9 @@ class FakeStore:
         return self.snapshots.get(event_id, [])
 
     async def snapshot_rendered(self, event_id: str) -> tuple[str, list[tuple[str, str]]]:
-        """What PostgreSQL renders in production (Store.snapshot_rendered), rendered here by frames.render."""
+        """What PostgreSQL renders in production (Store.snapshot_rendered), rendered here by protocol.render."""
         positions = await self.snapshot(event_id)
-        return ",".join(frames.render(frames.position_object(p)) for p in positions), [(p.device_id, p.ts)
+        return ",".join(protocol.render(protocol.position_object(p)) for p in positions), [(p.device_id, p.ts)
                                                                                        for p in positions]
 
 
@@ -227,12 +227,12 @@ def position(event_id: str, device_id: str, ts: str, stream_id: str = "1-0", **e
 
 def item(p: RoutedPosition) -> dict[str, Any]:
     """Its ``<position>`` object, as frames carry it."""
-    return frames.position_object(p)
+    return protocol.position_object(p)
 
 
 def live(*positions: RoutedPosition, publisher: str = "p1", seq: int = 1, published: float = 0.0) -> bytes:
     """A live-channel message carrying ``positions``."""
-    return frames.live_message(publisher, seq, published, positions)
+    return live_channel.encode(publisher, seq, published, positions)
 
 
 async def settle(rounds: int = 5) -> None:

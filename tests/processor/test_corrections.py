@@ -1,5 +1,7 @@
-"""Corrections: the notification parser, routing a change to the affected subscriptions, and the ordering of
-corrections against live positions (docs/processor.md section 4, "Corrections"). Fakes only."""
+"""Corrections (processor.corrections, docs/processor.md section 4, "Corrections"): any notification payload is
+either queued or counted and logged once, a change reaches only the fans of the events it concerns, and a
+correction is ordered against live positions so that a map never goes back to a position already corrected.
+Fakes only: the ordering rules are what the acceptance suite can hit only by chance."""
 
 import json
 import logging
@@ -8,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from processor.client import Client
 from processor.corrections import BadNotification, Change, Corrections, parse, route
-from processor.hub import Client, Hub
+from processor.hub import Hub
 from processor.store import Correction
 
-from .conftest import run
 from .fakes import FakeConnection, FakeStore, item, position, settle
 
 EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
@@ -127,18 +129,15 @@ def subscribed(hub, metrics, event, snapshot=()):
     return connection
 
 
-def test_a_change_reaches_the_fans_of_the_affected_event_only(metrics):
-    async def main():
-        hub = Hub(metrics)
-        a, b = (subscribed(hub, metrics, EVENT, [position(EVENT, "d1", T1)]) for _ in range(2))
-        other = subscribed(hub, metrics, OTHER, [position(OTHER, "d9", T1)])
-        store = CorrectionStore({(EVENT, "d1"): (position(EVENT, "d1", T0), T1)})
-        corrections = Corrections(store, hub, metrics)
-        sent = await corrections.apply([Change("faulty", "d1", None)])
-        await settle()
-        return sent, a.frames, b.frames, other.frames, store.asked
-
-    sent, a, b, other, asked = run(main())
+async def test_a_change_reaches_the_fans_of_the_affected_event_only(metrics):
+    hub = Hub(metrics)
+    a, b = (subscribed(hub, metrics, EVENT, [position(EVENT, "d1", T1)]) for _ in range(2))
+    other = subscribed(hub, metrics, OTHER, [position(OTHER, "d9", T1)])
+    store = CorrectionStore({(EVENT, "d1"): (position(EVENT, "d1", T0), T1)})
+    corrections = Corrections(store, hub, metrics)
+    sent = await corrections.apply([Change("faulty", "d1", None)])
+    await settle()
+    a, b, other, asked = a.frames, b.frames, other.frames, store.asked
     assert sent == 2 and a == b
     assert a[-1] == {"type": "correction", "eventId": EVENT, "deviceId": "d1", "position": item(position(EVENT, "d1",
                                                                                                          T0))}
@@ -148,109 +147,91 @@ def test_a_change_reaches_the_fans_of_the_affected_event_only(metrics):
     assert metrics.registry.get_sample_value("processor_frames_sent_total", {"type": "correction"}) == 2
 
 
-def test_changes_to_unwatched_events_cost_no_query(metrics):
-    async def main():
-        hub = Hub(metrics)
-        store = CorrectionStore({})
-        sent = await Corrections(store, hub, metrics).apply([Change("withdrawn", "d1", EVENT),
-                                                             Change("faulty", "d2", None)])
-        return sent, store.asked
-
-    assert run(main()) == (0, [])
+async def test_changes_to_unwatched_events_cost_no_query(metrics):
+    hub = Hub(metrics)
+    store = CorrectionStore({})
+    sent = await Corrections(store, hub, metrics).apply([Change("withdrawn", "d1", EVENT),
+                                                         Change("faulty", "d2", None)])
+    assert (sent, store.asked) == (0, [])
 
 
 # -- ordering against live positions ------------------------------------------------------------------------------
 
-def test_a_correction_older_than_a_live_position_already_delivered_is_dropped(metrics):
+async def test_a_correction_older_than_a_live_position_already_delivered_is_dropped(metrics):
     """The query ran before the live position at T2 was committed (horizon T1): the fan already sees newer."""
-    async def main():
-        hub = Hub(metrics)
-        fan = subscribed(hub, metrics, EVENT, [position(EVENT, "d1", T1)])
-        await hub.dispatch(message(position(EVENT, "d1", T2)))
-        assert hub.correct(EVENT, "d1", position(EVENT, "d1", T0), T1) == 0
-        await settle()
-        return fan.frames
-
-    assert [(f["type"], f.get("ts")) for f in run(main())] == [("subscribed", None), ("position", T2)]
+    hub = Hub(metrics)
+    fan = subscribed(hub, metrics, EVENT, [position(EVENT, "d1", T1)])
+    await hub.dispatch(message(position(EVENT, "d1", T2)))
+    assert hub.correct(EVENT, "d1", position(EVENT, "d1", T0), T1) == 0
+    await settle()
+    assert [(f["type"], f.get("ts")) for f in fan.frames] == [("subscribed", None), ("position", T2)]
 
 
-def test_a_live_position_the_correction_already_knew_is_dropped_after_it(metrics):
+async def test_a_live_position_the_correction_already_knew_is_dropped_after_it(metrics):
     """T1 was flagged; its live frame arrives late (after the correction): it must not put the car back."""
-    async def main():
-        hub = Hub(metrics)
-        fan = subscribed(hub, metrics, EVENT, [position(EVENT, "d1", T0)])
-        assert hub.correct(EVENT, "d1", position(EVENT, "d1", T0), T1) == 1
-        await hub.dispatch(message(position(EVENT, "d1", T1), position(EVENT, "d1", T2)))
-        await settle()
-        return fan.frames
-
-    frames = run(main())
+    hub = Hub(metrics)
+    fan = subscribed(hub, metrics, EVENT, [position(EVENT, "d1", T0)])
+    assert hub.correct(EVENT, "d1", position(EVENT, "d1", T0), T1) == 1
+    await hub.dispatch(message(position(EVENT, "d1", T1), position(EVENT, "d1", T2)))
+    await settle()
+    frames = fan.frames
     assert [f["type"] for f in frames] == ["subscribed", "correction", "position"]
     assert frames[2]["ts"] == T2
 
 
-def test_gone_is_sent_only_to_fans_who_had_the_device(metrics):
-    async def main():
-        hub = Hub(metrics)
-        had = subscribed(hub, metrics, EVENT, [position(EVENT, "d1", T0)])
-        hub.correct(EVENT, "d2", None, T0)  # d2 never on any map of the event
-        hub.correct(EVENT, "d1", None, T0)
-        await settle()
-        return had.frames
-
-    frames = run(main())
+async def test_gone_is_sent_only_to_fans_who_had_the_device(metrics):
+    hub = Hub(metrics)
+    had = subscribed(hub, metrics, EVENT, [position(EVENT, "d1", T0)])
+    hub.correct(EVENT, "d2", None, T0)  # d2 never on any map of the event
+    hub.correct(EVENT, "d1", None, T0)
+    await settle()
+    frames = had.frames
     assert frames[1:] == [{"type": "correction", "eventId": EVENT, "deviceId": "d1", "position": None}]
 
 
-def test_a_correction_waits_for_the_snapshot_and_yields_to_a_newer_one(metrics):
-    async def main():
-        hub = Hub(metrics)
-        connection = FakeConnection()
-        client = Client(connection, 100, metrics)
-        sub = hub.begin(client, EVENT)  # the snapshot query is in flight
-        hub.correct(EVENT, "d1", position(EVENT, "d1", T0), T1)  # computed from an older state
-        hub.correct(EVENT, "d2", position(EVENT, "d2", T0), T2)  # computed from a newer state
-        await settle()
-        assert connection.sent == []
-        hub.complete(sub, [position(EVENT, "d1", T2), position(EVENT, "d2", T1)])
-        await settle()
-        return connection.frames
-
-    frames = run(main())
+async def test_a_correction_waits_for_the_snapshot_and_yields_to_a_newer_one(metrics):
+    hub = Hub(metrics)
+    connection = FakeConnection()
+    client = Client(connection, 100, metrics)
+    sub = hub.begin(client, EVENT)  # the snapshot query is in flight
+    hub.correct(EVENT, "d1", position(EVENT, "d1", T0), T1)  # computed from an older state
+    hub.correct(EVENT, "d2", position(EVENT, "d2", T0), T2)  # computed from a newer state
+    await settle()
+    assert connection.sent == []
+    hub.complete(sub, [position(EVENT, "d1", T2), position(EVENT, "d2", T1)])
+    await settle()
+    frames = connection.frames
     assert [(f["type"], f.get("deviceId")) for f in frames] == [("subscribed", None), ("correction", "d2")]
 
 
-def test_after_a_failed_query_every_open_map_gets_a_fresh_snapshot(metrics):
-    async def main():
-        hub = Hub(metrics)
-        fan = subscribed(hub, metrics, EVENT, [position(EVENT, "d1", T1)])
-        store = CorrectionStore({})
-        store.fail = 1
-        store.snapshots[EVENT] = [position(EVENT, "d1", T0)]
-        corrections = Corrections(store, hub, metrics)
-        worker = __import__("asyncio").create_task(corrections.work())
-        corrections.accept(json.dumps({"op": "faulty", "deviceId": "d1"}))
-        for _ in range(100):
-            await __import__("asyncio").sleep(0.01)  # pacing: the worker's first backoff is 0.1 s
-            if len(fan.sent) >= 2:
-                break
-        worker.cancel()
-        return fan.frames
-
-    frames = run(main())
+async def test_after_a_failed_query_every_open_map_gets_a_fresh_snapshot(metrics):
+    hub = Hub(metrics)
+    fan = subscribed(hub, metrics, EVENT, [position(EVENT, "d1", T1)])
+    store = CorrectionStore({})
+    store.fail = 1
+    store.snapshots[EVENT] = [position(EVENT, "d1", T0)]
+    corrections = Corrections(store, hub, metrics)
+    worker = __import__("asyncio").create_task(corrections.work())
+    corrections.accept(json.dumps({"op": "faulty", "deviceId": "d1"}))
+    for _ in range(100):
+        await __import__("asyncio").sleep(0.01)  # pacing: the worker's first backoff is 0.1 s
+        if len(fan.sent) >= 2:
+            break
+    worker.cancel()
+    frames = fan.frames
     assert [f["type"] for f in frames] == ["subscribed", "subscribed"]
     assert frames[1]["snapshot"] == [item(position(EVENT, "d1", T0))]
 
 
 def test_the_correction_frame_carries_the_position_or_null():
-    from processor import frames
+    from processor import protocol
 
-    assert json.loads(frames.correction(EVENT, "d1", None)) == {
+    assert json.loads(protocol.correction(EVENT, "d1", None)) == {
         "type": "correction", "eventId": EVENT, "deviceId": "d1", "position": None}
-    assert json.loads(frames.correction(EVENT, "d1", position(EVENT, "d1", T0)))["position"]["ts"] == T0
+    assert json.loads(protocol.correction(EVENT, "d1", position(EVENT, "d1", T0)))["position"]["ts"] == T0
 
 
-def test_missing_triggers_are_a_warning_not_an_exit(caplog):
+async def test_missing_triggers_are_a_warning_not_an_exit(caplog):
     """Live positions still flow without the triggers; the log names what is missing (docs section 7)."""
     from types import SimpleNamespace
 
@@ -262,7 +243,7 @@ def test_missing_triggers_are_a_warning_not_an_exit(caplog):
 
     app = SimpleNamespace(store=Store(), exit_code=0)
     with caplog.at_level(logging.WARNING, logger="processor.app"):
-        run(App._check_triggers(app))  # type: ignore[arg-type]  # a fake standing in for the real one
+        await App._check_triggers(app)  # type: ignore[arg-type]  # a fake standing in for the real one
     assert app.exit_code == 0
     assert [r.getMessage() for r in caplog.records] == [
         "corrections will not reach open maps: the database lacks the trigger(s) entries.live_corrections_entries"]

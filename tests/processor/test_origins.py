@@ -1,4 +1,6 @@
-"""Allow-list entries are parsed as origins and normalised the way browsers send ``Origin``."""
+"""``PROCESSOR_ALLOWED_ORIGINS`` entries are parsed as origins and normalised the way browsers send ``Origin``
+(processor.origins), and what can never match a browser (``null``, a bare host) is refused at start: the
+allow-list is compared exactly, so a loosely written entry would otherwise lock fans out."""
 
 import logging
 import subprocess

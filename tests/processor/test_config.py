@@ -1,3 +1,7 @@
+"""Configuration from the environment (processor.config): the documented defaults and overrides, and a missing or
+malformed variable refused by name, before anything starts (``python -m processor`` exits 2 with one line), so a
+deployment mistake is found at start, not under load."""
+
 import os
 import subprocess
 import sys
@@ -7,7 +11,7 @@ import pytest
 
 from processor.config import ConfigError, load
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository, where python -m processor runs
 BASE = {
     "PROCESSOR_REDIS_URL": "redis://127.0.0.1:6379/0",
     "PROCESSOR_DATABASE_URL": "postgresql://user@127.0.0.1:5432/live",

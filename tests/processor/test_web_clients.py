@@ -1,4 +1,5 @@
-"""What a web page's client gets at the door: origins, subprotocols, the 401 challenge and ``/live/session``."""
+"""What a web page's client gets at the door (processor.server): origins, subprotocols, the 401 challenge and
+``GET /live/session``, which answers as the upgrade would, because a browser hides why an upgrade was refused."""
 
 import json
 
@@ -15,75 +16,75 @@ PAGE = "https://live.example.com"
 COOKIE = "directus_session_token=abc"
 
 
-def test_an_allow_list_entry_written_loosely_accepts_the_browser(metrics):
+async def test_an_allow_list_entry_written_loosely_accepts_the_browser(metrics):
     """The "done when" case: https://Live.Example.com/ in the list, Origin: https://live.example.com sent."""
     directus = FakeDirectus()
     server = make_server(metrics, directus, allowed_origins="https://Live.Example.com/")
-    conn, response = answer(server, request("/live", Origin=PAGE, Cookie=COOKIE))
+    conn, response = await answer(server, request("/live", Origin=PAGE, Cookie=COOKIE))
     assert response is None and conn.processor_user == "u1"
     assert directus.calls == ["/users/me"]
 
 
-def test_null_is_refused_even_under_the_wildcard(metrics):
+async def test_null_is_refused_even_under_the_wildcard(metrics):
     directus = FakeDirectus()
     server = make_server(metrics, directus, allowed_origins="*")
-    _, response = answer(server, request("/live", Origin="null", Cookie=COOKIE))
+    _, response = await answer(server, request("/live", Origin="null", Cookie=COOKIE))
     assert response.status_code == 403 and directus.calls == []
 
 
-def test_every_origin_header_must_be_allowed(metrics):
+async def test_every_origin_header_must_be_allowed(metrics):
     headers = Headers()
     headers["Origin"] = PAGE
     headers["Origin"] = "https://evil.example"
     headers["Cookie"] = COOKIE
     directus = FakeDirectus()
-    _, response = answer(make_server(metrics, directus, allowed_origins=PAGE), Request("/live", headers))
+    _, response = await answer(make_server(metrics, directus, allowed_origins=PAGE), Request("/live", headers))
     assert response.status_code == 403 and directus.calls == []
 
 
 @pytest.mark.parametrize("offer", ["live.v1", "live.v1, chat", " ,graphql-ws"])
-def test_a_subprotocol_offer_is_refused_before_the_cms_is_asked(metrics, offer):
+async def test_a_subprotocol_offer_is_refused_before_the_cms_is_asked(metrics, offer):
     directus = FakeDirectus()
     server = make_server(metrics, directus, allowed_origins=PAGE)
-    _, response = answer(server, request("/live", Origin=PAGE, Cookie=COOKIE, Sec_WebSocket_Protocol=offer))
+    _, response = await answer(server, request("/live", Origin=PAGE, Cookie=COOKIE, Sec_WebSocket_Protocol=offer))
     assert response.status_code == 400 and b"subprotocol" in response.body
     assert directus.calls == []
     assert metrics.registry.get_sample_value("processor_auth_failures_total", {"reason": "subprotocol"}) == 1
 
 
-def test_an_empty_subprotocol_header_offers_nothing(metrics):
+async def test_an_empty_subprotocol_header_offers_nothing(metrics):
     server = make_server(metrics, FakeDirectus())
-    _, response = answer(server, request("/live", Cookie=COOKIE, Sec_WebSocket_Protocol=" , "))
+    _, response = await answer(server, request("/live", Cookie=COOKIE, Sec_WebSocket_Protocol=" , "))
     assert response is None
 
 
-def test_a_foreign_page_offering_a_subprotocol_is_told_about_its_origin(metrics):
+async def test_a_foreign_page_offering_a_subprotocol_is_told_about_its_origin(metrics):
     server = make_server(metrics, FakeDirectus(), allowed_origins=PAGE)
-    _, response = answer(server, request("/live", Origin="https://evil.example", Sec_WebSocket_Protocol="x"))
+    _, response = await answer(server, request("/live", Origin="https://evil.example", Sec_WebSocket_Protocol="x"))
     assert response.status_code == 403
 
 
 @pytest.mark.parametrize("cookie, user", [(None, Outcome.OK), (COOKIE, Outcome.UNAUTHORIZED)])
-def test_every_401_carries_a_challenge(metrics, cookie, user):
+async def test_every_401_carries_a_challenge(metrics, cookie, user):
     server = make_server(metrics, FakeDirectus(user=user))
-    _, response = answer(server, request("/live", **({"Cookie": cookie} if cookie else {})))
+    _, response = await answer(server, request("/live", **({"Cookie": cookie} if cookie else {})))
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Cookie realm="live"'
 
 
-def test_other_refusals_carry_no_challenge(metrics):
+async def test_other_refusals_carry_no_challenge(metrics):
     server = make_server(metrics, FakeDirectus(user=Outcome.UNAVAILABLE))
-    _, response = answer(server, request("/live", Cookie=COOKIE))
+    _, response = await answer(server, request("/live", Cookie=COOKIE))
     assert response.status_code == 503 and "WWW-Authenticate" not in response.headers
 
 
 # -- GET /live/session -------------------------------------------------------------------------------------
 
-def session(metrics, *, user=Outcome.OK, origin=PAGE, cookie=COOKIE, allowed=PAGE):
+async def session(metrics, *, user=Outcome.OK, origin=PAGE, cookie=COOKIE, allowed=PAGE):
     directus = FakeDirectus(user=user)
     server = make_server(metrics, directus, allowed_origins=allowed)
     headers = {k: v for k, v in (("Origin", origin), ("Cookie", cookie)) if v is not None}
-    _, response = answer(server, request("/live/session", **headers))
+    _, response = await answer(server, request("/live/session", **headers))
     return response, json.loads(response.body), directus.calls
 
 
@@ -93,8 +94,9 @@ def session(metrics, *, user=Outcome.OK, origin=PAGE, cookie=COOKIE, allowed=PAG
     (Outcome.UNAUTHORIZED, COOKIE, 401, "sign_in"),
     (Outcome.UNAVAILABLE, COOKIE, 503, "unavailable"),
 ])
-def test_the_session_check_answers_as_the_upgrade_would_and_a_page_may_read_it(metrics, user, cookie, status, state):
-    response, body, calls = session(metrics, user=user, cookie=cookie)
+async def test_the_session_check_answers_as_the_upgrade_would_and_a_page_may_read_it(metrics, user, cookie, status,
+                                                                                     state):
+    response, body, calls = await session(metrics, user=user, cookie=cookie)
     assert response.status_code == status and body["status"] == state and body["message"]
     assert response.headers["Access-Control-Allow-Origin"] == PAGE
     assert response.headers["Access-Control-Allow-Credentials"] == "true"
@@ -104,40 +106,40 @@ def test_the_session_check_answers_as_the_upgrade_would_and_a_page_may_read_it(m
 
     upgrade = make_server(metrics, FakeDirectus(user=user), allowed_origins=PAGE)
     headers = {"Origin": PAGE, **({"Cookie": cookie} if cookie else {})}
-    _, refused = answer(upgrade, request("/live", **headers))
+    _, refused = await answer(upgrade, request("/live", **headers))
     assert (refused.status_code if refused else 200) == status  # the same verdict as the upgrade's
 
 
-def test_a_foreign_page_may_not_read_the_session_check_and_the_cms_is_not_asked(metrics):
-    response, body, calls = session(metrics, origin="https://evil.example")
+async def test_a_foreign_page_may_not_read_the_session_check_and_the_cms_is_not_asked(metrics):
+    response, body, calls = await session(metrics, origin="https://evil.example")
     assert response.status_code == 403 and body["status"] == "origin_not_allowed"
     assert "Access-Control-Allow-Origin" not in response.headers and calls == []
 
 
-def test_the_wildcard_lets_any_page_read_the_session_check(metrics):
-    response, _, _ = session(metrics, origin="https://elsewhere.example", allowed="*")
+async def test_the_wildcard_lets_any_page_read_the_session_check(metrics):
+    response, _, _ = await session(metrics, origin="https://elsewhere.example", allowed="*")
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "https://elsewhere.example"
 
 
-def test_a_client_without_origin_gets_no_cors_headers(metrics):
-    response, body, _ = session(metrics, origin=None)
+async def test_a_client_without_origin_gets_no_cors_headers(metrics):
+    response, body, _ = await session(metrics, origin=None)
     assert response.status_code == 200 and body["status"] == "signed_in"
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
 @pytest.mark.parametrize("method", ["OPTIONS", "POST", "HEAD"])
-def test_the_session_check_is_get_only_and_other_methods_never_reach_the_cms(metrics, method):
+async def test_the_session_check_is_get_only_and_other_methods_never_reach_the_cms(metrics, method):
     directus = FakeDirectus()
     server = make_server(metrics, directus, allowed_origins=PAGE)
     headers = Headers()
     headers["Origin"] = PAGE
     headers["Cookie"] = COOKIE
-    _, response = answer(server, Request("/live/session", headers, method=method))
+    _, response = await answer(server, Request("/live/session", headers, method=method))
     assert response.status_code == 405 and response.headers["Allow"] == "GET" and directus.calls == []
 
 
-def test_a_retry_hint_of_the_upgrade_reaches_the_page(metrics, monkeypatch):
+async def test_a_retry_hint_of_the_upgrade_reaches_the_page(metrics, monkeypatch):
     server = make_server(metrics, FakeDirectus(), allowed_origins=PAGE)
 
     async def busy(connection, request):
@@ -150,6 +152,6 @@ def test_a_retry_hint_of_the_upgrade_reaches_the_page(metrics, monkeypatch):
         return response
 
     monkeypatch.setattr(server, "_authenticate", busy)
-    _, response = answer(server, request("/live/session", Origin=PAGE, Cookie=COOKIE))
+    _, response = await answer(server, request("/live/session", Origin=PAGE, Cookie=COOKIE))
     assert response.status_code == 503 and response.headers["Retry-After"] == "3"
     assert response.headers["Access-Control-Expose-Headers"] == "Retry-After"

@@ -1,4 +1,6 @@
-"""Routing and de-duplication of the insert's rows (processor.routing.route): pure, no database."""
+"""Routing and de-duplication of the insert's rows (processor.routing.route), pure, no database: a position counts
+once however many cars it joined, goes once to each event with its first entry, and is an orphan on none, which
+is what the metrics and the live maps rely on."""
 
 from datetime import UTC, datetime
 

@@ -1,3 +1,7 @@
+"""Validation of stream entries (processor.telemetry, docs/processor.md section 3): every documented reason to
+dead-letter an entry is found, a valid one becomes the row to store, and nothing a producer sends makes
+validation raise: one bad entry must never stop the ingest loop."""
+
 import json
 from datetime import UTC, datetime
 

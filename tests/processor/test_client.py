@@ -1,0 +1,54 @@
+"""The outbound side of one connection (processor.client.Client), without a hub: written to at once while the
+socket is free (the fan-out's cost), queued in order under the 1013 rule while it is backed up, never written to
+in the middle of another message. A direct write bypasses websockets, so these are the cases where it could go
+wrong."""
+
+from processor.client import DIRECT_WRITE_LIMIT, Client
+
+from .fakes import FakeConnection, settle
+
+
+async def test_close_after_flush_sends_queued_frames_first(metrics):
+    conn = FakeConnection()
+    client = Client(conn, 10, metrics)
+    client.send('{"type":"error"}', "error")
+    client.close_after_flush(1008, "session revoked")
+    await settle()
+    assert conn.sent == ['{"type":"error"}'] and conn.closed_with == (1008, "session revoked")
+
+
+async def test_a_backed_up_socket_queues_in_order_and_direct_writes_resume_once_drained(metrics):
+    conn = FakeConnection(blocked=True)  # its write buffer reads DIRECT_WRITE_LIMIT: queue
+    client = Client(conn, 10, metrics)
+    client.put(b'{"n":1}')
+    client.put(b'{"n":2}')
+    queued = len(client.queue or ()) + (1 if client.writer is not None else 0)
+    conn.unblocked.set()
+    await settle()
+    writer_after = client.writer
+    client.put(b'{"n":3}')
+    assert queued >= 2 and writer_after is None
+    assert [f["n"] for f in conn.frames] == [1, 2, 3] and conn.direct == 1
+
+
+async def test_no_transport_means_no_direct_write(metrics):
+    conn = FakeConnection(transport=False)
+    client = Client(conn, 10, metrics)
+    client.send("{}", "error")
+    await settle()
+    assert conn.sent == ["{}"] and conn.direct == 0
+
+
+async def test_a_fragmented_send_in_progress_makes_frames_wait(metrics):
+    conn = FakeConnection()
+    conn.send_in_progress = object()
+    client = Client(conn, 10, metrics)
+    client.put(b"{}")
+    direct_meanwhile = conn.direct
+    conn.send_in_progress = None
+    await settle()
+    assert direct_meanwhile == 0 and conn.sent == ["{}"]
+
+
+def test_the_direct_write_limit_is_the_one_documented():
+    assert DIRECT_WRITE_LIMIT == 64 * 1024
