@@ -13,6 +13,7 @@ from support.fixtures import browser_missing, live_services, run_order, say, sce
 from support.interrupts import sigterm_aborts_the_run
 from support.reports import add_requested_reports, attach_diagnostics
 from support.services.base import ServiceControlUnsupported, service_control
+from support.services.leftovers import sweep_earlier_runs
 from support.settings import Settings
 
 
@@ -22,6 +23,8 @@ def before_all(context):
     clock.set_factor(context.settings.timeout_factor)
     for target in add_requested_reports(context):
         say(f"report: {target}")
+    if cleaned := sweep_earlier_runs():  # what a killed run left running, before this run starts its own
+        say(cleaned)
     use_fixture(run_order, context)
     use_fixture(live_services, context)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import aiohttp
 
 from .clock import PROBE, SETTLE, within
+from .services.records import record_process
 from .settings import REPO_ROOT
 from .waiting import eventually
 
@@ -49,6 +50,7 @@ class ProcessorProcess:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(self.command, env=environment, cwd=REPO_ROOT, stdout=log,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        record_process(self.proc.pid, "processor", group=self.proc.pid, argv=self.command)  # for a killed run's sweep
 
     async def wait_healthy(self, session: aiohttp.ClientSession, timeout: float = 20.0) -> None:
         """Return once ``/healthz`` answers 200; fail early, with the log, if the process exits."""

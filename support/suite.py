@@ -25,6 +25,7 @@ from .loop import BackgroundLoop
 from .ports import free_port
 from .processor_process import ProcessorProcess
 from .services import Endpoints, ServiceProvider, start_services
+from .services.records import record_folder
 from .settings import Settings
 from .telemetry import TelemetryPublisher
 
@@ -50,6 +51,8 @@ class Suite:
         self.chromium = Chromium(chromium)
         self.browser_skip_said = False
         self.run_dir = Path(tempfile.mkdtemp(prefix="live-suite-run-"))
+        if not settings.keep_logs:
+            record_folder(self.run_dir)  # deleted by the next run if this one is killed
         #: Seconds spent in each phase of start-up, for the run's summary and the benchmarks.
         self.timings: dict[str, float] = {}
 

@@ -28,7 +28,9 @@ from pathlib import Path
 
 from ..ports import free_port
 from .base import Endpoints, ServiceControl, ServicesUnavailable
+from .cache import cache_dir
 from .processes import ServerProcess
+from .records import forget, record_folder
 
 PG_SYSTEM_USER = "suitepg"
 DATABASE = "live_suite"
@@ -119,10 +121,6 @@ def _scratch_root() -> str | None:
     return None
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("SUITE_CACHE_DIR", "/var/tmp/live-telemetry-suite"))
-
-
 def _open_to_all(path: Path) -> None:
     """Directories 0755, files readable by everyone (executables executable by everyone)."""
     for root, _dirs, files in os.walk(path):
@@ -191,6 +189,7 @@ class EmbeddedServices:
 
     def __init__(self) -> None:
         self.tmp: Path | None = None
+        self._tmp_record: Path | None = None
         self.redis: ServerProcess | None = None
         self.postgres: ServerProcess | None = None
         self.redis_port = 0
@@ -208,6 +207,7 @@ class EmbeddedServices:
             raise ServicesUnavailable(f"embedded services unavailable: {reason}")
         self.user = _system_user()
         self.tmp = Path(tempfile.mkdtemp(prefix="live-suite-", dir=_scratch_root()))
+        self._tmp_record = record_folder(self.tmp)  # a killed run's data in /dev/shm goes with the next run
         self.tmp.chmod(0o755)
         try:
             self._start_redis()
@@ -227,6 +227,8 @@ class EmbeddedServices:
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = None
+            forget(self._tmp_record)
+            self._tmp_record = None
 
     def describe(self) -> str:
         temperature = "cold: initdb" if self.cold_start else "warm: cached cluster"
@@ -336,8 +338,9 @@ class EmbeddedServices:
         argv = [str(bin_dir / "postgres"), "-D", str(data), "-p", str(self.pg_port), "-k", ""]
         for key, value in PG_TEST_SETTINGS.items():
             argv += ["-c", f"{key}={value}"]
+        # Left behind by a killed run, it is ended with SIGQUIT: immediate shutdown, every backend with it.
         self.postgres = ServerProcess("postgres", argv, ready_line="database system is ready to accept connections",
-                                      user=self.user)
+                                      user=self.user, leftover_signal=signal.SIGQUIT, kin="backends")
         self.postgres.start()
         if not getattr(self, "_database_created", False):
             subprocess.run(
