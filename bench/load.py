@@ -34,7 +34,7 @@ from support.metrics import scrape
 from . import harness as _harness
 from .generator import TS_BASE_MS
 from .harness import Harness
-from .workers import CpuMeter, Worker, memory
+from .workers import CpuMeter, StealMeter, Worker, memory
 from .wsclient import percentiles
 
 EVENTS = 10
@@ -237,6 +237,7 @@ class LoadBench:
         before = self._metrics() if target.stores else None
         meter, fleet_meter = CpuMeter(target.pid), CpuMeter(self.fleet.pid)
         watched = {name: CpuMeter(pid) for name, pid in (watch or {}).items()}
+        steal = StealMeter()
         spy = start_profile(target.pid, profile, seconds + 1.0) if profile else None
         target.start(devices=devices, device_event=device_event, n_events=n_events, rate=rate, duration=seconds,
                      seq_start=self.seq)
@@ -250,6 +251,7 @@ class LoadBench:
         cpu = meter.percent()
         fleet_cpu = fleet_meter.percent()
         watched_cpu = {name: m.percent() for name, m in watched.items()}
+        steal_pct = steal.percent()
         mem = memory(target.pid)
         stored = self._wait_stored(devices, run) if target.stores else None
         profile_summary = finish_profile(spy) if spy else None
@@ -257,6 +259,7 @@ class LoadBench:
         result = summarise(label, target.name, viewers, rate, n_events, seconds, opened, run, expected, stats,
                            drained, stored, cpu, fleet_cpu, mem, before, after, profile_summary)
         result["settled_before_s"] = settled
+        result["steal_pct"] = steal_pct
         if watched_cpu:
             result["cpu_pct_of"] = watched_cpu
         for key in ("messages", "batch_mean", "batch_max"):  # the live feeder's batches

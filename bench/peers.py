@@ -48,16 +48,20 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 NODE_DIR = BENCH / "peer_node"
 
-#: Targets doing the Processor's live job (same input, same frames): the strongest of them is the yardstick.
-SAME_JOB = ("peer-python", "peer-node")
+#: Targets doing the Processor's live job (same input, same frames): the strongest of them is the yardstick. The
+#: ``per-message`` variants (not run by default) fan out each message on its own even when several wait, as the
+#: Processor's live reader does: they tell how much of a difference is the peers' coalescing.
+SAME_JOB = ("peer-python", "peer-node", "peer-python-per-message", "peer-node-per-message")
 #: Kept beside them for reference: one frame per position, self-fed (no Redis).
 REFERENCES = ("bare-per-position", "raw-write")
 LABELS = {
     "processor": "Processor (live channel)",
-    "peer-python": "Python peer (asyncio + uvloop, one write per fan per batch)",
-    "peer-node": "Node.js peer (ws + ioredis, one write per fan per batch)",
-    "bare-per-position": "bare broadcast(), one frame per position (self-fed)",
-    "raw-write": "raw transport.write(), one frame per position (self-fed)",
+    "peer-python": "Python peer",
+    "peer-node": "Node.js peer",
+    "peer-python-per-message": "Python peer, one fan-out per message",
+    "peer-node-per-message": "Node.js peer, one fan-out per message",
+    "bare-per-position": "bare broadcast(), per position",
+    "raw-write": "raw write(), per position",
 }
 #: The fleet's CPU (% of one core) from which a cell is flagged: its figures may be the client's, not the target's.
 FLEET_SATURATED = 90.0
@@ -172,16 +176,16 @@ class PeerProcess:
             self.counters = None
 
 
-def python_peer(redis_url: str, channel: str) -> PeerProcess:
-    return PeerProcess("peer-python", [sys.executable, "-m", "bench.peer_python", "--redis-url", redis_url,
-                                       "--channel", channel])
+def python_peer(name: str, redis_url: str, channel: str, coalesce: bool = True) -> PeerProcess:
+    return PeerProcess(name, [sys.executable, "-m", "bench.peer_python", "--redis-url", redis_url,
+                              "--channel", channel, *([] if coalesce else ["--no-coalesce"])])
 
 
-def node_peer(redis_url: str, channel: str) -> PeerProcess:
+def node_peer(name: str, redis_url: str, channel: str, coalesce: bool = True) -> PeerProcess:
     node = shutil.which("node")
     assert node is not None
-    return PeerProcess("peer-node", [node, str(NODE_DIR / "server.js"), "--redis-url", redis_url,
-                                     "--channel", channel])
+    return PeerProcess(name, [node, str(NODE_DIR / "server.js"), "--redis-url", redis_url, "--channel", channel,
+                              "--coalesce", "on" if coalesce else "off"])
 
 
 # -- the comparison ----------------------------------------------------------------------------------------------
@@ -226,19 +230,24 @@ class Comparison:
             else:
                 self.targets["processor"] = self._fed("processor", process.live_url, process.proc.pid,
                                                       f"{stream}:live")
-        if "peer-python" in wanted:
-            channel = f"{stream}:live:peer-python"
-            peer = self.peers["peer-python"] = python_peer(redis_url, channel)
-            self.targets["peer-python"] = self._fed("peer-python", peer.url, peer.pid, channel)
-        if "peer-node" in wanted:
-            reason, self.node = ensure_node_peer(self.say)
-            if reason:
-                self.skipped["peer-node"] = reason
-                self.say(f"  Node.js peer skipped: {reason}")
+        node_checked, node_reason = False, None  # Node.js and its packages: looked at once, when first needed
+        for name in SAME_JOB:
+            if name not in wanted:
+                continue
+            coalesce = not name.endswith("-per-message")
+            if name.startswith("peer-node"):
+                if node_checked is False:
+                    node_checked, (node_reason, self.node) = True, ensure_node_peer(self.say)
+                if node_reason:
+                    self.say(f"  {name} skipped: {node_reason}")
+                    self.skipped[name] = node_reason
+                    continue
+                start = node_peer
             else:
-                channel = f"{stream}:live:peer-node"
-                peer = self.peers["peer-node"] = node_peer(redis_url, channel)
-                self.targets["peer-node"] = self._fed("peer-node", peer.url, peer.pid, channel)
+                start = python_peer
+            channel = f"{stream}:live:{name}"
+            peer = self.peers[name] = start(name, redis_url, channel, coalesce)
+            self.targets[name] = self._fed(name, peer.url, peer.pid, channel)
         if "bare-per-position" in wanted:
             self.targets["bare-per-position"] = replace(bench.baseline_target("broadcast"), name="bare-per-position")
         if "raw-write" in wanted:
@@ -281,6 +290,15 @@ class Comparison:
             watch["feeder"] = self.feeder.pid
         return watch
 
+    def _saturated(self, cell: dict[str, Any]) -> bool:
+        """Was the load-makers' side the limit? The fleet at ≥ ``FLEET_SATURATED`` % of a core, or, pinned, the
+        fleet, feeder and valkey together using nearly all of the cores they share."""
+        fleet = cell.get("fleet_cpu_pct") or 0.0
+        client = fleet + sum((cell.get("cpu_pct_of") or {}).values())
+        cell["client_cpu_pct"] = client
+        shared = 95.0 * len(self.plan.others)
+        return fleet >= FLEET_SATURATED or (self.plan.enabled and client >= shared)
+
     def run(self) -> dict[str, Any]:
         cfg, bench = self.cfg, self.bench
         result: dict[str, Any] = {
@@ -306,7 +324,7 @@ class Comparison:
                                       seconds=cfg.seconds, watch=self._watch())
                     cell["round"] = r
                     cell["pinned"] = bool(placed)
-                    cell["fleet_saturated"] = (cell.get("fleet_cpu_pct") or 0) >= FLEET_SATURATED
+                    cell["fleet_saturated"] = self._saturated(cell)
                     runs[name].append(cell)
                     lat = cell["latency_ms"]
                     self.say(f"  {viewers} fans × {rate}/s, round {r + 1}, {name}: p50/p99/max {_n(lat['p50'])}/"
