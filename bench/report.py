@@ -402,7 +402,7 @@ def _load_md(load: dict[str, Any], base: dict[str, Any]) -> list[str]:
         lines += ["### Fan-out: 1,000 viewers on one event", "",
                   "Each position goes to all 1,000 viewers, `XADD`-fed (storage included). "
                   + ("*vs bare* compares delivered frames/s with the bare `broadcast()` server at the same rate. "
-                     if paced else "The bare server's paced rows are in the comparison with the peers (above), run"
+                     if paced else "The bare server's paced rows are in the comparison with the peers (below), run"
                      " in the same rounds as the Processor. ")
                   + "Flat out: the bare server sends one frame per position as fast as its loop turns."
                   " *raw transport.write()*: the same bare server writing one pre-framed frame to every socket (the"
