@@ -3,10 +3,11 @@
 Runs, in this order and in one invocation, each part bounded in time:
 
 1. ``suite``: suite speed, cold and warm (:mod:`bench.suite`);
-2. ``baselines``: Redis ingest and PostgreSQL storage ceilings (:mod:`bench.baselines`) and the bare
-   ``websockets.broadcast()`` fan-out ceiling with the same viewer fleet (:mod:`bench.load`);
-3. ``load``: the Processor: idle memory and connect time, latency, fan-out, the viewers x rates scaling
-   table, burst storage, snapshot time at 100k / 10M positions (:mod:`bench.load`, :mod:`bench.snapshot`);
+2. ``baselines``: Redis ingest and PostgreSQL storage ceilings (:mod:`bench.baselines`), the bare ``websockets``
+   server's idle memory and its one-frame-per-position fan-out flat out, with the same viewer fleet (:mod:`bench.load`);
+3. ``load``: the Processor: idle memory and connect time, latency, fan-out, the comparison with peers doing its live
+   job (issue 21, :mod:`bench.peers`), the viewers x rates scaling table, burst storage, snapshot time at 100k / 10M
+   positions (:mod:`bench.load`, :mod:`bench.snapshot`);
    profiles of the Processor (py-spy) where a goal is missed (or always, with ``--profile``).
 
 Writes ``bench/results.json`` (every raw figure) and ``bench/RESULTS.md`` (tables, goals, machine).
