@@ -315,13 +315,28 @@ class Comparison:
         names = list(self.targets)
         for viewers, rate in cfg.rows:
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+            errors: list[dict[str, Any]] = []
             for r in range(cfg.rounds):
                 for name in (names if r % 2 == 0 else list(reversed(names))):
                     target = self.targets[name]
+                    peer = self.peers.get(name)
+                    if peer is not None and peer.proc.poll() is not None:
+                        why = f"the {name} process ended (exit {peer.proc.returncode}; see {peer.log_path.name})"
+                        self.say(f"  {viewers} fans × {rate}/s, round {r + 1}, {name} skipped: {why}")
+                        errors.append({"target": name, "round": r, "error": why})
+                        continue
                     placed = self._pin(target)
-                    bench.cell(target, label="warm-up", viewers=viewers, rate=rate, n_events=1, seconds=cfg.warmup)
-                    cell = bench.cell(target, label="peers", viewers=viewers, rate=rate, n_events=1,
-                                      seconds=cfg.seconds, watch=self._watch())
+                    try:
+                        bench.cell(target, label="warm-up", viewers=viewers, rate=rate, n_events=1,
+                                   seconds=cfg.warmup)
+                        cell = bench.cell(target, label="peers", viewers=viewers, rate=rate, n_events=1,
+                                          seconds=cfg.seconds, watch=self._watch())
+                    except Exception as exc:  # one target failing (e.g. a peer died) must not lose the others
+                        self.say(f"  {viewers} fans × {rate}/s, round {r + 1}, {name} FAILED: {type(exc).__name__}: "
+                                 f"{str(exc)[:200]}")
+                        errors.append({"target": name, "round": r, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+                        bench.connected = None
+                        continue
                     cell["round"] = r
                     cell["pinned"] = bool(placed)
                     cell["fleet_saturated"] = self._saturated(cell)
@@ -331,7 +346,7 @@ class Comparison:
                              f"{_n(lat['p99'])}/{_n(lat['max'])} ms, {_n(cell.get('delivered_fps'))} frames/s, "
                              f"loss {cell['loss']}, late {cell.get('late', 0)}, CPU {cell['cpu_pct']:.0f}%, fleet "
                              f"{cell['fleet_cpu_pct']:.0f}%{' SATURATED' if cell['fleet_saturated'] else ''}")
-            result["rows"].append({"viewers": viewers, "rate": rate,
+            result["rows"].append({"viewers": viewers, "rate": rate, "errors": errors,
                                    "targets": {name: median_cell(cells) for name, cells in runs.items() if cells}})
         bench.fleet.call("close_all")  # type: ignore[union-attr]  # the fleet exists once the bench started
         bench.connected = None

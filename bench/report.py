@@ -492,6 +492,10 @@ def _peers_md(peers: Any) -> list[str]:
                 f" {c.get('late', 0):,} | {c.get('shed_viewers', 0)}{_codes(c)} | {_n(c.get('cpu_pct'))}% |"
                 f" {_n(c.get('fleet_cpu_pct'))}%{flag} | {_n(sum(watched.values()))}% | {_n(c.get('steal_pct'), 1)}% |"
                 f" {rounds} |")
+    failed = [f"{e['target']} at {row['viewers']:,} × {row['rate']:g}, round {e['round'] + 1}: `{e['error'][:160]}`"
+              for row in peers.get("rows") or [] for e in row.get("errors") or []]
+    if failed:
+        lines += ["", "**Cells that failed** (not in the table): " + "; ".join(failed) + "."]
     counters = peers.get("peer_counters") or {}
     if counters:
         lines += ["", "Peers' own counts over the comparison: " + "; ".join(
