@@ -34,7 +34,7 @@ from support.metrics import scrape
 from . import harness as _harness
 from .generator import TS_BASE_MS
 from .harness import Harness
-from .workers import CpuMeter, Worker, memory
+from .workers import CpuMeter, StealMeter, Worker, memory
 from .wsclient import percentiles
 
 EVENTS = 10
@@ -61,6 +61,8 @@ class LoadWorld:
     device_event: list[int]
     users: list[str]
     cookies: list[str]
+    #: ``device_entry[i]``: the entry (car) ``devices[i]`` is on; the live feeder's positions name it.
+    device_entry: list[str]
 
 
 @dataclass
@@ -157,7 +159,7 @@ class LoadBench:
             cookies.append(stub.sign_in(user))
             for event in events:
                 stub.grant(user, event)
-        return LoadWorld(org_id, events, devices, device_event, users, cookies)
+        return LoadWorld(org_id, events, devices, device_event, users, cookies, [e[0] for e in entries])
 
     def close(self) -> None:
         for worker in (self.fleet, self.gen, self.server):
@@ -220,8 +222,11 @@ class LoadBench:
         return {"connect": connect, "subscribe": subscribe}
 
     def cell(self, target: Target, *, label: str, viewers: int, rate: float | None, n_events: int,
-             seconds: float, profile: str | None = None) -> dict[str, Any]:
-        """Publish at ``rate`` for ``seconds`` to ``viewers`` spread over ``n_events`` events; measure."""
+             seconds: float, profile: str | None = None, watch: dict[str, int] | None = None) -> dict[str, Any]:
+        """Publish at ``rate`` for ``seconds`` to ``viewers`` spread over ``n_events`` events; measure.
+
+        ``watch``: other processes (name -> pid) whose CPU is measured over the same window as the target's and
+        the fleet's (e.g. the live feeder and valkey: the load-makers' side must not be the bottleneck)."""
         assert self.fleet is not None and self.world is not None
         world = self.world
         settled = self.quiesce(target.pid)
@@ -231,6 +236,8 @@ class LoadBench:
         self.fleet.call("arm", sampled=spread(viewers, self.cfg.sample))
         before = self._metrics() if target.stores else None
         meter, fleet_meter = CpuMeter(target.pid), CpuMeter(self.fleet.pid)
+        watched = {name: CpuMeter(pid) for name, pid in (watch or {}).items()}
+        steal = StealMeter()
         spy = start_profile(target.pid, profile, seconds + 1.0) if profile else None
         target.start(devices=devices, device_event=device_event, n_events=n_events, rate=rate, duration=seconds,
                      seq_start=self.seq)
@@ -243,6 +250,8 @@ class LoadBench:
         after = self._metrics() if target.stores else None  # at the drain deadline: what was dispatched by then
         cpu = meter.percent()
         fleet_cpu = fleet_meter.percent()
+        watched_cpu = {name: m.percent() for name, m in watched.items()}
+        steal_pct = steal.percent()
         mem = memory(target.pid)
         stored = self._wait_stored(devices, run) if target.stores else None
         profile_summary = finish_profile(spy) if spy else None
@@ -250,6 +259,12 @@ class LoadBench:
         result = summarise(label, target.name, viewers, rate, n_events, seconds, opened, run, expected, stats,
                            drained, stored, cpu, fleet_cpu, mem, before, after, profile_summary)
         result["settled_before_s"] = settled
+        result["steal_pct"] = steal_pct
+        if watched_cpu:
+            result["cpu_pct_of"] = watched_cpu
+        for key in ("messages", "batch_mean", "batch_max"):  # the live feeder's batches
+            if key in run:
+                result[f"feed_{key}"] = run[key]
         return result
 
     def _wait_delivered(self, limit: float) -> dict[str, Any]:

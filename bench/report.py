@@ -78,7 +78,16 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     load, base = results.get("load") or {}, results.get("baselines") or {}
     latency = load.get("latency")
-    if isinstance(latency, dict) and "latency_ms" in latency:
+    peers = load.get("peers") if isinstance(load.get("peers"), dict) and load["peers"].get("rows") else None
+    if peers:
+        out.extend(peer_goals(peers))
+    if isinstance(latency, dict) and "latency_ms" in latency and peers:
+        v = latency["latency_ms"]["p99"]
+        goal(f"load (reading, not a goal): p99 XADD→viewer with storage at {latency['viewers']} viewers, "
+             f"{latency['rate']:g} positions/s (the whole path; the peers' rows compare the live job alone)", v, None,
+             f"p99 {_ms(v)} (p50 {_ms(latency['latency_ms']['p50'])}, max {_ms(latency['latency_ms']['max'])}),"
+             f" loss {latency['loss']}", profile=True)
+    elif isinstance(latency, dict) and "latency_ms" in latency:
         v = latency["latency_ms"]["p99"]
         b = _get(base, "latency", "latency_ms", "p99")
         goal(f"load: p99 XADD→viewer ≤ 1.5 × bare broadcast() p99 at {latency['viewers']} viewers, "
@@ -100,8 +109,12 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
                 + (f", of which lossy: {', '.join(_cell_name(c) for c in over_lossy)}" if over_lossy else ""))
         goal("load: zero loss at every accepted rate", len(lossy), not lossy, text, profile=True)
     cap, best = fanout_capacity(load.get("fanout"))
-    base_cap, base_best = fanout_capacity(base.get("fanout"))
-    if load.get("fanout"):
+    base_cap, base_best = fanout_capacity([c for c in base.get("fanout") or [] if c.get("rate")])
+    if load.get("fanout") and peers:
+        goal("load: fan-out ≥ 100,000 frames/s loss-free with 1,000 viewers, XADD-fed (issue 14; its ratio to the"
+             " bare server is replaced by the peers' rows)", cap, bool(cap and cap >= 100_000),
+             f"{cap or 0:,.0f} frames/s loss-free" + (f" (at {best['rate']:g}/s)" if best else ""), profile=True)
+    elif load.get("fanout"):
         ratio = cap / base_cap if cap and base_cap else None
         goal("load: fan-out ≥ 0.8 of bare broadcast() with 1,000 viewers, same run, and ≥ 100,000 frames/s (issue 14)",
              cap, bool(cap and ratio is not None and ratio >= 0.8 and cap >= 100_000),
@@ -152,6 +165,81 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         ok = idle["connect"]["statuses"].get("101", 0)
         goal("load: 1,000 viewers connect in < 1 s", c, c < 1 and ok == idle["viewers"],
              f"{c:.2f} s ({ok} upgraded)", f"bare {bc:.2f} s" if bc else "", _ratio(c, bc), profile=True)
+    return out
+
+
+#: Issue 21's goals: the Processor against the strongest baseline doing its live job, per number of fans.
+PEER_P99_FACTOR = 1.2
+PEER_FANOUT_SHARE = 0.8
+PEER_FANS = (500, 1000)
+#: The baselines that do the live job (same input, same frames); the others are shown for reference only.
+SAME_JOB = ("peer-python", "peer-node", "peer-python-per-message", "peer-node-per-message")
+
+
+def strongest(row: dict[str, Any]) -> dict[str, tuple[str, float] | None]:
+    """The strongest same-job baseline of one row: the lowest p99 and the highest delivered frames/s among the
+    peers that lost and shed nothing (a baseline that drops frames or fans is not doing the job)."""
+    cells = {n: c for n, c in (row.get("targets") or {}).items() if n in SAME_JOB and _delivered_all(c)}
+    p99 = [(n, c["latency_ms"]["p99"]) for n, c in cells.items() if c["latency_ms"].get("p99") is not None]
+    fps = [(n, _fps(c)) for n, c in cells.items() if _fps(c)]
+    return {"p99": min(p99, key=lambda x: x[1]) if p99 else None,
+            "fps": max(fps, key=lambda x: x[1]) if fps else None}
+
+
+def _delivered_all(cell: dict[str, Any]) -> bool:
+    """Nothing lost, shed, doubled or out of order; unlike :func:`_ok`, a target still working through a backlog at
+    the deadline (late: over capacity) passes."""
+    return not _lossy(cell) and not cell.get("shed_viewers")
+
+
+def _fps(cell: dict[str, Any]) -> float:
+    """A target's delivered frames/s in a row: the median over its rounds (the row's cell is its median-p99 run)."""
+    return float(cell.get("delivered_fps_median") or cell.get("delivered_fps") or 0.0)
+
+
+def peer_goals(peers: dict[str, Any]) -> list[dict[str, Any]]:
+    """p99 ≤ 1.2 × and fan-out ≥ 0.8 × the strongest same-job baseline, at 500 and at 1,000 fans (issue 21).
+
+    p99 is read in the row of the lowest rate (latency, not overload); fan-out is the highest delivered frames/s
+    among a target's rows of that many fans in which it lost, shed and doubled nothing: a row it fell behind in
+    (*late*) counts, since what it delivered there is as fast as it could go (its capacity, as far as the rows
+    reach)."""
+    out: list[dict[str, Any]] = []
+    rows = peers.get("rows") or []
+    for fans in PEER_FANS:
+        mine = sorted((r for r in rows if r["viewers"] == fans), key=lambda r: r["rate"])
+        if not mine:
+            continue
+        low = mine[0]
+        ours = (low.get("targets") or {}).get("processor")
+        best = strongest(low)["p99"]
+        v = _get(ours, "latency_ms", "p99")
+        flagged = any(c.get("fleet_saturated") for c in (low.get("targets") or {}).values())
+        note = " (fleet saturated in this row: see the table)" if flagged else ""
+        out.append({"goal": f"load: p99 PUBLISH→viewer ≤ {PEER_P99_FACTOR} × the strongest baseline doing the live"
+                            f" job, {fans:,} fans × {low['rate']:g} positions/s (issue 21)",
+                    "value": v, "measured": (f"p99 {_ms(v)} (p50 {_ms(_get(ours, 'latency_ms', 'p50'))}, max "
+                                             f"{_ms(_get(ours, 'latency_ms', 'max'))}), loss {ours['loss']}{note}"
+                                             if ours else "not measured"),
+                    "met": bool(ours and v is not None and best and v <= PEER_P99_FACTOR * best[1] and _ok(ours))
+                    if ours and best else None,
+                    "baseline": f"{best[0]} p99 {_ms(best[1])}" if best else "no same-job baseline measured",
+                    "ratio": _ratio(v, best[1]) if best else "", "profile": True})
+        caps: dict[str, float] = {}
+        for r in mine:
+            for name, c in (r.get("targets") or {}).items():
+                if _delivered_all(c) and _fps(c) > caps.get(name, 0.0):
+                    caps[name] = _fps(c)
+        peer_caps = [(n, v) for n, v in caps.items() if n in SAME_JOB]
+        top = max(peer_caps, key=lambda x: x[1]) if peer_caps else None
+        mine_cap = caps.get("processor")
+        rates = "/".join(f"{r['rate']:g}" for r in mine)
+        out.append({"goal": f"load: fan-out ≥ {PEER_FANOUT_SHARE} × the strongest baseline doing the live job,"
+                            f" {fans:,} fans (rows at {rates} positions/s; issue 21)", "value": mine_cap,
+                    "measured": f"{mine_cap:,.0f} frames/s, nothing lost" if mine_cap else "no loss-free row",
+                    "met": bool(mine_cap and top and mine_cap >= PEER_FANOUT_SHARE * top[1]) if top else None,
+                    "baseline": f"{top[0]} {top[1]:,.0f} frames/s" if top else "no same-job baseline measured",
+                    "ratio": _ratio(mine_cap, top[1]) if top else "", "profile": True})
     return out
 
 
@@ -297,10 +385,10 @@ def _load_md(load: dict[str, Any], base: dict[str, Any]) -> list[str]:
     if (isinstance(lat, dict) and "loss" in lat) or (isinstance(blat, dict) and "loss" in blat):
         lines += ["### Latency (one event, every viewer watching it)", "", "| target " + CELL_HEAD[0],
                   "| --- " + CELL_HEAD[1]]
-        for name, c in (("Processor", lat), ("bare broadcast()", blat)):
+        for name, c in (("Processor", lat), ("bare broadcast(), one frame per position", blat)):
             if isinstance(c, dict) and "loss" in c:
                 lines.append(f"| {name} " + _cell_row(c))
-        runs = [(name, c["runs"]) for name, c in (("Processor", lat), ("bare broadcast()", blat))
+        runs = [(name, c["runs"]) for name, c in (("Processor", lat), ("bare broadcast(), one frame per position", blat))
                 if isinstance(c, dict) and len(c.get("runs") or ()) > 1]
         if runs:
             lines += ["", f"Each target ran the cell {len(runs[0][1])} times; the row is its run of median p99 (lost"
@@ -310,20 +398,25 @@ def _load_md(load: dict[str, Any], base: dict[str, Any]) -> list[str]:
         lines.append("")
     fan, bfan, rfan = load.get("fanout") or [], base.get("fanout") or [], base.get("fanout_raw") or []
     if fan or bfan or rfan:
+        paced = any(c.get("rate") for c in bfan)
         lines += ["### Fan-out: 1,000 viewers on one event", "",
-                  "Each position goes to all 1,000 viewers. *vs bare* compares delivered frames/s with the bare"
-                  " `broadcast()` server at the same rate. Flat out: the bare server broadcasts as fast as its loop"
-                  " turns. *raw transport.write()*: the same bare server writing one pre-encoded frame to every"
-                  " socket (what any asyncio server could do at best; `broadcast()` frames the message once per"
-                  " connection).", "", "| target " + CELL_HEAD[0], "| --- " + CELL_HEAD[1]]
+                  "Each position goes to all 1,000 viewers, `XADD`-fed (storage included). "
+                  + ("*vs bare* compares delivered frames/s with the bare `broadcast()` server at the same rate. "
+                     if paced else "The bare server's paced rows are in the comparison with the peers (below), run"
+                     " in the same rounds as the Processor. ")
+                  + "Flat out: the bare server sends one frame per position as fast as its loop turns."
+                  " *raw transport.write()*: the same bare server writing one pre-framed frame to every socket (the"
+                  " floor of one write per frame; `broadcast()` frames the message once per connection).", "",
+                  "| target " + CELL_HEAD[0], "| --- " + CELL_HEAD[1]]
         by_rate = {c["rate"]: c for c in bfan}
         for c in fan:
             lines.append("| Processor " + _cell_row(c, by_rate.get(c["rate"])))
         for c in bfan:
-            lines.append("| bare broadcast() " + _cell_row(c))
+            lines.append("| bare broadcast(), one frame per position " + _cell_row(c))
         for c in rfan:
-            lines.append("| raw transport.write() " + _cell_row(c))
+            lines.append("| raw transport.write(), one frame per position " + _cell_row(c))
         lines.append("")
+    lines += _peers_md(load.get("peers"))
     scaling = load.get("scaling") or []
     if scaling:
         lines += ["### Scaling: viewers × positions/s (10 events × 100 trackers, viewers spread evenly)", "",
@@ -337,6 +430,77 @@ def _load_md(load: dict[str, Any], base: dict[str, Any]) -> list[str]:
     lines += _idle_md(load, base)
     lines += _snapshot_md(load.get("snapshot"))
     lines += _profiles_md(load.get("profiles"))
+    return lines
+
+
+PEER_HEAD = ["| fans × positions/s | target | p50 / p99 / max ms | delivered frames/s | p99 / strongest | frames/s /"
+             " strongest | lost / late | shed | target CPU | fleet CPU | feeder + valkey CPU | steal | every round's p99 ms |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+
+def _peers_md(peers: Any) -> list[str]:
+    """Issue 21's comparison: per row, every target's figures and the ratio to the strongest same-job baseline."""
+    if not isinstance(peers, dict):
+        return []
+    if "error" in peers:
+        return ["", "### The Processor against baselines doing its live job", "",
+                f"Not measured: `{peers['error']}`"]
+    cfg, pin = peers.get("config") or {}, peers.get("pinning") or {}
+    labels = peers.get("labels") or {}
+    lines = ["", "### The Processor against baselines doing its live job (issue 21)", "",
+             "Every target gets the same batches: the live feeder publishes positions on a live channel in the"
+             " Processor's format (docs/processor.md section 5), one message per 2 ms tick, and each target fans"
+             " them out to the fans of the event: the Processor through its live reader (the feeder is another"
+             " instance to it), the Python peer (`bench/peer_python.py`) and the Node.js peer"
+             " (`bench/peer_node/`) each on a channel of its own. Latency is PUBLISH → frame read by a viewer."
+             " *strongest*: the best same-job peer of the row (lowest p99; most frames/s), among those that"
+             " lost and shed nothing. The two self-fed rows send one frame per position from positions they make"
+             " themselves (no Redis hop): references, not the same job.",
+             "",
+             f"Cells of {_n(cfg.get('seconds'), 1)} s after a discarded warm-up of {_n(cfg.get('warmup'), 1)} s;"
+             f" {cfg.get('rounds')} round(s) per row, targets in turn (order reversed every other round); the row"
+             " shows each target's run of median p99 (frames/s: the median over rounds; lost counts every round)."
+             + (f" Pinned: the target on core {pin.get('target_cores')}, the fleet, feeder, valkey and the bench on"
+                f" {pin.get('other_cores')}." if pin.get("enabled") else f" Not pinned: {pin.get('reason')}.")
+             + f" *fleet CPU* ≥ {_n(cfg.get('fleet_saturated_pct'))}% of a core (or, pinned, the fleet, feeder and"
+             " valkey filling their cores) flags a cell (⚠): the client side may have been the limit there."
+             " *steal*: the machine's CPU time its hypervisor gave to others during the cell."]
+    check = peers.get("frames_check") or {}
+    verdicts = check.get("targets") or {}
+    if verdicts:
+        lines += ["", "Frames check (one probe message through each target, one viewer each, compared byte for byte"
+                  " with the contract's rendering): " + "; ".join(
+                      f"{labels.get(n, n)}: {'identical' if v.get('identical') else '**DIFFERENT**'}"
+                      f" ({v.get('frames')} frames)" for n, v in verdicts.items()) + "."]
+    for name, why in (peers.get("skipped") or {}).items():
+        lines += ["", f"**{labels.get(name, name)} not measured**: {why}."]
+    lines += ["", *PEER_HEAD]
+    for row in peers.get("rows") or []:
+        best = strongest(row)
+        for name, c in (row.get("targets") or {}).items():
+            lat = c.get("latency_ms") or {}
+            p99_ratio = _ratio(lat.get("p99"), best["p99"][1]) if best["p99"] else ""
+            fps_ratio = _ratio(_fps(c), best["fps"][1]) if best["fps"] else ""
+            watched = c.get("cpu_pct_of") or {}
+            label = labels.get(name, name)
+            label = f"**{label}**" if name == "processor" else label
+            flag = " ⚠" if c.get("fleet_saturated") else ""
+            rounds = ", ".join(_n(r.get("p99"), 1) for r in c.get("runs") or [])
+            lines.append(
+                f"| {row['viewers']:,} × {row['rate']:g} | {label} | {_n(lat.get('p50'), 1)} / {_n(lat.get('p99'), 1)}"
+                f" / {_n(lat.get('max'), 1)} | {_n(_fps(c))} | {p99_ratio} | {fps_ratio} | {c['loss']:,} /"
+                f" {c.get('late', 0):,} | {c.get('shed_viewers', 0)}{_codes(c)} | {_n(c.get('cpu_pct'))}% |"
+                f" {_n(c.get('fleet_cpu_pct'))}%{flag} | {_n(sum(watched.values()))}% | {_n(c.get('steal_pct'), 1)}% |"
+                f" {rounds} |")
+    failed = [f"{e['target']} at {row['viewers']:,} × {row['rate']:g}, round {e['round'] + 1}: `{e['error'][:160]}`"
+              for row in peers.get("rows") or [] for e in row.get("errors") or []]
+    if failed:
+        lines += ["", "**Cells that failed** (not in the table): " + "; ".join(failed) + "."]
+    counters = peers.get("peer_counters") or {}
+    if counters:
+        lines += ["", "Peers' own counts over the comparison: " + "; ".join(
+            f"{n}: {c.get('messages', 0):,} messages, {c.get('dispatches', 0):,} fan-outs, {c.get('writes', 0):,}"
+            f" writes, {c.get('gaps', 0)} gaps, {c.get('shed', 0)} shed" for n, c in counters.items() if c) + "."]
     return lines
 
 
@@ -452,4 +616,7 @@ _METHOD = """## How it is measured
 * **Target CPU / RSS**: from `/proc/<pid>/stat` and `/proc/<pid>/status` of the Processor (or bare server),
   CPU as % of one core over the cell.
 * **Baselines** run in the same invocation, against the same valkey / PostgreSQL, with the same fleet.
+* **Peers** (issue 21): the Processor's live job done by a bare asyncio server and by a Node.js server on `ws`,
+  fed the same batches by the live feeder (`bench/feeder.py`), in rounds with the Processor, pinned, after a
+  warm-up; see bench/README.md, "Keeping a baseline honest".
 """

@@ -3,10 +3,11 @@
 Runs, in this order and in one invocation, each part bounded in time:
 
 1. ``suite``: suite speed, cold and warm (:mod:`bench.suite`);
-2. ``baselines``: Redis ingest and PostgreSQL storage ceilings (:mod:`bench.baselines`) and the bare
-   ``websockets.broadcast()`` fan-out ceiling with the same viewer fleet (:mod:`bench.load`);
-3. ``load``: the Processor: idle memory and connect time, latency, fan-out, the viewers x rates scaling
-   table, burst storage, snapshot time at 100k / 10M positions (:mod:`bench.load`, :mod:`bench.snapshot`);
+2. ``baselines``: Redis ingest and PostgreSQL storage ceilings (:mod:`bench.baselines`), the bare ``websockets``
+   server's idle memory and its one-frame-per-position fan-out flat out, with the same viewer fleet (:mod:`bench.load`);
+3. ``load``: the Processor: idle memory and connect time, latency, fan-out, the comparison with peers doing its live
+   job (issue 21, :mod:`bench.peers`), the viewers x rates scaling table, burst storage, snapshot time at 100k / 10M
+   positions (:mod:`bench.load`, :mod:`bench.snapshot`);
    profiles of the Processor (py-spy) where a goal is missed (or always, with ``--profile``).
 
 Writes ``bench/results.json`` (every raw figure) and ``bench/RESULTS.md`` (tables, goals, machine).
@@ -58,11 +59,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-profile", action="store_true", help="never profile")
     parser.add_argument("--services", default="embedded", help="embedded (default), docker or external")
     parser.add_argument("--output", default=str(BENCH), help="directory for RESULTS.md and results.json")
-    parser.add_argument("--load-only", default="idle,latency,fanout,scaling,burst,snapshot",
+    parser.add_argument("--load-only", default="idle,latency,fanout,peers,scaling,burst,snapshot",
                         help="with the load part: which measurements (comma-separated; default all)")
     parser.add_argument("--processor-cmd", default=None,
                         help="command starting the Processor under test (default: python -m processor), as the "
                              "suite's -D processor_cmd; e.g. to measure a candidate change before it lands")
+    parser.add_argument("--peer-targets", default=None,
+                        help="with load 'peers': which targets (default processor,peer-python,peer-node,"
+                             "bare-per-position,raw-write)")
+    parser.add_argument("--peer-rows", default=None,
+                        help="with load 'peers': rows as FANSxRATE, comma-separated (default 500x100,500x400,"
+                             "1000x100,1000x400; --quick 500x100,1000x100)")
+    parser.add_argument("--peer-rounds", type=int, default=None, help="with load 'peers': rounds (default 3, quick 1)")
+    parser.add_argument("--peer-seconds", type=float, default=None, help="with load 'peers': seconds per cell")
+    parser.add_argument("--no-pin", action="store_true", help="with load 'peers': do not pin the target to a core")
     parser.add_argument("--report-only", action="store_true",
                         help="measure nothing: re-render RESULTS.md from the existing results.json")
     args = parser.parse_args(argv)
@@ -148,27 +158,20 @@ def run_services_parts(args: argparse.Namespace, parts: list[str], results: dict
         bench.start()
 
         if "baselines" in parts:
-            say("baselines: bare websockets.broadcast()")
+            # The bare server's cells at paced rates moved into the comparison (load: peers), where they run in the
+            # same rounds as the Processor and the peers; here: its idle memory, and how fast one frame per
+            # position goes flat out (the capacity of a server that does not batch).
+            say("baselines: bare websockets server: idle memory; one frame per position, flat out")
             target = bench.baseline_target()
             guarded(base, "idle", lambda: bench.idle_memory(target))
-            guarded(base, "latency", lambda: _latency(bench, target, cfg, repeats))
-            sweep = base.setdefault("fanout", [])
-            for rate in (*cfg.sweep_rates, None):
-                cell = guarded({}, "cell", lambda rate=rate: bench.cell(target, label="fan-out", viewers=1000,
-                                                                        rate=rate,
-                                                              n_events=1, seconds=cfg.sweep_seconds))
+            for mode, key in (("broadcast", "fanout"), ("raw", "fanout_raw")):
+                flat = bench.baseline_target(mode)
+                cell = guarded({}, "cell", lambda flat=flat: bench.cell(flat, label="flat out", viewers=1000,
+                                                                        rate=None, n_events=1,
+                                                                        seconds=cfg.sweep_seconds))
                 if cell:
-                    sweep.append(cell)
-                    say(f"  bare fan-out {rate or 'flat out'}/s: {_fps(cell)} frames/s, loss {cell['loss']}")
-            say("baselines: raw transport.write() of one pre-encoded frame")
-            raw_target = bench.baseline_target("raw")
-            raw = base.setdefault("fanout_raw", [])
-            for rate in (cfg.sweep_rates[-1], None):
-                cell = guarded({}, "cell", lambda rate=rate: bench.cell(raw_target, label="fan-out raw", viewers=1000,
-                                                              rate=rate, n_events=1, seconds=cfg.sweep_seconds))
-                if cell:
-                    raw.append(cell)
-                    say(f"  raw fan-out {rate or 'flat out'}/s: {_fps(cell)} frames/s, loss {cell['loss']}")
+                    base.setdefault(key, []).append(cell)
+                    say(f"  {flat.name} flat out: {_fps(cell)} frames/s, loss {cell['loss']}")
             bench.fleet.call("close_all")  # type: ignore[union-attr]  # set by the baseline start above
             bench.connected = None
             bench.server.close()  # type: ignore[union-attr]  # set by the baseline start above
@@ -201,6 +204,9 @@ def run_services_parts(args: argparse.Namespace, parts: list[str], results: dict
                 if cell:
                     sweep.append(cell)
                     say(f"  fan-out {rate}/s: {_fps(cell)} frames/s, loss {cell['loss']}, shed {cell['shed_viewers']}")
+            if "peers" in wanted:
+                say("load: the Processor against peers doing its live job, in rounds (issue 21)")
+                guarded(load, "peers", lambda: _peers(bench, args, say))
             say("load: scaling table")
             table = load.setdefault("scaling", [])
             for viewers in cfg.scaling_viewers if "scaling" in wanted else ():
@@ -258,6 +264,31 @@ def _latency(bench: Any, target: Any, cfg: Any, repeats: int) -> dict[str, Any]:
     for key in ("loss", "shed_viewers", "duplicates", "out_of_order"):  # a fault in any run counts
         median[key] = sum(c.get(key) or 0 for c in cells)
     return median
+
+
+def _peers(bench: Any, args: argparse.Namespace, say: Any) -> dict[str, Any]:
+    """The comparison of issue 21 (:mod:`bench.peers`), with the command line's overrides."""
+    from dataclasses import replace
+
+    from bench.peers import Comparison, PeerConfig
+
+    cfg = PeerConfig.make(args.quick, pin=not args.no_pin, targets=args.peer_targets)
+    if args.peer_rows:
+        rows = tuple(tuple(int(x) for x in row.lower().split("x")) for row in args.peer_rows.split(",") if row)
+        cfg = replace(cfg, rows=rows)  # type: ignore[arg-type]  # FANSxRATE pairs, checked by the split above
+    if args.peer_rounds:
+        cfg = replace(cfg, rounds=args.peer_rounds)
+    if args.peer_seconds:
+        cfg = replace(cfg, seconds=args.peer_seconds)
+    comparison = Comparison(bench, cfg, say)
+    try:
+        comparison.start()
+        return comparison.run()
+    finally:
+        comparison.close()
+        if bench.server is not None:  # the bare server of the reference rows
+            bench.server.close()
+            bench.server = None
 
 
 def _p99s(cell: dict[str, Any]) -> str:

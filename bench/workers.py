@@ -139,3 +139,22 @@ class CpuMeter:
     def percent(self) -> float:
         elapsed = time.monotonic() - self.t0
         return 100.0 * (cpu_seconds(self.pid) - self.cpu0) / elapsed if elapsed > 0 else 0.0
+
+
+class StealMeter:
+    """The share of the machine's CPU time its hypervisor gave to someone else (``steal`` in /proc/stat) over a
+    window, in %: on a VM, a neighbour's load shows up here, not in any process of ours, and a cell measured while
+    it is high measures the host."""
+
+    def __init__(self) -> None:
+        self.t0 = self._read()
+
+    @staticmethod
+    def _read() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+        return fields[7], sum(fields)
+
+    def percent(self) -> float:
+        steal, total = self._read()
+        return 100.0 * (steal - self.t0[0]) / (total - self.t0[1]) if total > self.t0[1] else 0.0

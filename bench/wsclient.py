@@ -75,6 +75,8 @@ class RawViewer(asyncio.Protocol):
         self.duplicates = 0
         self.out_of_order = 0
         self.answer_waiter: tuple[str, asyncio.Future[float]] | None = None
+        #: When set (sampled viewers only), every frame's payload as it arrived: the frames check.
+        self.capture: list[bytes] | None = None
 
     # -- asyncio.Protocol --------------------------------------------------------------------------
 
@@ -152,6 +154,8 @@ class RawViewer(asyncio.Protocol):
             self.positions += 1
             self.last_rx = now
             return
+        if self.capture is not None:
+            self.capture.append(payload)
         try:
             frame = json.loads(payload)
         except ValueError:
@@ -307,6 +311,16 @@ class Fleet:
             viewer.last_key = {}
             viewer.duplicates = viewer.out_of_order = 0
             viewer.last_rx = 0.0
+
+    async def capture(self, index: int) -> None:
+        """Keep every payload viewer ``index`` receives from now on (it must be sampled: see :meth:`arm`)."""
+        self.viewers[index].capture = []
+
+    async def captured(self, index: int) -> list[bytes]:
+        """What viewer ``index`` received since :meth:`capture`, and stop keeping it."""
+        viewer = self.viewers[index]
+        payloads, viewer.capture = viewer.capture or [], None
+        return payloads
 
     async def expect(self, expected: list[int]) -> None:
         """How many positions each viewer should get (what was published for its event)."""
