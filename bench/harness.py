@@ -1,6 +1,6 @@
 """Services, schema, CMS stub and Processor for the load and baseline benchmarks: the suite's own machinery.
 
-:class:`support.suite.Suite` already knows how to start embedded valkey + PostgreSQL (or Docker, or external
+:class:`support.run.suite.Suite` already knows how to start embedded valkey + PostgreSQL (or Docker, or external
 servers), load ``fixtures/test-schema.sql``, run the Directus stub and start Processors; the bench drives it
 phase by phase so baselines can run before (or without) a working Processor.
 """
@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from support.processor_process import ProcessorProcess
-from support.settings import Settings
-from support.suite import Suite
+from support.processes.processor_process import ProcessorProcess
+from support.run.settings import Settings
+from support.run.suite import Suite
 
 OUT = Path(__file__).resolve().parent / "out"
 

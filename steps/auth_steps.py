@@ -18,8 +18,8 @@ from hamcrest import (
     not_none,
 )
 
-from support.cms import add_visitor, refusals, requests_about
-from support.matchers import an_error
+from support.cms.visitors import add_visitor, refusals, requests_about
+from support.fans.matchers import an_error
 
 
 @given('{person} may watch the "{event}"')

@@ -1,5 +1,5 @@
 """Fans in a real browser: the live map page, its own JavaScript as the live channel's client, and what the
-page shows them. The machinery is in support/browser.py (Chromium) and support/browser_pages.py (the page)."""
+page shows them. The machinery is in support/fans/browser.py (Chromium) and support/fans/browser_pages.py (the page)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, contains_inanyorder, equal_to, has_entries
 
-from support.browser import FanBrowser
-from support.directus_stub import session_of
-from support.viewer import QUIET_WINDOW
+from support.cms.directus_stub import session_of
+from support.fans.browser import FanBrowser
+from support.fans.viewer import QUIET_WINDOW
 
 #: The page's first reconnect delay (ms): shorter than the quiet window, so a page that should have stopped
 #: but tries again is caught trying within that window.
@@ -122,7 +122,7 @@ def step_stops(context: Context, person: str) -> None:
     fan = _browsers(context)[person]
     before = context.suite.run(fan.state())
     mark = len(context.suite.stub.requests)
-    context.suite.run(asyncio.sleep(QUIET_WINDOW))  # quiet-window: documented in support/viewer.py
+    context.suite.run(asyncio.sleep(QUIET_WINDOW))  # quiet-window: documented in support/fans/viewer.py
     after = context.suite.run(fan.state())
     assert_that(after["attempts"], equal_to(before["attempts"]), f"{person}'s page tried again: {after}")
     cookie = context.world.person(person).cookie

@@ -9,14 +9,14 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, equal_to, has_entries, has_item, less_than_or_equal_to
 
-from support.announcements import Announcements
 from support.clock import CATCH_UP, GLANCE, STEP
-from support.livemap import wait_for_map
-from support.matchers import COORDINATE_TOLERANCE
-from support.metrics import scrape
-from support.viewer import QUIET_WINDOW
+from support.database.announcements import Announcements
+from support.fans.live_map import wait_for_map
+from support.fans.matchers import COORDINATE_TOLERANCE
+from support.fans.viewer import QUIET_WINDOW
+from support.processes.scrape import scrape
+from support.scenario.world import parse_time
 from support.waiting import eventually
-from support.world import parse_time
 
 RECONNECTS = "processor_correction_listener_reconnects_total"
 #: PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more; ids only keep ours under a tenth of that.

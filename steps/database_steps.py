@@ -8,11 +8,11 @@ from behave.runner import Context
 from hamcrest import assert_that, close_to, contains_exactly, equal_to, has_properties, is_in
 
 from support.clock import ANSWER, SETTLE, STEP
-from support.matchers import COORDINATE_TOLERANCE
-from support.telemetry import render_ts
-from support.traffic import Report, split_names
+from support.fans.matchers import COORDINATE_TOLERANCE
+from support.scenario.world import parse_time
+from support.trackers.publisher import render_ts
+from support.trackers.traffic import Report, split_names
 from support.waiting import eventually
-from support.world import parse_time
 
 
 def _trackers(cell: str) -> list[str]:

@@ -1,6 +1,6 @@
 """Several Processor instances on a scenario's own telemetry stream: started, killed, and what they still owe.
 
-The instances and the stream are :class:`support.instances.ScenarioInstances`; what the group owes is read
+The instances and the stream are :class:`support.processes.instances.ScenarioInstances`; what the group owes is read
 from Redis (``XPENDING``), what was stored from PostgreSQL, never from the instances themselves.
 """
 
@@ -9,9 +9,9 @@ from behave.runner import Context
 from hamcrest import assert_that, equal_to
 
 from support.clock import CATCH_UP, SETTLE
-from support.instances import instances_of
-from support.slow_link import SlowLink
-from support.stream import Pending
+from support.processes.instances import instances_of
+from support.processes.slow_link import SlowLink
+from support.trackers.stream import Pending
 from support.waiting import eventually
 
 

@@ -2,7 +2,7 @@
 
 from behave import given, then, when
 
-from support.load import LoadRun
+from support.trackers.load_run import LoadRun
 
 #: Deadlines for the outcomes after publishing stops (generous: the load itself lasts seconds).
 STORED_WITHIN = 15.0

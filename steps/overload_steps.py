@@ -1,8 +1,8 @@
 """An instance that falls behind the live channel: its fans are told to come back, and come back to the present.
 
-The overload itself is :func:`support.overload.overwhelm`; the instances are the scenario's own
-(:class:`support.instances.ScenarioInstances`), each in a consumer group of its own so that the overwhelmed one
-owes nothing to the stream while it is frozen.
+The overload itself is :func:`support.processes.overload.overwhelm`; the instances are the scenario's own
+(:class:`support.processes.instances.ScenarioInstances`), each in a consumer group of its own so that the overwhelmed
+one owes nothing to the stream while it is frozen.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from behave.runner import Context
 from hamcrest import assert_that, equal_to, has_entries, has_item
 
 from support.clock import SETTLE
-from support.instances import instances_of
-from support.metrics import scrape
-from support.overload import LAG_BOUND_MS, overwhelm
-from support.telemetry import render_ts
+from support.processes.instances import instances_of
+from support.processes.overload import LAG_BOUND_MS, overwhelm
+from support.processes.scrape import scrape
+from support.trackers.publisher import render_ts
 from support.waiting import eventually
 
 #: WebSocket close code "try again later" (docs/processor.md, "Close codes"): the fan reconnects.

@@ -14,13 +14,13 @@ from behave.runner import Context
 from hamcrest import assert_that, equal_to, greater_than_or_equal_to, has_entries, less_than, none, not_none
 
 from support.clock import ANSWER, CATCH_UP, RECOVER, SETTLE
-from support.deliveries import bursts_until, wait_for_positions
-from support.health import wait_for_health
-from support.instances import instances_of
-from support.matchers import an_error
-from support.metrics import scrape
+from support.fans.deliveries import bursts_until, wait_for_positions
+from support.fans.matchers import an_error
+from support.processes.healthz import wait_for_health
+from support.processes.instances import instances_of
+from support.processes.scrape import scrape
 from support.services.base import service_control
-from support.traffic import report_burst
+from support.trackers.traffic import report_burst
 from support.waiting import eventually
 
 OUTAGE_REPORTS_START = datetime(2026, 5, 2, 14, 0, tzinfo=UTC)

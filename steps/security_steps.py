@@ -11,9 +11,9 @@ from behave.runner import Context
 from hamcrest import assert_that, equal_to, greater_than, has_entries, less_than, none, not_none
 
 from support.clock import ANSWER, STEP
-from support.directus_stub import SESSION_COOKIE, session_of
-from support.matchers import an_error
-from support.viewer import Viewer
+from support.cms.directus_stub import SESSION_COOKIE, session_of
+from support.fans.matchers import an_error
+from support.fans.viewer import Viewer
 from support.waiting import eventually
 
 #: The malformed messages of the feature file, by the name it gives them.

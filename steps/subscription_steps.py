@@ -7,7 +7,7 @@ from behave.runner import Context
 from hamcrest import assert_that, close_to, contains_inanyorder, equal_to, has_entries, has_item, is_not
 
 from support.clock import CATCH_UP, SETTLE
-from support.deliveries import (
+from support.fans.deliveries import (
     assert_no_repeats,
     departures_from_history,
     key_of,
@@ -15,13 +15,13 @@ from support.deliveries import (
     sent_after,
     wait_for_positions,
 )
-from support.loading import open_while_answer_travels, open_while_loading, times_seen
-from support.matchers import COORDINATE_TOLERANCE, a_position, an_error, mentions_device, shown_position
-from support.stream import publish_burst
-from support.telemetry import car_entry, render_ts
-from support.traffic import Report, split_names
-from support.viewer import QUIET_WINDOW
-from support.world import parse_time
+from support.fans.loading_window import open_while_answer_travels, open_while_loading, times_seen
+from support.fans.matchers import COORDINATE_TOLERANCE, a_position, an_error, mentions_device, shown_position
+from support.fans.viewer import QUIET_WINDOW
+from support.scenario.world import parse_time
+from support.trackers.publisher import car_entry, render_ts
+from support.trackers.stream import publish_burst
+from support.trackers.traffic import Report, split_names
 
 DEFAULT_WAIT = 5.0
 
@@ -233,7 +233,7 @@ def step_receive_after_opening(context: Context, people: str) -> None:
 @then("{people} see each tracker's positions in time order, without a gap")
 def step_in_order_without_gap(context: Context, people: str) -> None:
     """Per tracker, snapshot item then live frames must be exactly the stored history from the snapshot's item on
-    (support/deliveries.py, departures_from_history)."""
+    (support/fans/deliveries.py, departures_from_history)."""
     world = context.world
     devices = sorted({report.device_id for report in world.notes.traffic.reports})
     for person in split_names(people):
@@ -372,7 +372,7 @@ def step_in_time_order(context: Context, person: str, tracker: str) -> None:
 @when('{person} opens the live map of the "{event}", which is still loading while those positions are stored '
       'and sent out to {observer}')
 def step_open_while_loading(context: Context, person: str, event: str, observer: str) -> None:
-    """support/loading.py explains how the window is held open."""
+    """support/fans/loading_window.py explains how the window is held open."""
     context.world.notes.loading_window = list(context.world.notes.together)
     context.suite.run(open_while_loading(context.world, person, event, context.world.notes.hold, observer,
                                          context.world.notes.loading_window))
@@ -431,8 +431,8 @@ def step_can_now_open(context: Context, person: str, event: str) -> None:
 @when('{person} opens the live map of the "{event}", whose snapshot is read but held up on its way to Processor '
       '{name} while these positions are stored and sent out to {observer}:')
 def step_open_while_answer_travels(context: Context, person: str, event: str, name: str, observer: str) -> None:
-    """support/loading.py, open_while_answer_travels: the positions are committed after the snapshot was read,
-    so only the live buffer can bring them to the fan."""
+    """support/fans/loading_window.py, open_while_answer_travels: the positions are committed after the snapshot was
+    read, so only the live buffer can bring them to the fan."""
     world = context.world
     planned = [(row["tracker"], parse_time(row["time (UTC)"]), float(row["latitude"]), float(row["longitude"]))
                for row in context.table]

@@ -7,11 +7,11 @@ from behave.runner import Context
 from hamcrest import assert_that, contains_inanyorder, empty, equal_to, has_entries, is_not
 
 from support.clock import ANSWER, SETTLE
-from support.stream import DeadLetter, dead_letters, delete_dead_letters, publish_burst
-from support.telemetry import car_entry, render_ts
-from support.traffic import ContinuousTraffic, Report, broken_entry, report_burst, split_names
+from support.scenario.world import parse_time
+from support.trackers.publisher import car_entry, render_ts
+from support.trackers.stream import DeadLetter, dead_letters, delete_dead_letters, publish_burst
+from support.trackers.traffic import ContinuousTraffic, Report, broken_entry, report_burst, split_names
 from support.waiting import eventually
-from support.world import parse_time
 
 #: Where generated traffic starts on each tracker's clock (after every position a feature file names).
 TRAFFIC_START = datetime(2026, 5, 2, 12, 0, tzinfo=UTC)
@@ -126,7 +126,7 @@ def step_traffic_stops(context: Context, count: int) -> None:
 
 @when("{tracker} sends these broken reports:")
 def step_broken(context: Context, tracker: str) -> None:
-    """Each row breaks one otherwise valid report of ``tracker`` (support/traffic.py, BREAKAGES)."""
+    """Each row breaks one otherwise valid report of ``tracker`` (support/trackers/traffic.py, BREAKAGES)."""
     world = context.world
     if world.baseline is None:
         world.baseline = context.suite.run(world.metrics())

@@ -9,11 +9,11 @@ from behave import given, then, when
 from behave.runner import Context
 from hamcrest import assert_that, equal_to, has_entries, none, not_none
 
-from support.browser_session import SessionAnswer, ask_session
-from support.instances import instances_of
-from support.viewer import Viewer
+from support.fans.browser_session import SessionAnswer, ask_session
+from support.fans.viewer import Viewer
+from support.processes.instances import instances_of
 
-#: Our web site as the main Processor's allow-list names it (support/suite.py).
+#: Our web site as the main Processor's allow-list names it (support/run/suite.py).
 OUR_SITE = "https://live.example.test"
 #: What the page learns, by the feature file's words: HTTP status and the answer's ``status`` field.
 ANSWERS = {

@@ -1,4 +1,4 @@
-"""The suite's encoder (support/telemetry.py) and the Processor's decoder (processor/) agree.
+"""The suite's encoder (support/trackers/publisher.py) and the Processor's decoder (processor/) agree.
 
 Both were written from docs/processor.md section 3, independently; if either drifts from the contract,
 this is where it shows, in seconds and without services.
@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from processor import codec, telemetry
-from support.telemetry import encode_sentinels, position_entry
+from support.trackers.publisher import encode_sentinels, position_entry
 
 AVL_INTEGERS = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 # U+0000 is refused by contract (PostgreSQL's jsonb cannot store it); tested on its own below.

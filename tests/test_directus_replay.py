@@ -1,4 +1,4 @@
-"""Replays every recorded question of real Directus against the suite's stand-in (``support/directus_stub.py``,
+"""Replays every recorded question of real Directus against the suite's stand-in (``support/cms/directus_stub.py``,
 started in-process) and fails on any difference in status or ``errors[0].extensions.code``.
 
 The stand-in is the suite's picture of Directus: if it answers differently from the real thing, the suite
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from support.directus_stub import SESSION_COOKIE as SC
-from support.directus_stub import DirectusStub
+from support.cms.directus_stub import SESSION_COOKIE as SC
+from support.cms.directus_stub import DirectusStub
 
 from .conftest import run
 from .directus_recordings import EVENT_1, EVENT_2, SET_UP_ONLY, USER_A, USER_B, recorded_code, recordings

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient, TestServer
 
 from processor.directus import Outcome, Reply, classify
-from support.directus_stub import DirectusStub
+from support.cms.directus_stub import DirectusStub
 
 from .conftest import run
 from .directus_recordings import EVENT_1, USER_A

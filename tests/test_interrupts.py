@@ -3,7 +3,7 @@ import signal
 
 import pytest
 
-from support.interrupts import sigterm_aborts_the_run
+from support.run.interrupts import sigterm_aborts_the_run
 
 
 def test_sigterm_interrupts_the_run_like_ctrl_c_so_the_fixtures_clean_up():

@@ -1,10 +1,10 @@
-"""-D report: which reports a plain behave run adds (support/reports.py); fast, no services."""
+"""-D report: which reports a plain behave run adds (support/run/reports.py); fast, no services."""
 
 from __future__ import annotations
 
 import pytest
 
-from support.reports import REPORTS, ReportOptionError, requested_reports
+from support.run.reports import REPORTS, ReportOptionError, requested_reports
 
 
 def test_no_report_unless_asked() -> None:
@@ -25,7 +25,7 @@ def test_every_report_names_an_importable_formatter() -> None:
     """A typo in a formatter's module or class would only show in a run that asks for that report."""
     from behave.formatter.base import Formatter
 
-    from support.reports import _load
+    from support.run.reports import _load
 
     for spec, _ in REPORTS.values():
         assert issubclass(_load(spec), Formatter), spec

@@ -26,8 +26,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..ports import free_port
 from .base import Endpoints, ServiceControl, ServicesUnavailable
+from .ports import free_port
 from .processes import ServerProcess
 
 PG_SYSTEM_USER = "suitepg"

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from .clock import SETTLE, within
+from ..clock import SETTLE, within
 
 T = TypeVar("T")
 

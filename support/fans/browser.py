@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from .clock import within
+from ..clock import within
 
 #: Where Chromium usually is, in the order tried (Debian's real binary first, then whatever is on PATH).
 CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome")

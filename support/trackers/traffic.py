@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ..waiting import eventually
+from .publisher import TelemetryPublisher, car_entry, position_entry, render_ts
 from .stream import publish_burst
-from .telemetry import TelemetryPublisher, car_entry, position_entry, render_ts
-from .waiting import eventually
 
 Key = tuple[str, str]
 """A position's identity as frames carry it: ``(deviceId, ts rendered YYYY-MM-DDTHH:MM:SS.mmmZ)``."""

@@ -18,7 +18,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from .clock import within
+from ..clock import within
 
 Frame = dict[str, Any]
 Predicate = Callable[[Frame], bool]

@@ -12,7 +12,7 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
-from .telemetry import TelemetryPublisher
+from .publisher import TelemetryPublisher
 
 
 def _text(value: bytes | str | int) -> str:

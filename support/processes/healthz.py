@@ -7,8 +7,8 @@ from typing import Any
 
 import aiohttp
 
-from .clock import PROBE, within
-from .waiting import eventually
+from ..clock import PROBE, within
+from ..waiting import eventually
 
 #: What ``/healthz`` answered: its HTTP status and JSON body.
 Health = tuple[int, dict[str, Any]]

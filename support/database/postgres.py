@@ -13,9 +13,9 @@ from pathlib import Path
 
 import asyncpg
 
-from .clock import SETTLE, within
-from .settings import REPO_ROOT
-from .waiting import eventually
+from ..clock import SETTLE, within
+from ..run.settings import REPO_ROOT
+from ..waiting import eventually
 
 SCHEMA = REPO_ROOT / "fixtures" / "test-schema.sql"
 

@@ -16,17 +16,17 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from .browser import Chromium, find_chromium
-from .browser_pages import WebSite
-from .clock import BACKSTOP, STEP
-from .database import Database
-from .directus_stub import DirectusStub
+from ..clock import BACKSTOP, STEP
+from ..cms.directus_stub import DirectusStub
+from ..database.postgres import Database
+from ..fans.browser import Chromium, find_chromium
+from ..fans.browser_pages import WebSite
+from ..processes.processor_process import ProcessorProcess
+from ..services import Endpoints, ServiceProvider, start_services
+from ..services.ports import free_port
+from ..trackers.publisher import TelemetryPublisher
 from .loop import BackgroundLoop
-from .ports import free_port
-from .processor_process import ProcessorProcess
-from .services import Endpoints, ServiceProvider, start_services
 from .settings import Settings
-from .telemetry import TelemetryPublisher
 
 T = TypeVar("T")
 

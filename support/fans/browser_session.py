@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from .clock import ANSWER, within
+from ..clock import ANSWER, within
 
 
 @dataclass(frozen=True)

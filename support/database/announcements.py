@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from .clock import ANSWER, SETTLE, within
+from ..clock import ANSWER, SETTLE, within
 
 CHANNEL = "live_corrections"
 BARRIER_CHANNEL = "live_corrections_suite_barrier"

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from behave import fixture
 from behave.runner import Context
 
+from ..scenario.world import World
+from ..services import ServicesUnavailable
 from .ordering import shuffle_run
-from .services import ServicesUnavailable
 from .settings import Settings
 from .suite import Suite
-from .world import World
 
 
 def say(message: str) -> None:

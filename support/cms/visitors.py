@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import uuid
 
+from ..processes.scrape import MetricsSnapshot
+from ..scenario.world import Person, World
 from .directus_stub import SeenRequest, session_of
-from .metrics import MetricsSnapshot
-from .world import Person, World
 
 AUTH_FAILURES = "processor_auth_failures_total"
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from .clock import ANSWER, within
+from ..clock import ANSWER, within
 
 Sample = tuple[str, tuple[tuple[str, str], ...]]
 

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from .clock import ANSWER
-from .database import Database
-from .metrics import MetricsSnapshot, scrape
+from ..clock import ANSWER
+from ..database.postgres import Database
+from ..fans.viewer import Frame, Viewer
+from ..processes.processor_process import ProcessorProcess
+from ..processes.scrape import MetricsSnapshot, scrape
+from ..run.suite import Suite
+from ..trackers.publisher import TelemetryPublisher, car_entry
 from .notes import Notes
-from .processor_process import ProcessorProcess
-from .suite import Suite
-from .telemetry import TelemetryPublisher, car_entry
-from .viewer import Frame, Viewer
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ class World:
         self.cleanups: list[Callable[[], Awaitable[None]]] = []
         #: Extra sections for a failing step's report (e.g. what a browser page showed): title -> text.
         self.reporters: list[Callable[[], tuple[str, str]]] = []
-        #: What the scenario's steps remember for later steps (see support/notes.py).
+        #: What the scenario's steps remember for later steps (see support/scenario/notes.py).
         self.notes = Notes()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

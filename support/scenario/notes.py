@@ -1,4 +1,4 @@
-"""What one scenario remembers between its steps: typed, owned by its :class:`~support.world.World`.
+"""What one scenario remembers between its steps: typed, owned by its :class:`~support.scenario.world.World`.
 
 Steps keep nothing on behave's ``context`` but the world and the run's fixtures; a later step reads here what
 an earlier one noted ("them", "the answer", when the outage began). A fresh :class:`Notes` per scenario, so
@@ -10,18 +10,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .metrics import MetricsSnapshot
-from .viewer import Frame
+from ..fans.viewer import Frame
+from ..processes.scrape import MetricsSnapshot
 
 if TYPE_CHECKING:  # only for annotations: these modules import the world themselves
-    from .announcements import Announcements
-    from .browser import FanBrowser
-    from .browser_session import SessionAnswer
-    from .database import InsertHold
-    from .instances import ScenarioInstances
-    from .load import LoadRun
-    from .slow_link import SlowLink
-    from .traffic import ContinuousTraffic, Report
+    from ..database.announcements import Announcements
+    from ..database.postgres import InsertHold
+    from ..fans.browser import FanBrowser
+    from ..fans.browser_session import SessionAnswer
+    from ..processes.instances import ScenarioInstances
+    from ..processes.slow_link import SlowLink
+    from ..trackers.load_run import LoadRun
+    from ..trackers.traffic import ContinuousTraffic, Report
 
 
 @dataclass

@@ -14,11 +14,11 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..run.suite import Suite
+from ..scenario.world import World
+from ..trackers.publisher import TelemetryPublisher
+from ..trackers.stream import Pending, delete_keys, pending
 from .processor_process import ProcessorProcess
-from .stream import Pending, delete_keys, pending
-from .suite import Suite
-from .telemetry import TelemetryPublisher
-from .world import World
 
 #: Batch size of scenario instances: small, so that a burst is spread over several batches (and instances)
 #: and a killed instance holds only part of it.

@@ -14,10 +14,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from .telemetry import car_entry
-from .viewer import QUIET_WINDOW, Viewer
-from .waiting import eventually
-from .world import World
+from ..fans.viewer import QUIET_WINDOW, Viewer
+from ..scenario.world import World
+from ..waiting import eventually
+from .publisher import car_entry
 
 #: How often the paced publisher wakes up to send what is due.
 TICK = 0.005

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from .clock import RECOVER
+from ..clock import RECOVER
+from ..scenario.world import World
+from ..trackers.traffic import Report, report_burst
+from ..waiting import eventually
 from .instances import Instance, ScenarioInstances
-from .traffic import Report, report_burst
-from .waiting import eventually
-from .world import World
 
 #: The lag bound of the instance a scenario overwhelms (milliseconds): short, so that the scenario is quick.
 LAG_BOUND_MS = 300

@@ -8,7 +8,7 @@ from typing import Any
 from hamcrest import close_to, has_entries
 from hamcrest.core.matcher import Matcher
 
-from .telemetry import render_ts
+from ..trackers.publisher import render_ts
 
 #: Coordinates survive JSON and double precision exactly in practice; the tolerance only absorbs rounding.
 COORDINATE_TOLERANCE = 1e-9

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import aiohttp
 
-from .clock import PROBE, SETTLE, within
-from .settings import REPO_ROOT
-from .waiting import eventually
+from ..clock import PROBE, SETTLE, within
+from ..run.settings import REPO_ROOT
+from ..waiting import eventually
 
 
 class ProcessorProcess:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .clock import within
+from ..clock import within
 from .viewer import Frame, FrameTimeout, Viewer
 
 LiveMap = dict[str, dict[str, Any]]

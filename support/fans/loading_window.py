@@ -4,8 +4,8 @@ opened on purpose instead of hoped for.
 The contract (docs/processor.md, section 4, "Snapshot/live boundary") promises that a position stored while a
 fan's snapshot loads reaches that fan exactly once. The window is made with PostgreSQL's lock queue:
 
-1. an :class:`~support.database.InsertHold` keeps the Processor's insert of the positions waiting;
-2. a :class:`~support.database.ReadQueue` queues behind that insert, so every later read of ``positions``
+1. an :class:`~support.database.postgres.InsertHold` keeps the Processor's insert of the positions waiting;
+2. a :class:`~support.database.postgres.ReadQueue` queues behind that insert, so every later read of ``positions``
    waits behind it;
 3. the fan asks for the map: the Processor starts buffering live positions and its snapshot query waits;
 4. the hold is released: the insert (queued first) commits and the positions are published, which another
@@ -16,7 +16,7 @@ Every position of the window is then both in the snapshot and among the live pos
 with the same time: the fan must see each once.
 
 The other side of the boundary, positions committed just *after* the snapshot was read but published while
-its answer travels to the Processor, is opened with a :class:`~support.slow_link.SlowLink` between one
+its answer travels to the Processor, is opened with a :class:`~support.processes.slow_link.SlowLink` between one
 instance and PostgreSQL (:func:`open_while_answer_travels`): those positions can only reach the fan from the
 live buffer.
 """
@@ -25,13 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
 
-from .database import InsertHold
+from ..database.postgres import InsertHold
+from ..processes.slow_link import SlowLink
+from ..scenario.world import World
+from ..trackers.traffic import Key
+from ..waiting import eventually
 from .deliveries import key_of, wait_for_positions
-from .slow_link import SlowLink
-from .traffic import Key
 from .viewer import Frame
-from .waiting import eventually
-from .world import World
 
 STEP_TIMEOUT = 10.0
 

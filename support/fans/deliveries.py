@@ -1,7 +1,7 @@
 """What a fan received, judged as a whole: complete, without repeats, in order, on the right event's map.
 
 Single frames are checked with :meth:`Viewer.wait_for` and the matchers; these helpers look at a viewer's whole
-inbox against the reports that were sent (:class:`support.traffic.Report`) and explain a failure with what was
+inbox against the reports that were sent (:class:`support.trackers.traffic.Report`) and explain a failure with what was
 missing, repeated or out of order, not with hundreds of frames.
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, 
 from datetime import datetime, timedelta
 from typing import Any
 
-from .database import Database
-from .telemetry import TelemetryPublisher, render_ts
-from .traffic import Key, Report, report_burst
+from ..database.postgres import Database
+from ..trackers.publisher import TelemetryPublisher, render_ts
+from ..trackers.traffic import Key, Report, report_burst
 from .viewer import Frame, FrameTimeout, Viewer
 
 #: How many examples a failure message quotes.
