@@ -43,7 +43,7 @@ class Announcements:
         if event is not None:
             event.set()
 
-    async def everything_so_far(self, pool: asyncpg.Pool, timeout: float = 5.0) -> list[dict[str, Any]]:
+    async def everything_so_far(self, pool: asyncpg.Pool, timeout: float = ANSWER) -> list[dict[str, Any]]:
         """Every announcement of the changes committed before this call, parsed, in order."""
         marker = secrets.token_hex(8)
         arrived = self._barriers[marker] = asyncio.Event()

@@ -157,3 +157,10 @@ class FanBrowser:
 
     async def close(self) -> None:
         await self.context.close()
+
+
+@dataclass
+class FanBrowsers:
+    """A scenario's browsers, by person (in the world's state); each is closed by the scenario's clean-up."""
+
+    by_person: dict[str, FanBrowser] = field(default_factory=dict)

@@ -1,7 +1,7 @@
 """What a fan received, judged as a whole: complete, without repeats, in order, on the right event's map.
 
 Single frames are checked with :meth:`Viewer.wait_for` and the matchers; these helpers look at a viewer's whole
-inbox against the reports that were sent (:class:`support.trackers.traffic.Report`) and explain a failure with what was
+inbox against the reports that were sent (:class:`support.trackers.record.Report`) and explain a failure with what was
 missing, repeated or out of order, not with hundreds of frames.
 """
 
@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..database.postgres import Database
-from ..trackers.publisher import TelemetryPublisher, render_ts
-from ..trackers.traffic import Key, Report, report_burst
+from ..scenario.world import World
+from ..trackers.publisher import render_ts
+from ..trackers.record import Key, Report
+from ..trackers.traffic import report_burst
 from .viewer import Frame, FrameTimeout, Viewer
 
 #: How many examples a failure message quotes.
@@ -149,20 +151,26 @@ def sent_after(reports: Iterable[Report], moment: float) -> list[Report]:
     return [report for report in reports if report.sent_at > moment]
 
 
-async def bursts_until(publisher: TelemetryPublisher, tracker: tuple[str, str], count: int, readers: Sequence[Viewer],
-                       *, event_id: str, start: datetime, done: Callable[[], Awaitable[bool]], max_bursts: int,
-                       timeout: float, what: str) -> tuple[list[Report], int]:
-    """Burst after burst of ``count`` reports by ``tracker`` (alias, device id): each one must reach every
-    fan in ``readers`` (the positive barrier) before ``done()`` is asked; return every report and the number
-    of bursts once it says yes, or fail after ``max_bursts``. Bursts are ten minutes apart in report time."""
+async def bursts_until(world: World, tracker: str, count: int, readers: Sequence[Viewer], *, event_id: str,
+                       start: datetime, done: Callable[[], Awaitable[bool]], max_bursts: int, timeout: float,
+                       what: str) -> tuple[list[Report], int]:
+    """Burst after burst of ``count`` reports by ``tracker``: each one must reach every fan in ``readers`` (the
+    positive barrier) before ``done()`` is asked; return every report and the number of bursts once it says yes, or
+    fail after ``max_bursts``. Bursts are ten minutes apart in report time; all of them together are the scenario's
+    latest round."""
+    assert world.publisher is not None
     reports: list[Report] = []
-    for burst in range(max_bursts):
-        sent = await report_burst(publisher, [tracker], count, start + timedelta(minutes=10 * burst))
-        reports += sent
-        for viewer in readers:
-            await wait_for_positions(viewer, [r.key for r in sent], event_id=event_id, timeout=timeout,
-                                     what=f"the positions of burst {burst + 1}")
-        if await done():
-            return reports, burst + 1
+    try:
+        for burst in range(max_bursts):
+            sent = await report_burst(world.publisher, [(tracker, world.device(tracker))], count,
+                                      start + timedelta(minutes=10 * burst))
+            reports += sent
+            for viewer in readers:
+                await wait_for_positions(viewer, [r.key for r in sent], event_id=event_id, timeout=timeout,
+                                         what=f"the positions of burst {burst + 1}")
+            if await done():
+                return reports, burst + 1
+    finally:
+        world.published.add_round(reports)
     raise AssertionError(f"waited for {what}: not after {max_bursts} bursts of {count} positions "
                          f"({len(reports)} reported)")

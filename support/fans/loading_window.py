@@ -24,29 +24,38 @@ live buffer.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
 
+from ..clock import SETTLE
 from ..database.postgres import InsertHold
 from ..processes.slow_link import SlowLink
 from ..scenario.world import World
-from ..trackers.traffic import Key
+from ..trackers.record import Key
 from ..waiting import eventually
 from .deliveries import key_of, wait_for_positions
 from .viewer import Frame
 
-STEP_TIMEOUT = 10.0
+
+@dataclass
+class LoadingWindow:
+    """The positions of the scenario's window (stored while a fan's map was loading), in the world's state."""
+
+    keys: list[Key] = field(default_factory=list)
 
 
 async def open_while_loading(world: World, person: str, event: str, hold: InsertHold, observer: str,
                              window: Collection[Key]) -> Frame:
     """Open ``person``'s map of ``event`` so that its snapshot loads while ``window``'s positions (held back
-    by ``hold``) are stored and published; ``observer`` already has the map open. Return the answer."""
+    by ``hold``) are stored and published; ``observer`` already has the map open. Return the answer; ``window``
+    becomes the scenario's :class:`LoadingWindow`."""
+    world.state(LoadingWindow, LoadingWindow).keys = list(window)
     db = world.db
 
     async def insert_waiting() -> tuple[bool, int]:
         waiting = await db.inserts_waiting()
         return waiting >= 1, waiting
 
-    await eventually(insert_waiting, timeout=STEP_TIMEOUT, what="the Processor's insert to wait for the hold")
+    await eventually(insert_waiting, timeout=SETTLE, what="the Processor's insert to wait for the hold")
     reads = await db.queue_reads()
     world.cleanups.append(reads.release)
     viewer = world.viewers.get(person) or await world.connect(person)
@@ -56,18 +65,18 @@ async def open_while_loading(world: World, person: str, event: str, hold: Insert
         waiting = await db.lock_waiters("AccessShareLock")
         return waiting >= 1, waiting
 
-    await eventually(snapshot_waiting, timeout=STEP_TIMEOUT, what=f"{person}'s snapshot query to wait")
+    await eventually(snapshot_waiting, timeout=SETTLE, what=f"{person}'s snapshot query to wait")
     await hold.release()
-    await reads.granted(STEP_TIMEOUT)  # the held insert has committed
+    await reads.granted(SETTLE)  # the held insert has committed
     event_id = world.event(event)
-    await wait_for_positions(world.viewer(observer), window, event_id=event_id, timeout=STEP_TIMEOUT,
+    await wait_for_positions(world.viewer(observer), window, event_id=event_id, timeout=SETTLE,
                              what=f"positions stored while {person}'s map loads, as {observer} receives them")
     answered_early = [f for f in viewer.inbox[since:] if f.get("eventId") == event_id]
     assert not answered_early, f"{person}'s map opened before its snapshot could be read: {answered_early}"
     await reads.release()
     world.answers[person] = await viewer.wait_for(
         lambda f: f.get("eventId") == event_id and f.get("type") in ("subscribed", "error"),
-        timeout=STEP_TIMEOUT, what=f"an answer to subscribing to {event!r}", since=since,
+        timeout=SETTLE, what=f"an answer to subscribing to {event!r}", since=since,
     )
     return world.answers[person]
 
@@ -96,7 +105,7 @@ async def open_while_answer_travels(world: World, person: str, event: str, link:
     published *before* the Processor has the snapshot (``link`` holds PostgreSQL's answers to the instance
     ``person`` is connected to; ``observer`` follows the event on the same instance). Only positions buffered
     from before the snapshot query can reach ``person``: the snapshot does not hold them. Returns the answer
-    and the positions ``publish`` sent."""
+    and the positions ``publish`` sent, which become the scenario's :class:`LoadingWindow`."""
     db = world.db
     viewer = world.viewer(person)
     began = await db.server_clock()
@@ -107,11 +116,12 @@ async def open_while_answer_travels(world: World, person: str, event: str, link:
         finished = await db.finished_queries(link.held_ports, since=began, mentioning="positions")
         return finished >= 1, finished
 
-    await eventually(snapshot_read, timeout=STEP_TIMEOUT,
+    await eventually(snapshot_read, timeout=SETTLE,
                      what=f"the snapshot query for {person} to have run on the server")
     window = list(await publish())
+    world.state(LoadingWindow, LoadingWindow).keys = window
     event_id = world.event(event)
-    await wait_for_positions(world.viewer(observer), window, event_id=event_id, timeout=STEP_TIMEOUT,
+    await wait_for_positions(world.viewer(observer), window, event_id=event_id, timeout=SETTLE,
                              what=f"positions stored while {person}'s snapshot is on its way, as {observer} "
                                   f"receives them")
     answered_early = [f for f in viewer.inbox[since:] if f.get("eventId") == event_id]
@@ -119,7 +129,7 @@ async def open_while_answer_travels(world: World, person: str, event: str, link:
     link.release()
     world.answers[person] = await viewer.wait_for(
         lambda f: f.get("eventId") == event_id and f.get("type") in ("subscribed", "error"),
-        timeout=STEP_TIMEOUT, what=f"an answer to subscribing to {event!r}", since=since,
+        timeout=SETTLE, what=f"an answer to subscribing to {event!r}", since=since,
     )
     in_snapshot = [item for item in world.answers[person].get("snapshot") or [] if key_of(item) in set(window)]
     assert not in_snapshot, f"the snapshot was read after the positions were stored, not before: {in_snapshot}"

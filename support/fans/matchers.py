@@ -1,14 +1,15 @@
-"""PyHamcrest matchers for the Processor's frames, so a failure reads as "expected a position of …"."""
+"""PyHamcrest matchers for the Processor's frames and refusals, so a failure reads as "expected a position of …"."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from hamcrest import close_to, has_entries
+from hamcrest import assert_that, close_to, equal_to, has_entries, not_none
 from hamcrest.core.matcher import Matcher
 
 from ..trackers.publisher import render_ts
+from .viewer import Refusal, Viewer
 
 #: Coordinates survive JSON and double precision exactly in practice; the tolerance only absorbs rounding.
 COORDINATE_TOLERANCE = 1e-9
@@ -60,3 +61,11 @@ def mentions_device(frame: dict[str, Any], device_id: str) -> bool:
     if frame.get("deviceId") == device_id:
         return True
     return any(item.get("deviceId") == device_id for item in frame.get("snapshot") or [] if isinstance(item, dict))
+
+
+def assert_refused(viewer: Viewer, status: int, *, accepted: str = "the upgrade was accepted") -> Refusal:
+    """``viewer``'s upgrade was answered with HTTP ``status`` (``accepted``: the failure message if it got in)."""
+    assert_that(viewer.refusal, not_none(), accepted)
+    assert viewer.refusal is not None  # for the type checker: the line above made sure
+    assert_that(viewer.refusal.status, equal_to(status), f"refusal: {viewer.refusal}")
+    return viewer.refusal

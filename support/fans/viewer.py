@@ -18,7 +18,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from ..clock import within
+from ..clock import ANSWER, within
 
 Frame = dict[str, Any]
 Predicate = Callable[[Frame], bool]
@@ -61,7 +61,7 @@ class Viewer:
 
     # -- connection ------------------------------------------------------------------------------------
 
-    async def connect(self, url: str, *, origin: str | None = None, timeout: float = 5.0,
+    async def connect(self, url: str, *, origin: str | None = None, timeout: float = ANSWER,
                       receive_buffer: int | None = None, subprotocols: list[str] | None = None) -> bool:
         """Open the connection; return False (and keep the HTTP status in :attr:`refusal`) if refused.
 

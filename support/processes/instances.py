@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..run.suite import Suite
 from ..scenario.world import World
 from ..trackers.publisher import TelemetryPublisher
 from ..trackers.stream import Pending, delete_keys, pending
 from .processor_process import ProcessorProcess
+from .scrape import MetricsSnapshot, scrape
 
 #: Batch size of scenario instances: small, so that a burst is spread over several batches (and instances)
 #: and a killed instance holds only part of it.
@@ -103,6 +103,11 @@ class ScenarioInstances:
     def groups(self) -> list[str]:
         return sorted({instance.group for instance in self.instances.values()})
 
+    async def metrics(self, name: str) -> MetricsSnapshot:
+        """Instance ``name``'s ``/metrics`` (a scenario counts on its own instances, never on the main one)."""
+        assert self.suite.http is not None
+        return await scrape(self.instance(name).process.base_url, self.suite.http)
+
     # -- the stream ------------------------------------------------------------------------------------
 
     async def pending(self, group: str) -> Pending:
@@ -120,10 +125,7 @@ class ScenarioInstances:
             await self.publisher.close()
 
 
-def instances_of(context: Any) -> ScenarioInstances:
-    """The scenario's private stream and instances, made on first use and kept in the world's notes for the rest
+def instances_of(world: World) -> ScenarioInstances:
+    """The scenario's private stream and instances, made on first use and kept in the world's state for the rest
     of the scenario (the world cleans them up). One helper for every step module that starts instances."""
-    world: World = context.world
-    if world.notes.instances is None:
-        world.notes.instances = ScenarioInstances(context.suite, world)
-    return world.notes.instances
+    return world.state(ScenarioInstances, lambda: ScenarioInstances(world.suite, world))

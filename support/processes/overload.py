@@ -13,7 +13,7 @@ from datetime import datetime
 
 from ..clock import RECOVER
 from ..scenario.world import World
-from ..trackers.traffic import Report, report_burst
+from ..trackers.record import Report
 from ..waiting import eventually
 from .instances import Instance, ScenarioInstances
 
@@ -23,13 +23,13 @@ LAG_BOUND_MS = 300
 
 async def overwhelm(world: World, instances: ScenarioInstances, frozen: Instance, storing: Instance, tracker: str,
                     count: int, start: datetime) -> list[Report]:
-    """Freeze ``frozen``; have ``tracker`` report ``count`` positions, which ``storing`` stores and publishes;
-    keep ``frozen`` frozen until those messages are older than its bound; thaw it (always)."""
+    """Freeze ``frozen``; have ``tracker`` report ``count`` positions (the scenario's latest round), which
+    ``storing`` stores and publishes; keep ``frozen`` frozen until those messages are older than its bound; thaw
+    it (always)."""
     device_id = world.device(tracker)
-    assert world.publisher is not None
     frozen.process.pause()  # the whole group: a launcher's child Processor freezes too
     try:
-        reports = await report_burst(world.publisher, [(tracker, device_id)], count, start)
+        reports = await world.publish_burst([tracker], count, start)
 
         async def published() -> tuple[bool, str]:
             # Stored by ``storing`` (its group read them) and none pending there: XACK went out, and the

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import aiohttp
 
-from ..clock import PROBE, SETTLE, within
+from ..clock import ANSWER, CATCH_UP, PROBE, SETTLE, within
 from ..run.settings import REPO_ROOT
 from ..waiting import eventually
 
@@ -50,7 +50,7 @@ class ProcessorProcess:
             self.proc = subprocess.Popen(self.command, env=environment, cwd=REPO_ROOT, stdout=log,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
-    async def wait_healthy(self, session: aiohttp.ClientSession, timeout: float = 20.0) -> None:
+    async def wait_healthy(self, session: aiohttp.ClientSession, timeout: float = CATCH_UP) -> None:
         """Return once ``/healthz`` answers 200; fail early, with the log, if the process exits."""
 
         async def probe() -> tuple[bool, str]:
@@ -71,7 +71,7 @@ class ProcessorProcess:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout: float = 10.0) -> int | None:
+    def stop(self, timeout: float = SETTLE) -> int | None:
         """SIGTERM to the whole process group, then SIGKILL to it after ``timeout`` (scaled by the suite's clock);
         return the exit status of the command (the launcher's, when there is one)."""
         timeout = within(timeout)
@@ -93,8 +93,8 @@ class ProcessorProcess:
             return
         if self.proc.poll() is None:
             self._signal_group(signal.SIGKILL)
-            self.proc.wait(10)
-        self._reap_group(10)
+            self.proc.wait(SETTLE)
+        self._reap_group(SETTLE)
 
     def pause(self) -> None:
         """Freeze the whole process group (SIGSTOP): the Processor, and a launcher around it, stop running but
@@ -126,7 +126,7 @@ class ProcessorProcess:
                     sys.stderr.write(f"processes {members} of the Processor's group survived SIGKILL\n")
                     return
                 self._signal_group(signal.SIGKILL)
-                killed, deadline = True, time.monotonic() + 5
+                killed, deadline = True, time.monotonic() + ANSWER
             time.sleep(0.02)  # poll interval of a deadline-bounded wait for processes that are not our children
 
     def tail(self, lines: int = 50) -> str:

@@ -20,6 +20,8 @@ import contextlib
 import struct
 from urllib.parse import urlsplit, urlunsplit
 
+from ..clock import ANSWER
+
 #: The first message of a connection that asks for TLS or GSS encryption; the server answers with one byte.
 ENCRYPTION_REQUESTS = {80877103, 80877104}
 #: Server messages that carry a command's result.
@@ -134,4 +136,4 @@ class SlowLink:
             writer.close()
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
+                await asyncio.wait_for(self._server.wait_closed(), ANSWER)

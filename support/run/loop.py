@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from ..clock import SETTLE, within
+from ..clock import BACKSTOP, SETTLE, within
 
 T = TypeVar("T")
 
@@ -30,7 +30,7 @@ class BackgroundLoop:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 60.0) -> T:
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = BACKSTOP) -> T:
         """Run ``coro`` on the background loop and return its result (or raise its exception)."""
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
@@ -38,6 +38,14 @@ class BackgroundLoop:
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError(f"{getattr(coro, '__qualname__', coro)} did not finish within {timeout} s") from None
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        """Call a plain function on the background loop's thread (the CMS stub and the viewers belong to it)."""
+
+        async def call() -> T:
+            return function(*args)
+
+        return self.run(call())
 
     def close(self) -> None:
         """Cancel what is left, stop the loop and join its thread."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,9 +53,13 @@ class Suite:
         #: Seconds spent in each phase of start-up, for the run's summary and the benchmarks.
         self.timings: dict[str, float] = {}
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 60.0) -> T:
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = BACKSTOP) -> T:
         """Run a coroutine on the suite's I/O loop (from a step or hook)."""
         return self.loop.run(coro, timeout)
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        """Call a plain function on the suite's I/O loop, where the CMS stub and the viewers live."""
+        return self.loop.call(function, *args)
 
     # -- start -----------------------------------------------------------------------------------------
 

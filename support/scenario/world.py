@@ -2,7 +2,9 @@
 
 Feature files speak of "Alice", "the Rally of Tirana" and "tracker-A"; the world maps each name to a fresh
 UUID, IMEI or session cookie the first time it is mentioned, so no scenario can see another's data, whatever
-order they run in. :meth:`World.clean_up` removes every row, session and connection the scenario made.
+order they run in. It publishes the scenario's reports and records them (:attr:`World.published`), keeps what each
+feature's steps remember (:meth:`World.state`), and :meth:`World.clean_up` removes every row, session and
+connection the scenario made.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import TypeVar
 
 from ..clock import ANSWER
 from ..database.postgres import Database
@@ -22,10 +25,16 @@ from ..fans.viewer import Frame, Viewer
 from ..processes.processor_process import ProcessorProcess
 from ..processes.scrape import MetricsSnapshot, scrape
 from ..run.suite import Suite
-from ..trackers.publisher import TelemetryPublisher, car_entry
-from .notes import Notes
+from ..trackers.publisher import TelemetryPublisher, car_entry, render_ts
+from ..trackers.record import Position, Published, Report
+from ..trackers.stream import publish_burst
+from ..trackers.traffic import BROKEN_PLACE, broken_entry, report_burst
+from .state import ScenarioState
 
-T = TypeVar("T")
+S = TypeVar("S")
+
+#: A report about to be sent: the position it stands for, and the stream fields that carry it.
+Draft = tuple[Position, dict[str, str]]
 
 
 @dataclass
@@ -33,11 +42,6 @@ class Person:
     name: str
     user_id: str
     cookie: str | None
-
-
-def parse_time(text: str) -> datetime:
-    """``2026-05-02 11:00:00`` (UTC, as feature files write it) -> an aware datetime."""
-    return datetime.fromisoformat(text.strip()).replace(tzinfo=UTC)
 
 
 def _slug(name: str) -> str:
@@ -58,19 +62,26 @@ class World:
         #: Each person's latest answer to opening a map: ``subscribed`` (with its snapshot) or ``error``.
         self.answers: dict[str, Frame] = {}
         self.stub_mark = len(suite.stub.requests)
+        #: The Processor's metrics just before the scenario's first own report (counters are compared as deltas).
         self.baseline: MetricsSnapshot | None = None
-        self.published: list[tuple[str, str, dict[str, str]]] = []
+        #: Every report the scenario published, and its latest round.
+        self.published = Published()
         #: Where this scenario's trackers report: the run's stream, unless a scenario points it at its own.
         self.publisher: TelemetryPublisher | None = suite.publisher
         #: Extra clean-ups a scenario registers (its own Processor instances, locks, traffic); run last first.
         self.cleanups: list[Callable[[], Awaitable[None]]] = []
         #: Extra sections for a failing step's report (e.g. what a browser page showed): title -> text.
         self.reporters: list[Callable[[], tuple[str, str]]] = []
-        #: What the scenario's steps remember for later steps (see support/scenario/notes.py).
-        self.notes = Notes()
+        self._state = ScenarioState()
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.suite.run(coro)
+    def state(self, kind: type[S], make: Callable[[], S] | None = None) -> S:
+        """What a feature's steps remember for later steps (support/scenario/state.py): this scenario's ``kind``,
+        made by ``make`` on first use; without ``make``, the one an earlier step made."""
+        return self._state.get(kind, make)
+
+    def state_if_any(self, kind: type[S]) -> S | None:
+        """This scenario's ``kind`` if an earlier step made one, else ``None``."""
+        return self._state.find(kind)
 
     @property
     def db(self) -> Database:
@@ -122,7 +133,8 @@ class World:
         assert len(entries) == 1, f"expected one car {number} in this scenario, found {len(entries)}"
         return entries[0]
 
-    async def record_positions(self, rows: list[tuple[str, datetime, float, float]]) -> None:
+    async def record_positions(self, rows: Iterable[tuple[str, datetime, float, float]]) -> None:
+        """Store positions as if reported long ago (``(tracker, ts, latitude, longitude)``, e.g. :class:`Position`)."""
         await self.db.add_positions((self.device(alias), ts, lat, lon) for alias, ts, lat, lon in rows)
 
     # -- people ----------------------------------------------------------------------------------------
@@ -197,21 +209,75 @@ class World:
 
     # -- telemetry -------------------------------------------------------------------------------------
 
-    async def report(self, alias: str, ts: datetime, latitude: float, longitude: float, *,
-                     ts_text: str | None = None, **payload: float | int) -> str:
-        """Publish a position as the tracker would; the first report of a scenario fixes the metrics baseline.
+    async def publish(self, alias: str, ts: datetime, latitude: float, longitude: float, *,
+                      ts_text: str | None = None, payload: Mapping[str, float | int] | None = None) -> Report:
+        """Publish a position as the tracker would.
 
         ``ts_text`` sends the time as written (e.g. with a local offset) instead of in UTC; ``payload``
         replaces the default altitude, angle, speed and satellites."""
-        if self.baseline is None:
-            self.baseline = await self.metrics()
-        fields = car_entry(self.device(alias), ts, latitude, longitude, **payload)
+        fields = car_entry(self.device(alias), ts, latitude, longitude, **(payload or {}))
         if ts_text is not None:
             fields["ts"] = ts_text
+        [report] = await self._publish([(Position(alias, ts, latitude, longitude), fields)])
+        return report
+
+    async def publish_together(self, positions: Sequence[Position]) -> list[Report]:
+        """Publish ``positions`` in one MULTI/EXEC, so that the Processor reads them in one batch."""
+        drafts = [(position, car_entry(self.device(position.tracker), *position[1:])) for position in positions]
+        return await self._publish(drafts, at_once=True, together=True)
+
+    async def publish_twice(self, position: Position) -> list[Report]:
+        """The same report twice, back to back in one round trip, so that both usually land in one batch."""
+        fields = car_entry(self.device(position.tracker), *position[1:])
+        return await self._publish([(position, fields), (position, dict(fields))], at_once=True)
+
+    async def publish_again(self, alias: str, ts: datetime) -> Report:
+        """The producer retries: the very fields of ``alias``'s report of ``ts``, as a new stream entry."""
+        earlier = self.published.sent_as(alias, render_ts(ts))
+        assert earlier, f"{alias} has not reported a position at {ts} in this scenario"
+        first = earlier[0]
+        [report] = await self._publish([(Position(alias, first.ts, first.latitude, first.longitude),
+                                         dict(first.fields))])
+        return report
+
+    async def publish_broken(self, alias: str, problems: Sequence[tuple[str, datetime]]) -> list[Report]:
+        """One report per ``(problem, ts)``, each broken that way (support/trackers/traffic.py, BREAKAGES), sent
+        one after the other."""
+        device_id = self.device(alias)
+        return await self._publish([(Position(alias, ts, *BROKEN_PLACE), broken_entry(problem, device_id, ts))
+                                    for problem, ts in problems])
+
+    async def publish_burst(self, aliases: Sequence[str], count: int, start: datetime) -> list[Report]:
+        """``count`` positions, the trackers taking turns, in one round trip: the scenario's latest round.
+
+        Traffic in quantity fixes no metrics baseline: no scenario counts metrics over it."""
         assert self.publisher is not None
-        entry_id = await self.publisher.publish(fields)
-        self.published.append((alias, entry_id, fields))
-        return entry_id
+        reports = await report_burst(self.publisher, [(alias, self.device(alias)) for alias in aliases], count, start)
+        self.published.add_round(reports)
+        return reports
+
+    async def _publish(self, drafts: Sequence[Draft], *, at_once: bool = False, together: bool = False) -> list[Report]:
+        """The one way a scenario's own reports go out: the first fixes the metrics baseline, each is recorded.
+
+        Sent one after the other, or ``at_once`` in one pipelined round trip (``together``: one MULTI/EXEC)."""
+        if self.baseline is None:
+            self.baseline = await self.metrics()
+        assert self.publisher is not None
+        if at_once:
+            sent_at = time.monotonic()
+            ids = await publish_burst(self.publisher, [fields for _, fields in drafts], together=together)
+            reports = [self._report(draft, entry_id, sent_at) for draft, entry_id in zip(drafts, ids, strict=True)]
+        else:
+            reports = []
+            for draft in drafts:
+                sent_at = time.monotonic()
+                reports.append(self._report(draft, await self.publisher.publish(draft[1]), sent_at))
+        self.published.add(reports)
+        return reports
+
+    def _report(self, draft: Draft, entry_id: str, sent_at: float) -> Report:
+        (alias, ts, latitude, longitude), fields = draft
+        return Report(alias, self.device(alias), ts, latitude, longitude, entry_id, sent_at, fields)
 
     async def metrics(self) -> MetricsSnapshot:
         assert self.suite.http is not None
@@ -248,7 +314,7 @@ class World:
                 if viewer.closed_with else "open"
             parts.append(f"  {name} ({state}): {viewer.describe_inbox()}")
         parts.append("---- published to the stream ----")
-        parts += [f"  {entry_id} {alias}: {fields}" for alias, entry_id, fields in self.published]
+        parts += self.published.describe()
         parts.append("---- requests the CMS stub saw ----")
         parts += [f"  {request}" for request in self.suite.stub.requests_since(self.stub_mark)] or ["  none"]
         for reporter in self.reporters:

@@ -18,6 +18,7 @@ from ..fans.viewer import QUIET_WINDOW, Viewer
 from ..scenario.world import World
 from ..waiting import eventually
 from .publisher import car_entry
+from .record import Report
 
 #: How often the paced publisher wakes up to send what is due.
 TICK = 0.005
@@ -27,22 +28,15 @@ STEP = timedelta(milliseconds=5)
 
 
 @dataclass
-class Published:
-    alias: str
-    device_id: str
-    event: str
-    entry_id: str
-    ts: datetime
-
-
-@dataclass
 class LoadRun:
+    """One @load scenario's events, fans and what was published, kept in the world's state (:func:`load_run`)."""
+
     world: World
     #: event name -> tracker aliases
     trackers: dict[str, list[str]] = field(default_factory=dict)
     #: fan name -> event name
     fans: dict[str, str] = field(default_factory=dict)
-    published: list[Published] = field(default_factory=list)
+    published: list[Report] = field(default_factory=list)
     achieved_rate: float = 0.0
 
     # -- set-up --------------------------------------------------------------------------------------------
@@ -80,25 +74,29 @@ class LoadRun:
             if due <= sent:
                 await asyncio.sleep(TICK)  # pacing
                 continue
-            batch: list[Published] = []
+            batch: list[tuple[str, str, datetime, float, float, dict[str, str]]] = []
             pipe = publisher.redis.pipeline(transaction=False)
             for k in range(sent, due):
-                event, alias = schedule[k % len(schedule)]
+                _, alias = schedule[k % len(schedule)]
                 device_id, ts = self.world.device(alias), TS_BASE + k * STEP
-                fields = car_entry(device_id, ts, 41.0 + k * 1e-5, 19.0 + k * 1e-5)
+                latitude, longitude = 41.0 + k * 1e-5, 19.0 + k * 1e-5
+                fields = car_entry(device_id, ts, latitude, longitude)
                 pipe.xadd(publisher.stream, fields)  # type: ignore[arg-type]  # redis-py's field types are invariant; str fields are what it sends
-                batch.append(Published(alias, device_id, event, "", ts))
-            for item, entry_id in zip(batch, await pipe.execute(), strict=False):
-                item.entry_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-            self.published.extend(batch)
+                batch.append((alias, device_id, ts, latitude, longitude, fields))
+            sent_at = time.monotonic()
+            for (alias, device_id, ts, latitude, longitude, fields), entry_id in zip(batch, await pipe.execute(),
+                                                                                      strict=False):
+                entry = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+                self.published.append(Report(alias, device_id, ts, latitude, longitude, entry, sent_at, fields))
             sent = due
         elapsed = time.monotonic() - began
         self.achieved_rate = sent / elapsed if elapsed else 0.0
+        self.world.published.add_round(self.published)
 
     # -- outcomes ------------------------------------------------------------------------------------------
 
-    def _by_device(self) -> dict[str, list[Published]]:
-        out: dict[str, list[Published]] = defaultdict(list)
+    def _by_device(self) -> dict[str, list[Report]]:
+        out: dict[str, list[Report]] = defaultdict(list)
         for item in self.published:
             out[item.device_id].append(item)
         return out
@@ -159,7 +157,7 @@ class LoadRun:
         return problems
 
     def _history_problems(self, fan: str, event: str, viewer: Viewer,
-                          by_device: dict[str, list[Published]]) -> list[str]:
+                          by_device: dict[str, list[Report]]) -> list[str]:
         event_id = self.world.event(event)
         ours = {self.world.device(alias) for alias in self.trackers[event]}
         received: dict[str, list[str | None]] = defaultdict(list)
@@ -190,3 +188,8 @@ class LoadRun:
         return (f"{len(self.published)} positions published at {self.achieved_rate:.0f}/s by "
                 f"{sum(len(a) for a in self.trackers.values())} trackers on {len(self.trackers)} events, "
                 f"watched by {len(self.fans)} fans")
+
+
+def load_run(world: World) -> LoadRun:
+    """The scenario's load run, made on first use and kept in the world's state for the rest of the scenario."""
+    return world.state(LoadRun, lambda: LoadRun(world))

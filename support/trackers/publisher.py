@@ -2,7 +2,7 @@
 
 The entry format and the sentinel encoding are the contract of docs/processor.md, section 3. This is the
 suite's own encoder, written from the document, not borrowed from the Processor; a unit test checks that the
-two agree (tests/test_contract_sentinels.py).
+two agree (tests/suite/test_contract_sentinels.py).
 """
 
 from __future__ import annotations
@@ -58,18 +58,17 @@ def position_entry(device_id: str, ts: datetime, latitude: float, longitude: flo
 
 
 class TelemetryPublisher:
-    """Publishes to the run's telemetry stream and remembers what it published, for reports."""
+    """Publishes to one telemetry stream (the run's, or a scenario's own); what a scenario published is recorded
+    by its World (:class:`support.trackers.record.Published`), not here."""
 
     def __init__(self, redis_url: str, stream: str) -> None:
         self.stream = stream
         self.redis = aioredis.Redis.from_url(redis_url)
-        self.published: list[tuple[str, dict[str, str]]] = []
 
     async def publish(self, fields: dict[str, str]) -> str:
+        """``XADD`` one entry; return its id."""
         entry_id = await self.redis.xadd(self.stream, fields)  # type: ignore[arg-type]  # redis-py's field types are invariant; str fields are what it sends
-        entry = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-        self.published.append((entry, fields))
-        return entry
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     async def close(self) -> None:
         await self.redis.aclose()

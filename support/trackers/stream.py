@@ -88,9 +88,7 @@ async def publish_burst(publisher: TelemetryPublisher, entries: Sequence[dict[st
     async with publisher.redis.pipeline(transaction=together) as pipe:
         for fields in entries:
             pipe.xadd(publisher.stream, fields)  # type: ignore[arg-type]  # redis-py's field types are invariant; str fields are what it sends
-        ids = [_text(entry_id) for entry_id in await pipe.execute()]
-    publisher.published.extend(zip(ids, entries, strict=False))
-    return ids
+        return [_text(entry_id) for entry_id in await pipe.execute()]
 
 
 async def delete_keys(redis: aioredis.Redis, prefix: str) -> int:

@@ -10,37 +10,18 @@ import asyncio
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..clock import SETTLE
 from ..waiting import eventually
-from .publisher import TelemetryPublisher, car_entry, position_entry, render_ts
+from .publisher import TelemetryPublisher, car_entry, position_entry
+from .record import Published, Report
 from .stream import publish_burst
-
-Key = tuple[str, str]
-"""A position's identity as frames carry it: ``(deviceId, ts rendered YYYY-MM-DDTHH:MM:SS.mmmZ)``."""
 
 #: How often a tracker of continuous traffic reports. This is the producer's cadence (the rate of the modelled
 #: rally), not a wait for an outcome: nothing is awaited by it.
 TRAFFIC_CADENCE = 0.005
-
-
-@dataclass(frozen=True)
-class Report:
-    """One position as a tracker sent it, and the stream entry it became."""
-
-    alias: str
-    device_id: str
-    ts: datetime
-    latitude: float
-    longitude: float
-    entry_id: str
-    #: ``time.monotonic()`` just before the entry was sent; comparable with a frame's ``_received_at``.
-    sent_at: float
-
-    @property
-    def key(self) -> Key:
-        return (self.device_id, render_ts(self.ts))
 
 
 def _place(index: int) -> tuple[float, float]:
@@ -62,18 +43,21 @@ async def report_burst(publisher: TelemetryPublisher, trackers: Sequence[tuple[s
         ts = start + step * (index // len(trackers))
         planned.append((alias, device_id, ts, *_place(index)))
     sent_at = time.monotonic()
-    ids = await publish_burst(publisher, [_entry(device_id, ts, lat, lon) for _, device_id, ts, lat, lon in planned])
-    return [Report(alias, device_id, ts, lat, lon, entry_id, sent_at)
-            for (alias, device_id, ts, lat, lon), entry_id in zip(planned, ids, strict=False)]
+    entries = [_entry(device_id, ts, lat, lon) for _, device_id, ts, lat, lon in planned]
+    ids = await publish_burst(publisher, entries)
+    return [Report(alias, device_id, ts, lat, lon, entry_id, sent_at, fields)
+            for (alias, device_id, ts, lat, lon), entry_id, fields in zip(planned, ids, entries, strict=False)]
 
 
 class ContinuousTraffic:
     """Trackers reporting one after another, without pause between rounds, until :meth:`stop`: a rally in
-    progress that fans join in the middle of."""
+    progress that fans join in the middle of. Once stopped, everything it reported is ``record``'s latest round."""
 
     def __init__(self, publisher: TelemetryPublisher, trackers: Sequence[tuple[str, str]], start: datetime,
-                 step: timedelta = timedelta(milliseconds=100), cadence: float = TRAFFIC_CADENCE) -> None:
+                 record: Published, step: timedelta = timedelta(milliseconds=100),
+                 cadence: float = TRAFFIC_CADENCE) -> None:
         self.publisher = publisher
+        self.record = record
         self.trackers = list(trackers)
         self.start_ts = start
         self.step = step
@@ -82,6 +66,7 @@ class ContinuousTraffic:
         self.failure: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._recorded = False
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="continuous-traffic")
@@ -94,8 +79,9 @@ class ContinuousTraffic:
                 ts = self.start_ts + self.step * (index // len(self.trackers))
                 lat, lon = _place(index)
                 sent_at = time.monotonic()
-                entry_id = await self.publisher.publish(_entry(device_id, ts, lat, lon))
-                self.reports.append(Report(alias, device_id, ts, lat, lon, entry_id, sent_at))
+                fields = _entry(device_id, ts, lat, lon)
+                entry_id = await self.publisher.publish(fields)
+                self.reports.append(Report(alias, device_id, ts, lat, lon, entry_id, sent_at, fields))
                 index += 1
                 try:  # producer cadence: TRAFFIC_CADENCE above; stop() interrupts it at once
                     await asyncio.wait_for(self._stopping.wait(), self.cadence)
@@ -105,7 +91,7 @@ class ContinuousTraffic:
             self.failure = exc
             raise
 
-    async def wait_reported(self, count: int, *, timeout: float = 10.0) -> None:
+    async def wait_reported(self, count: int, *, timeout: float = SETTLE) -> None:
         """Return once ``count`` reports in total have been sent."""
 
         async def enough() -> tuple[bool, str]:
@@ -116,15 +102,29 @@ class ContinuousTraffic:
         await eventually(enough, timeout=timeout, what=f"{count} reports of continuous traffic")
 
     async def stop(self) -> None:
-        """Stop reporting; idempotent (also the scenario's clean-up)."""
+        """Stop reporting and record the round; idempotent (also the scenario's clean-up)."""
         self._stopping.set()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
+        if not self._recorded:
+            self._recorded = True
+            self.record.add_round(self.reports)
         if self.failure is not None and not isinstance(self.failure, asyncio.CancelledError):
             raise AssertionError(f"the traffic stopped early: {self.failure!r}")
 
 
 # -- broken reports (docs/processor.md, section 3, "Malformed entries") ------------------------------------
+
+#: Where a broken report's valid original puts the car (latitude, longitude).
+BROKEN_PLACE = (41.33, 19.82)
+
+
+@dataclass
+class BrokenReports:
+    """The scenario's broken reports, by the problem its feature file names (in the world's state)."""
+
+    by_problem: dict[str, Report] = field(default_factory=dict)
+
 
 def _not_json(fields: dict[str, str], _: re.Match[str]) -> None:
     fields["payload"] = fields["payload"][:-1]  # drop the closing brace
@@ -135,7 +135,7 @@ def _no_device(fields: dict[str, str], _: re.Match[str]) -> None:
 
 
 def _latitude(fields: dict[str, str], match: re.Match[str]) -> None:
-    fields["payload"] = fields["payload"].replace('"latitude": 41.33', f'"latitude": {float(match[1])}', 1)
+    fields["payload"] = fields["payload"].replace(f'"latitude": {BROKEN_PLACE[0]}', f'"latitude": {float(match[1])}', 1)
 
 
 def _codec(fields: dict[str, str], match: re.Match[str]) -> None:
@@ -153,7 +153,7 @@ BREAKAGES: list[tuple[str, Callable[[dict[str, str], re.Match[str]], None]]] = [
 
 def broken_entry(problem: str, device_id: str, ts: datetime) -> dict[str, str]:
     """A valid entry for ``device_id`` at ``ts``, broken the way ``problem`` says (see :data:`BREAKAGES`)."""
-    fields = position_entry(device_id, ts, 41.33, 19.82)
+    fields = position_entry(device_id, ts, *BROKEN_PLACE)
     for pattern, breakage in BREAKAGES:
         match = re.fullmatch(pattern, problem.strip())
         if match:
@@ -161,8 +161,3 @@ def broken_entry(problem: str, device_id: str, ts: datetime) -> dict[str, str]:
             return fields
     raise ValueError(f"no way to break a report like {problem!r}; the suite knows: "
                      f"{', '.join(pattern for pattern, _ in BREAKAGES)}")
-
-
-def split_names(text: str) -> list[str]:
-    """``"tracker-A, tracker-B and tracker-C"`` (or ``"Alice and Carol"``) -> the names, in order."""
-    return [name.strip() for name in re.split(r",|\band\b|\bnor\b", text) if name.strip()]

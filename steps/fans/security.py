@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass, field
 
 from behave import given, then, when
-from behave.runner import Context
-from hamcrest import assert_that, equal_to, greater_than, has_entries, less_than, none, not_none
+from hamcrest import assert_that, equal_to, greater_than, has_entries, less_than, none
 
 from support.clock import ANSWER, STEP
 from support.cms.directus_stub import SESSION_COOKIE, session_of
-from support.fans.matchers import an_error
-from support.fans.viewer import Viewer
+from support.fans.matchers import an_error, assert_refused
+from support.fans.viewer import Frame, Viewer
+from support.scenario.gherkin import StepContext
 from support.waiting import eventually
 
 #: The malformed messages of the feature file, by the name it gives them.
@@ -34,7 +35,6 @@ HOSTILE_IDS = {
     "written with look-alike digits": "\u0667f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5\uff15",
 }
 
-CLOSE_WAIT = 5.0
 #: The largest message the Processor accepts by default (docs/processor.md: PROCESSOR_MAX_FRAME_BYTES).
 MAX_MESSAGE_BYTES = 64 * 1024
 #: WebSocket close codes the fans experience (docs/processor.md, "Close codes").
@@ -44,20 +44,34 @@ CLOSE_SESSION_ENDED = 1008
 SLOW_DOWN = "rate_limited"
 
 
+@dataclass
+class Hostile:
+    """What these steps remember: the error a message got, a flood sent, the cookies made up for visitors."""
+
+    answer: Frame | None = None
+    #: (inbox length before the flood, requests sent, event id)
+    flood: tuple[int, int, str] | None = None
+    made_up_cookies: list[str] = field(default_factory=list)
+
+
+def _hostile(context: StepContext) -> Hostile:
+    return context.world.state(Hostile, Hostile)
+
+
 def _made_up_cookie() -> str:
     return f"{SESSION_COOKIE}={secrets.token_urlsafe(24)}"
 
 
-def _cookies_seen(context: Context) -> list[str]:
-    cookies = context.world.notes.made_up_cookies
+def _cookies_seen(context: StepContext) -> list[str]:
+    cookies = _hostile(context).made_up_cookies
     return [*cookies, *(p.cookie for p in context.world.people.values() if p.cookie)]
 
 
 # -- the upgrade -------------------------------------------------------------------------------------------
 
-def _connect_visitor_with_made_up_cookie(context: Context) -> Viewer:
+def _connect_visitor_with_made_up_cookie(context: StepContext) -> Viewer:
     cookie = _made_up_cookie()
-    context.world.notes.made_up_cookies = [*context.world.notes.made_up_cookies, cookie]
+    _hostile(context).made_up_cookies.append(cookie)
     viewer = Viewer("the visitor", cookie)
     context.world.viewers["the visitor"] = viewer
     context.suite.run(viewer.connect(context.suite.processor.live_url))
@@ -65,40 +79,36 @@ def _connect_visitor_with_made_up_cookie(context: Context) -> Viewer:
 
 
 @when("a visitor with a made-up session cookie opens the live channel")
-def step_made_up_cookie(context: Context) -> None:
+def step_made_up_cookie(context: StepContext) -> None:
     _connect_visitor_with_made_up_cookie(context)
 
 
 @given("a visitor with a made-up session cookie has been turned away")
-def step_made_up_cookie_refused(context: Context) -> None:
+def step_made_up_cookie_refused(context: StepContext) -> None:
     viewer = _connect_visitor_with_made_up_cookie(context)
-    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
-    assert viewer.refusal is not None  # for the type checker: the line above made sure
-    assert_that(viewer.refusal.status, equal_to(401), f"refusal: {viewer.refusal}")
+    assert_refused(viewer, 401)
 
 
 @when('{person}\'s browser opens the live channel from the web site "{origin}"')
-def step_foreign_origin(context: Context, person: str, origin: str) -> None:
+def step_foreign_origin(context: StepContext, person: str, origin: str) -> None:
     context.world.stub_mark = len(context.suite.stub.requests)
     context.suite.run(context.world.connect(person, origin=origin))
 
 
 @given('{person} has been turned away when opening the live channel from the web site "{origin}"')
-def step_foreign_origin_refused(context: Context, person: str, origin: str) -> None:
+def step_foreign_origin_refused(context: StepContext, person: str, origin: str) -> None:
     viewer = context.suite.run(context.world.connect(person, origin=origin))
-    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
-    assert_that(viewer.refusal.status, equal_to(403), f"refusal: {viewer.refusal}")
+    assert_refused(viewer, 403)
 
 
 @then("{person} is turned away as coming from a foreign web site")
-def step_refused_origin(context: Context, person: str) -> None:
+def step_refused_origin(context: StepContext, person: str) -> None:
     viewer = context.world.viewer(person)
-    assert_that(viewer.refusal, not_none(), "the upgrade was accepted")
-    assert_that(viewer.refusal.status, equal_to(403), f"refusal: {viewer.refusal}")
+    assert_refused(viewer, 403)
 
 
 @then("the CMS was not asked about {person}")
-def step_cms_not_asked_about(context: Context, person: str) -> None:
+def step_cms_not_asked_about(context: StepContext, person: str) -> None:
     token = session_of(context.world.person(person).cookie or "")
     seen = [str(r) for r in context.suite.stub.requests_since(context.world.stub_mark) if r.session == token]
     assert_that(seen, equal_to([]))
@@ -107,52 +117,52 @@ def step_cms_not_asked_about(context: Context, person: str) -> None:
 # -- messages ----------------------------------------------------------------------------------------------
 
 @given("{person} has the live channel open")
-def step_channel_open(context: Context, person: str) -> None:
+def step_channel_open(context: StepContext, person: str) -> None:
     viewer = context.suite.run(context.world.connect(person))
     assert_that(viewer.refusal, none(), f"{person}'s connection was refused")
     context.world.stub_mark = len(context.suite.stub.requests)  # what the CMS is asked from here on
 
 
-def _send_and_await_error(context: Context, person: str, message: str) -> None:
+def _send_and_await_error(context: StepContext, person: str, message: str) -> None:
     viewer = context.world.viewer(person)
     already = len(viewer.inbox)
     context.suite.run(viewer.send(message))
-    context.world.notes.answer = context.suite.run(viewer.wait_for(lambda f: f.get("type") == "error", timeout=ANSWER,
-                                                       what="an error", since=already))
+    _hostile(context).answer = context.suite.run(viewer.wait_for(lambda f: f.get("type") == "error", timeout=ANSWER,
+                                                                 what="an error", since=already))
 
 
 @when('{person} sends the malformed message "{message}"')
-def step_send_malformed(context: Context, person: str, message: str) -> None:
+def step_send_malformed(context: StepContext, person: str, message: str) -> None:
     assert message in MALFORMED, f"no malformed message called {message!r} (known: {list(MALFORMED)})"
     _send_and_await_error(context, person, MALFORMED[message])
 
 
 @when("{person} asks to follow the event {kind}")
-def step_hostile_id(context: Context, person: str, kind: str) -> None:
+def step_hostile_id(context: StepContext, person: str, kind: str) -> None:
     assert kind in HOSTILE_IDS, f"no hostile id called {kind!r} (known: {list(HOSTILE_IDS)})"
     _send_and_await_error(context, person, json.dumps({"type": "subscribe", "eventId": HOSTILE_IDS[kind]}))
 
 
 @then("{person} is told the message was malformed")
-def step_told_malformed(context: Context, person: str) -> None:
-    assert_that(context.world.notes.answer, an_error("bad_request"))
+def step_told_malformed(context: StepContext, person: str) -> None:
+    assert_that(_hostile(context).answer, an_error("bad_request"))
 
 
 @then('{person} can still open the live map of the "{event}"')
-def step_still_usable(context: Context, person: str, event: str) -> None:
+def step_still_usable(context: StepContext, person: str, event: str) -> None:
     answer = context.suite.run(context.world.open_map(person, event))
     assert_that(answer, has_entries(type="subscribed"), f"{person} could not open the map of {event} afterwards")
 
 
 @then('the CMS was asked about no event but the "{event}"')
-def step_cms_only_event(context: Context, event: str) -> None:
+def step_cms_only_event(context: StepContext, event: str) -> None:
     wanted = f"/items/events/{context.world.event(event)}"
     seen = [r.path for r in context.suite.stub.requests_since(context.world.stub_mark)]
     assert_that(seen, equal_to([wanted]), "what the CMS was asked after the connection opened")
 
 
 @when("{person} sends a message larger than the live channel accepts")
-def step_oversized(context: Context, person: str) -> None:
+def step_oversized(context: StepContext, person: str) -> None:
     viewer = context.world.viewer(person)
     frame = json.dumps({"type": "subscribe", "eventId": "x" * (MAX_MESSAGE_BYTES + 1)})
 
@@ -165,19 +175,19 @@ def step_oversized(context: Context, person: str) -> None:
     context.suite.run(send())
 
 
-def _assert_closed_with(context: Context, person: str, code: int) -> None:
+def _assert_closed_with(context: StepContext, person: str, code: int) -> None:
     viewer = context.world.viewer(person)
-    closed = context.suite.run(viewer.wait_closed(timeout=CLOSE_WAIT))
+    closed = context.suite.run(viewer.wait_closed(timeout=ANSWER))
     assert_that(closed[0], equal_to(code), f"{person}'s connection ended with {closed}")
 
 
 # -- floods ------------------------------------------------------------------------------------------------
 
 @when('{person} asks to follow the "{event}" {count:d} times in one burst')
-def step_flood(context: Context, person: str, event: str, count: int) -> None:
+def step_flood(context: StepContext, person: str, event: str, count: int) -> None:
     viewer = context.world.viewer(person)
     message = json.dumps({"type": "subscribe", "eventId": context.world.event(event)})
-    context.world.notes.flood = (len(viewer.inbox), count, context.world.event(event))
+    _hostile(context).flood = (len(viewer.inbox), count, context.world.event(event))
     context.world.stub_mark = len(context.suite.stub.requests)
 
     async def _send_all() -> None:
@@ -188,18 +198,20 @@ def step_flood(context: Context, person: str, event: str, count: int) -> None:
 
 
 @then("{person} is disconnected for sending a message that is too large")
-def step_closed_too_large(context: Context, person: str) -> None:
+def step_closed_too_large(context: StepContext, person: str) -> None:
     _assert_closed_with(context, person, CLOSE_TOO_LARGE)
 
 
 @then("{person} gets an answer to each request, most of them asking {pronoun} to slow down")
-def step_flood_answers(context: Context, person: str, pronoun: str) -> None:
+def step_flood_answers(context: StepContext, person: str, pronoun: str) -> None:
     """Every request answered (none silently dropped), most with the rate-limit error."""
     code = SLOW_DOWN
     viewer = context.world.viewer(person)
-    since, count, event_id = context.world.notes.flood
+    flood = _hostile(context).flood
+    assert flood is not None, f"{person} sent no flood of requests in this scenario"
+    since, count, event_id = flood
 
-    def answers() -> list:
+    def answers() -> list[Frame]:
         return [f for f in viewer.inbox[since:]
                 if f.get("eventId") == event_id and f.get("type") in ("subscribed", "error")]
 
@@ -215,7 +227,7 @@ def step_flood_answers(context: Context, person: str, pronoun: str) -> None:
 
 
 @then("the CMS was asked about {person}'s requests far fewer than {count:d} times")
-def step_cms_spared(context: Context, person: str, count: int) -> None:
+def step_cms_spared(context: StepContext, person: str, count: int) -> None:
     token = session_of(context.world.person(person).cookie or "")
     seen = [r for r in context.suite.stub.requests_since(context.world.stub_mark) if r.session == token]
     print(f"the CMS saw {len(seen)} requests for {person}'s session during the flood")
@@ -225,24 +237,24 @@ def step_cms_spared(context: Context, person: str, count: int) -> None:
 # -- revoked sessions --------------------------------------------------------------------------------------
 
 @when("the CMS revokes {person}'s session")
-def step_revoke(context: Context, person: str) -> None:
+def step_revoke(context: StepContext, person: str) -> None:
     context.suite.stub.revoke(context.world.cookie(person))
 
 
 @then("{person} is told her session is no longer valid")
-def step_told_unauthorized(context: Context, person: str) -> None:
+def step_told_unauthorized(context: StepContext, person: str) -> None:
     assert_that(context.world.answers[person], an_error("unauthorized"))
 
 
 @then("{person} is disconnected because her session has ended")
-def step_closed_session_ended(context: Context, person: str) -> None:
+def step_closed_session_ended(context: StepContext, person: str) -> None:
     _assert_closed_with(context, person, CLOSE_SESSION_ENDED)
 
 
 # -- secrets -----------------------------------------------------------------------------------------------
 
 @then("no session cookie of this scenario appears in any Processor log")
-def step_no_cookie_in_logs(context: Context) -> None:
+def step_no_cookie_in_logs(context: StepContext) -> None:
     cookies = _cookies_seen(context)
     assert cookies, "this scenario used no session cookie"
     secrets_used = {value for cookie in cookies for value in (cookie, session_of(cookie)) if value}
