@@ -3,7 +3,7 @@ answering as a real Directus (11.17.4 and 12.4.0) answered the same questions.
 
 We are not testing Directus; we are testing what the Processor does with whatever Directus answers, so the
 stand-in must answer like the real thing: same status, same ``errors[0].extensions.code``. The recordings in
-``fixtures/directus/`` are the reference, and ``tests/test_directus_replay.py`` replays every recorded question
+``fixtures/directus/`` are the reference, and ``tests/suite/test_directus_replay.py`` replays every recorded question
 against this stand-in. What real Directus does, and this stand-in does too:
 
 * the token comes from ``?access_token=``, else ``Authorization: Bearer``, else the **first**

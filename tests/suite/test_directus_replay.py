@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from support.cms.directus_stub import SESSION_COOKIE as SC
 from support.cms.directus_stub import DirectusStub
 
-from .conftest import run
-from .directus_recordings import EVENT_1, EVENT_2, SET_UP_ONLY, USER_A, USER_B, recorded_code, recordings
+from ..conftest import run
+from ..directus_recordings import EVENT_1, EVENT_2, SET_UP_ONLY, USER_A, USER_B, recorded_code, recordings
 
 
 class Clock:

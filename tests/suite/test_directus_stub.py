@@ -8,8 +8,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from processor.directus import Outcome, Reply, classify
 from support.cms.directus_stub import DirectusStub
 
-from .conftest import run
-from .directus_recordings import EVENT_1, USER_A
+from ..conftest import run
+from ..directus_recordings import EVENT_1, USER_A
 
 UNKNOWN = "99999999-9999-4999-8999-999999999999"
 

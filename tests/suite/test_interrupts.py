@@ -1,3 +1,6 @@
+"""Stopping a run with SIGTERM (a CI runner's cancel, ``timeout``) aborts it like Ctrl-C, so the fixtures clean up
+(support/run/interrupts.py)."""
+
 import os
 import signal
 

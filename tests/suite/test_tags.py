@@ -15,7 +15,7 @@ from pathlib import Path
 from behave.model import Feature, Rule, Scenario, ScenarioOutline
 from behave.parser import parse_file
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 FEATURES = sorted((REPO_ROOT / "features").glob("**/*.feature"))
 #: The seed's scenario tags: referred to from outside the suite, never renamed.
 SEED_TAGS = {"happy-path", "auth", "forbidden", "fanout", "orphan", "faulty"}
