@@ -25,9 +25,9 @@ from ..fans.viewer import Frame, Viewer
 from ..processes.processor_process import ProcessorProcess
 from ..processes.scrape import MetricsSnapshot, scrape
 from ..run.suite import Suite
+from ..trackers import stream
 from ..trackers.publisher import TelemetryPublisher, car_entry, render_ts
 from ..trackers.record import Position, Published, Report
-from ..trackers.stream import publish_burst
 from ..trackers.traffic import BROKEN_PLACE, broken_entry, report_burst
 from .state import ScenarioState
 
@@ -49,6 +49,8 @@ def _slug(name: str) -> str:
 
 
 class World:
+    """One scenario's names, seeded rows, people, viewers, reports and state; made fresh for each scenario."""
+
     def __init__(self, suite: Suite) -> None:
         self.suite = suite
         self.organizations: dict[str, str] = {}
@@ -265,7 +267,7 @@ class World:
         assert self.publisher is not None
         if at_once:
             sent_at = time.monotonic()
-            ids = await publish_burst(self.publisher, [fields for _, fields in drafts], together=together)
+            ids = await stream.publish_burst(self.publisher, [fields for _, fields in drafts], together=together)
             reports = [self._report(draft, entry_id, sent_at) for draft, entry_id in zip(drafts, ids, strict=True)]
         else:
             reports = []

@@ -17,6 +17,7 @@ import support.scenario.world as world_module
 from support.scenario.gherkin import parse_time, positions, quoted, split_names
 from support.scenario.state import MissingState, ScenarioState
 from support.scenario.world import World
+from support.trackers import stream
 from support.trackers.record import Position, Published, Report
 
 T0 = datetime(2026, 5, 2, 11, 0, tzinfo=UTC)
@@ -128,7 +129,7 @@ def _world(monkeypatch: pytest.MonkeyPatch) -> tuple[World, FakePublisher, list[
         return [Report(*trackers[i % len(trackers)], start, 41.0, 19.0, f"burst-{i}", 0.0, {}) for i in range(count)]
 
     monkeypatch.setattr(world, "metrics", metrics)
-    monkeypatch.setattr(world_module, "publish_burst", pipelined)
+    monkeypatch.setattr(stream, "publish_burst", pipelined)
     monkeypatch.setattr(world_module, "report_burst", burst)
     return world, publisher, scrapes
 
