@@ -1,4 +1,4 @@
-"""behave hooks: thin on purpose; the work lives in support/ (see support/fixtures.py)."""
+"""behave hooks: thin on purpose; the work lives in support/ (see support/run/fixtures.py)."""
 
 import sys
 from pathlib import Path
@@ -9,12 +9,12 @@ from behave import use_fixture
 from behave.model_core import Status
 
 from support import clock
-from support.fixtures import browser_missing, live_services, run_order, say, scenario_world
-from support.interrupts import sigterm_aborts_the_run
-from support.reports import add_requested_reports, attach_diagnostics
+from support.run.fixtures import browser_missing, live_services, run_order, say, scenario_world
+from support.run.interrupts import sigterm_aborts_the_run
+from support.run.reports import add_requested_reports, attach_diagnostics
+from support.run.settings import Settings
 from support.services.base import ServiceControlUnsupported, service_control
 from support.services.leftovers import sweep_earlier_runs
-from support.settings import Settings
 
 
 def before_all(context):
@@ -53,6 +53,6 @@ def before_scenario(context, scenario):
 
 def after_step(context, step):
     # behave writes step.error_message only after this hook: the diagnostics go through each report's own
-    # attachment mechanism instead (support/reports.py).
+    # attachment mechanism instead (support/run/reports.py).
     if step.status in (Status.failed, Status.error) and getattr(context, "world", None) is not None:
         attach_diagnostics(context, context.world.report_text())

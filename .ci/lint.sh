@@ -8,7 +8,7 @@ VENV="${LINT_VENV:-.venv-ci}"
 status=0
 echo "== lint: ruff check ."
 "$VENV/bin/ruff" check . || status=1
-echo "== types: mypy (strict for processor/ and support/)"
+echo "== types: mypy (strict for processor/, support/ and steps/)"
 "$VENV/bin/mypy" || status=1
 if [ "$status" -ne 0 ]; then
   echo "lint: FAILED (see the findings above)"

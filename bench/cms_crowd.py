@@ -138,7 +138,7 @@ async def crowd(harness: Harness, fans: int, limit: int, cap: float, seed: int) 
 
 
 async def _auth_failures(harness: Harness) -> dict[str, float]:
-    from support.metrics import scrape
+    from support.processes.scrape import scrape
 
     snapshot = await scrape(harness.suite.processor.base_url, harness.suite.http)  # type: ignore[arg-type]  # the suite is started by then (harness.start)
     return {dict(labels)["reason"]: value for (name, labels), value in snapshot.samples.items()

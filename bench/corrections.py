@@ -1,8 +1,8 @@
 """``python -m bench.corrections``: time from race control's ``UPDATE`` to the fan's ``correction`` frame.
 
 Starts its own embedded services and Processor through the suite's public classes (:class:`bench.harness.Harness`,
-:class:`support.world.World`), seeds one event with one car whose tracker has a history, opens the map for a few
-fans, then toggles the ``faulty`` flag of the tracker's latest position ``--count`` times, one change at a time:
+:class:`support.scenario.world.World`), seeds one event with one car whose tracker has a history, opens the map for a
+few fans, then toggles the ``faulty`` flag of the tracker's latest position ``--count`` times, one change at a time:
 each flag sends the car back to its previous position, each clear brings it forward again. For every change it
 records the time from just before the ``UPDATE`` is sent to the arrival of the matching frame at each fan, and,
 as a baseline in the same run, at a bare asyncpg ``LISTEN`` on the same channel (what PostgreSQL alone costs).
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Harness
-from support.announcements import Announcements
-from support.world import World
+from support.database.announcements import Announcements
+from support.scenario.world import World
 
 BENCH = Path(__file__).resolve().parent
 SECTION = BENCH / "CORRECTIONS.md"

@@ -1,6 +1,6 @@
 """Services, schema, CMS stub and Processor for the load and baseline benchmarks: the suite's own machinery.
 
-:class:`support.suite.Suite` already knows how to start embedded valkey + PostgreSQL (or Docker, or external
+:class:`support.run.suite.Suite` already knows how to start embedded valkey + PostgreSQL (or Docker, or external
 servers), load ``fixtures/test-schema.sql``, run the Directus stub and start Processors; the bench drives it
 phase by phase so baselines can run before (or without) a working Processor.
 """
@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from support.processor_process import ProcessorProcess
-from support.settings import Settings
-from support.suite import Suite
+from support.processes.processor_process import ProcessorProcess
+from support.run.settings import Settings
+from support.run.suite import Suite
+from support.services.leftovers import sweep_earlier_runs
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -32,7 +33,10 @@ class Harness:
     # -- start -----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Services, schema, stub, publisher and HTTP client; no Processor yet."""
+        """Services, schema, stub, publisher and HTTP client; no Processor yet (after ending what a killed run
+        left running, as the suite does)."""
+        if cleaned := sweep_earlier_runs():
+            print(cleaned, flush=True)
         self.suite.start(processor=False)
         self.timings["services"] = self.suite.timings["services"]
         self.timings["schema"] = self.suite.timings["schema"]

@@ -2,7 +2,7 @@
 
 Layout of one run (all on 127.0.0.1):
 
-* the Processor under test (``python -m processor``, started by :class:`support.suite.Suite`);
+* the Processor under test (``python -m processor``, started by :class:`support.run.suite.Suite`);
 * a **generator** process ``XADD``-ing positions at a paced rate (:mod:`bench.generator`);
 * a **viewer fleet** process holding N WebSocket viewers (:mod:`bench.wsclient`);
 * this process: the Directus stub (the suite's), the seeding, and the bookkeeping.
@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from support.metrics import scrape
+from support.processes.scrape import scrape
 
 from . import harness as _harness
 from .generator import TS_BASE_MS

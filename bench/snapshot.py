@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from support.database import SCHEMA
+from support.database.postgres import SCHEMA
 
 from .harness import Harness
 from .wsclient import RawViewer, open_viewer, percentiles

@@ -1,6 +1,6 @@
 """A lean WebSocket client for many simultaneous viewers, and the fleet worker that drives them.
 
-The suite's :class:`support.viewer.Viewer` (a full ``websockets`` client that parses every frame) is right
+The suite's :class:`support.fans.viewer.Viewer` (a full ``websockets`` client that parses every frame) is right
 for correctness but would make the *client* the bottleneck at 100,000 frames/s on a 2-core machine. Here
 each viewer is a bare ``asyncio.Protocol``: it does the HTTP upgrade itself, splits the byte stream into
 frames and, for most viewers, only counts ``position`` frames. A few *sampled* viewers (spread over the

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from report_checks.broken_processor import FAULT_MARKER, FAULT_VARIABLE
-from support.reports import DIAGNOSTICS_TITLE
+from support.run.reports import DIAGNOSTICS_TITLE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = "A signed-in fan sees every car, then follows them live"

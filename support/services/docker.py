@@ -19,7 +19,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from ..settings import POSTGRES_IMAGE, REDIS_IMAGE
+from ..run.settings import POSTGRES_IMAGE, REDIS_IMAGE
 from .base import Endpoints, ServiceControl, ServiceControlUnsupported, ServicesUnavailable
 
 DATABASE = "live_suite"

@@ -26,9 +26,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..ports import free_port
 from .base import Endpoints, ServiceControl, ServicesUnavailable
 from .cache import cache_dir
+from .ports import free_port
 from .processes import ServerProcess
 from .records import forget, record_folder
 

@@ -19,17 +19,19 @@ another user's record: the folders and pids it names are not ours to trust.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import pids
-from .records import LOCK_FILE, FolderEntry, Owner, ProcessEntry, read_entries, read_owner, runs_dir
+from .records import LOCK_FILE, FolderEntry, Owner, ProcessEntry, current, read_entries, read_owner, runs_dir
 
 #: Seconds a process has to end after its stop signal, then again after SIGKILL.
 GRACE = 5.0
@@ -239,7 +241,9 @@ def sweep(root: Path | None = None, *, grace: float = GRACE) -> list[Cleaned]:
 
 def sweep_earlier_runs() -> str | None:
     """Clear what killed runs left behind; one line per such run saying what was done, or ``None``. Never
-    raises for a file it cannot read: the new run must not fail because an old one was killed."""
+    raises for a file it cannot read: the new run must not fail because an old one was killed. Also arranges
+    that this run's own record is cleared when it exits (whatever its clean-up missed is ended then)."""
+    atexit.register(_clear_this_run_at_exit)
     try:
         cleaned = sweep()
     except OSError as exc:
@@ -247,3 +251,14 @@ def sweep_earlier_runs() -> str | None:
     lines = [c.describe(f"cleaned up after an earlier run that was killed (pid {c.owner.pid if c.owner else '?'})")
              for c in cleaned if c.did_something()]
     return "\n".join(lines) or None
+
+
+def _clear_this_run_at_exit() -> None:
+    """At the run's exit: whatever its own clean-up missed is ended and removed, then the record goes."""
+    record = current()
+    if record is None or os.getpid() != record.owner.pid:
+        return  # nothing recorded, or a forked child exiting: the run itself still runs
+    cleaned = clear_record(record.path)
+    record.release()
+    if cleaned.did_something():
+        sys.stderr.write(cleaned.describe("the run left these behind; ended at exit") + "\n")

@@ -13,7 +13,6 @@ when it dies, ``kill -9`` included): two runs starting together never clean up t
 
 from __future__ import annotations
 
-import atexit
 import fcntl
 import hashlib
 import json
@@ -192,7 +191,8 @@ _unavailable = False
 
 
 def this_run() -> RunRecord | None:
-    """This run's record, made on first use and cleared at exit; ``None`` (said once) when the cache folder
+    """This run's record, made on first use (cleared at exit: see :func:`~.leftovers.sweep_earlier_runs`);
+    ``None`` (said once) when the cache folder
     cannot hold it: the run goes on, only a ``kill -9`` of it would then leave things behind."""
     global _this_run, _unavailable
     with _mutex:
@@ -203,8 +203,6 @@ def this_run() -> RunRecord | None:
                 _unavailable = True
                 sys.stderr.write(f"no record of this run's processes in {runs_dir()} ({exc}): if the run is killed, "
                                  f"the next one cannot clean up after it\n")
-            else:
-                atexit.register(_clear_at_exit, _this_run)
         return _this_run
 
 
@@ -240,13 +238,6 @@ def forget(file: Path | None) -> None:
         _this_run.forget(file)
 
 
-def _clear_at_exit(record: RunRecord) -> None:
-    """At the run's exit: whatever its own clean-up missed is ended and removed, then the record goes."""
-    if os.getpid() != record.owner.pid:
-        return  # a forked child exiting: the run itself still runs
-    from .leftovers import clear_record  # here: leftovers reads records, so records cannot import it at the top
-
-    cleaned = clear_record(record.path)
-    record.release()
-    if cleaned.did_something():
-        sys.stderr.write(cleaned.describe("the run left these behind; ended at exit") + "\n")
+def current() -> RunRecord | None:
+    """This run's record if one was made, without making one."""
+    return _this_run

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..settings import CHOICES
+from ..run.settings import CHOICES
 from .base import Endpoints, ServiceProvider, ServicesUnavailable
 from .docker import DockerServices
 from .embedded import EmbeddedServices

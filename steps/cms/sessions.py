@@ -1,0 +1,139 @@
+"""Who is signed in, and who may watch what, as the CMS (the Directus stand-in) answers: sessions that die
+in each way Directus knows, share links, nameless sessions, events that do not exist."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from behave import given, then, when
+from hamcrest import assert_that, equal_to, has_item
+
+from support.clock import ANSWER
+from support.cms.visitors import add_visitor, refusals, requests_about
+from support.fans.matchers import an_error, assert_refused
+from support.fans.viewer import Frame
+from support.processes.scrape import MetricsSnapshot
+from support.scenario.gherkin import StepContext
+
+#: The name the World gives the event that exists neither in the database nor in the CMS.
+NOWHERE = "an event that does not exist"
+
+
+@dataclass
+class Sessions:
+    """What these steps remember: the metrics before a share-link visit, the answer for an event nowhere."""
+
+    baseline: MetricsSnapshot | None = None
+    nowhere_answer: Frame | None = None
+
+
+def _sessions(context: StepContext) -> Sessions:
+    return context.world.state(Sessions, Sessions)
+
+
+@given('{person} may watch the "{event}"')
+def step_may_watch(context: StepContext, person: str, event: str) -> None:
+    context.world.allow(person, event)
+
+
+@given('{person} is signed in for the organisation "{organisation}" only')
+def step_other_organisation(context: StepContext, person: str, organisation: str) -> None:
+    context.world.person(person)  # signed in, but granted nothing of this scenario's events
+
+
+@when("a visitor who is not signed in opens the live channel")
+def step_anonymous(context: StepContext) -> None:
+    context.suite.run(context.world.connect("the visitor", signed_in=False))
+
+
+@then("the visitor is turned away as not signed in")
+def step_refused(context: StepContext) -> None:
+    viewer = context.world.viewer("the visitor")
+    assert_refused(viewer, 401)
+
+
+@then("the CMS was not asked about the visitor")
+def step_cms_untouched(context: StepContext) -> None:
+    seen = context.suite.stub.requests_since(context.world.stub_mark)
+    assert_that([str(request) for request in seen], equal_to([]))
+
+
+# -- the CMS as it really answers (features/cms.feature) ------------------------------------------------------
+
+@when("the CMS changes the secret it signs sessions with")
+def step_rotate_secret(context: StepContext) -> None:
+    context.suite.stub.rotate_secret()
+
+
+@when("{person}'s session expires")
+def step_session_expires(context: StepContext, person: str) -> None:
+    context.suite.stub.expire(context.world.cookie(person))
+
+
+@then("{person} is asked to sign in again and disconnected")
+def step_sign_in_again(context: StepContext, person: str) -> None:
+    """``unauthorized``, then the connection closes with 1008 (policy violation): the session is dead."""
+    assert_that(context.world.answers[person], an_error("unauthorized"))
+    closed = context.suite.run(context.world.viewer(person).wait_closed(timeout=ANSWER))
+    assert_that(closed[0], equal_to(1008), f"{person}'s connection ended with {closed}")
+
+
+@when("{person} opens the live channel again")
+def step_reconnect(context: StepContext, person: str) -> None:
+    context.world.viewers.pop(person, None)
+    context.suite.run(context.world.connect(person))
+
+
+@then("{person} is turned away until she signs in again")
+def step_refused_until_signed_in(context: StepContext, person: str) -> None:
+    viewer = context.world.viewer(person)
+    assert_refused(viewer, 401)
+
+
+@when("a visitor with a share link of the CMS opens the live channel")
+def step_share_link(context: StepContext) -> None:
+    add_visitor(context.world, "the visitor", context.suite.stub.share_session())
+    _sessions(context).baseline = context.suite.run(context.world.metrics())
+    context.suite.run(context.world.connect("the visitor"))
+
+
+@then("the refusal is counted as a share link, not as a CMS outage")
+def step_counted_as_share(context: StepContext) -> None:
+    baseline = _sessions(context).baseline
+    assert baseline is not None, "no visitor with a share link came in this scenario"
+    rose = refusals(context.suite.run(context.world.metrics()), baseline)
+    assert_that(rose, equal_to({"share_session": 1}), "processor_auth_failures_total reasons that rose")
+
+
+@when("{person} opens the live map of an event that does not exist")
+def step_open_nowhere(context: StepContext, person: str) -> None:
+    context.world.events[NOWHERE] = str(uuid.uuid4())  # in neither the database nor the CMS
+    _sessions(context).nowhere_answer = context.suite.run(context.world.open_map(person, NOWHERE))
+
+
+@then("{person} got the same answer for the event that does not exist")
+def step_same_answer(context: StepContext, person: str) -> None:
+    existing = {k: v for k, v in context.world.answers[person].items() if k != "eventId" and not k.startswith("_")}
+    answer = _sessions(context).nowhere_answer
+    assert answer is not None, f"{person} did not open the map of an event that does not exist"
+    nowhere = {k: v for k, v in answer.items() if k != "eventId" and not k.startswith("_")}
+    assert_that(nowhere, equal_to(existing), "the answer for a missing event differs from a forbidden one")
+
+
+@given("the CMS says {person} is signed in but does not say who he is")
+def step_nameless(context: StepContext, person: str) -> None:
+    add_visitor(context.world, person, context.suite.stub.sign_in_nameless())
+
+
+@then("{person} is turned away because signing in is unavailable")
+def step_refused_nameless(context: StepContext, person: str) -> None:
+    viewer = context.world.viewer(person)
+    assert_refused(viewer, 503, accepted=f"{person} was let in")
+
+
+@then('the CMS was asked whether {person} may watch the "{event}"')
+def step_cms_asked_about(context: StepContext, person: str, event: str) -> None:
+    paths = [r.path for r in requests_about(context.world, person)]
+    assert_that(paths, has_item(f"/items/events/{context.world.event(event)}"),
+                f"what the CMS was asked with {person}'s session")

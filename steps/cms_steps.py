@@ -1,0 +1,3 @@
+"""The CMS room's steps (steps/cms/): behave loads this file, importing them registers their steps."""
+
+from steps.cms import availability, sessions  # noqa: F401  # imported for their step definitions

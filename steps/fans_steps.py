@@ -1,0 +1,11 @@
+"""The fans room's steps (steps/fans/): behave loads this file, importing them registers their steps."""
+
+from steps.fans import (  # noqa: F401  # imported for their step definitions
+    browser,
+    deliveries,
+    loading,
+    maps,
+    positions,
+    security,
+    web_clients,
+)

@@ -1,0 +1,1 @@
+"""Steps about Processor processes: a scenario's own instances, outages around them, overload, what they count."""

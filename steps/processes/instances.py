@@ -1,0 +1,132 @@
+"""Several Processor instances on a scenario's own telemetry stream: started, killed, and what they still owe.
+
+The instances and the stream are :class:`support.processes.instances.ScenarioInstances`; what the group owes is
+read from Redis (``XPENDING``), what was stored from PostgreSQL, never from the instances themselves.
+"""
+
+from __future__ import annotations
+
+from behave import given, then, when
+from hamcrest import assert_that, equal_to
+
+from support.clock import CATCH_UP, SETTLE
+from support.processes.instances import instances_of
+from support.processes.slow_link import SlowLink
+from support.scenario.gherkin import StepContext
+from support.trackers.stream import Pending
+from support.waiting import eventually
+
+
+@given("Processors {first} and {second} each read every report of one telemetry stream")
+def step_two_groups(context: StepContext, first: str, second: str) -> None:
+    """One consumer group each: both instances get every entry, so both store every position."""
+    instances = instances_of(context.world)
+    for name in (first, second):
+        instances.start(name, group=f"group-{name}")
+
+
+@given("Processors {first} and {second} share the reports of one telemetry stream")
+def step_one_group(context: StepContext, first: str, second: str) -> None:
+    """One consumer group: each entry goes to one of the two instances."""
+    instances = instances_of(context.world)
+    for name in (first, second):
+        instances.start(name)
+
+
+#: How long work may sit with a dead instance before another takes it over, in the crash scenario
+#: (PROCESSOR_CLAIM_IDLE_MS; the default, 30 s, would make the scenario wait that long).
+QUICK_TAKEOVER_MS = 300
+
+
+@given("Processors {first} and {second} are set up to share one telemetry stream and to take over each other's "
+       "stuck work quickly")
+def step_set_up(context: StepContext, first: str, second: str) -> None:
+    """Nothing runs yet: the scenario starts each instance when its story needs it."""
+    instances_of(context.world).common["PROCESSOR_CLAIM_IDLE_MS"] = str(QUICK_TAKEOVER_MS)
+
+
+@when("Processor {name} starts")
+def step_start(context: StepContext, name: str) -> None:
+    instances_of(context.world).start(name)
+
+
+@when("Processor {name} dies suddenly")
+def step_kill(context: StepContext, name: str) -> None:
+    instances_of(context.world).kill(name)
+
+
+@when("Processor {name} has taken reports it has not stored yet")
+def step_taken_not_stored(context: StepContext, name: str) -> None:
+    """The moment to kill it: the group lists entries as delivered to it, and its insert waits in the database."""
+    instances = instances_of(context.world)
+    instance = instances.instance(name)
+
+    async def holding() -> tuple[bool, str]:
+        owed: Pending = await instances.pending(instance.group)
+        waiting = await context.world.db.inserts_waiting()
+        return owed.of(instance.consumer) > 0 and waiting >= 1, f"pending {owed}, inserts waiting: {waiting}"
+
+    context.suite.run(eventually(holding, timeout=SETTLE, what=f"Processor {name} to hold reports it has not stored"))
+
+
+@when("Processors {first} and {second} are both about to store it")
+def step_both_about_to_store(context: StepContext, first: str, second: str) -> None:
+    """Both groups delivered the entry, and both instances' inserts wait for the held table: released together,
+    they race on the same (device, ts)."""
+    instances = instances_of(context.world)
+    groups = [instances.instance(name).group for name in (first, second)]
+
+    async def both_waiting() -> tuple[bool, str]:
+        owed = [await instances.pending(group) for group in groups]
+        waiting = await context.world.db.inserts_waiting()
+        return all(p.total >= 1 for p in owed) and waiting >= 2, f"pending {owed}, inserts waiting: {waiting}"
+
+    context.suite.run(eventually(both_waiting, timeout=SETTLE, what=f"{first} and {second} both storing the position"))
+
+
+@then("no report is left pending")
+def step_nothing_pending(context: StepContext) -> None:
+    """Every entry was acknowledged by its group (XPENDING empty), whoever took it first."""
+    instances = instances_of(context.world)
+
+    async def settled() -> tuple[bool, dict[str, Pending]]:
+        owed = {group: await instances.pending(group) for group in instances.groups()}
+        return all(p.total == 0 for p in owed.values()), owed
+
+    owed = context.suite.run(eventually(settled, timeout=CATCH_UP, what="every group's pending list to be empty"))
+    assert_that({group: p.total for group, p in owed.items()}, equal_to({group: 0 for group in owed}))
+
+
+@given("Processor {name} is set up to read one telemetry stream on its own, handing stuck work over only after "
+       "{minutes:d} minutes")
+def step_set_up_alone(context: StepContext, name: str, minutes: int) -> None:
+    """Nothing runs yet. The long claim idle time means that only re-reading its own pending entries at start,
+    not taking over idle work, can finish what the instance left behind within the scenario."""
+    instances_of(context.world).common["PROCESSOR_CLAIM_IDLE_MS"] = str(minutes * 60_000)
+
+
+@when("Processor {name} starts again under the same name")
+def step_restart(context: StepContext, name: str) -> None:
+    instances_of(context.world).restart(name)
+
+
+@given("Processor {first} stores the reports of one telemetry stream, and Processor {second} serves fans from the "
+       "same stream over a slow link to the database")
+def step_slow_link_pair(context: StepContext, first: str, second: str) -> None:
+    """``second`` reaches PostgreSQL through a :class:`SlowLink` the scenario can stall; it reads the stream in
+    a consumer group of its own, so ``first`` stores every position while ``second``'s answers are held."""
+    instances = instances_of(context.world)
+    endpoints = context.suite.endpoints
+    assert endpoints is not None
+    link = context.world.state(SlowLink, lambda: SlowLink(endpoints.database_url))
+    context.suite.run(link.start())
+    context.world.cleanups.append(link.close)
+    instances.start(first)
+    instances.start(second, group=f"group-{second}", PROCESSOR_DATABASE_URL=link.url)
+
+
+@given("{person} has the live channel of Processor {name} open")
+def step_channel_of(context: StepContext, person: str, name: str) -> None:
+    process = instances_of(context.world).instance(name).process
+    viewer = context.suite.run(context.world.connect(person, processor=process))
+    assert viewer.refusal is None, f"{person}'s connection was refused: {viewer.refusal}"

@@ -1,0 +1,210 @@
+"""Trackers reporting positions through the telemetry stream: one at a time, at the same moment, in bursts,
+continuously, broken. The World publishes every report and records it (support/trackers/record.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from behave import given, then, when
+from hamcrest import assert_that, contains_inanyorder, empty, equal_to, has_entries, is_not
+
+from support.clock import ANSWER, SETTLE
+from support.scenario.gherkin import StepContext, positions
+from support.trackers.record import Position
+from support.trackers.stream import DeadLetter, dead_letters, delete_dead_letters
+from support.trackers.traffic import BrokenReports, ContinuousTraffic
+from support.waiting import eventually
+
+#: Where generated traffic starts on each tracker's clock (after every position a feature file names).
+TRAFFIC_START = datetime(2026, 5, 2, 12, 0, tzinfo=UTC)
+#: Where broken reports sit on the clock: apart from everything else, so "not stored" is unambiguous.
+BROKEN_START = datetime(2026, 5, 2, 13, 0, tzinfo=UTC)
+#: Where the reports a tracker sends during an outage sit on the clock.
+OUTAGE_REPORTS_START = datetime(2026, 5, 2, 14, 0, tzinfo=UTC)
+#: The reasons as the feature file words them -> the reason codes of docs/processor.md ("Dead letters").
+REASONS = {
+    "unreadable": "bad_json",
+    "a required detail is missing": "missing_field",
+    "the latitude is impossible": "latitude_out_of_range",
+    "the format is unknown": "unknown_codec",
+}
+#: The columns of a feature file's "reports this position" table, and the payload key each one fills.
+CAR_TELEMETRY = {"speed (km/h)": "speed", "heading (°)": "angle", "altitude (m)": "altitude",
+                 "satellites": "satellites"}
+
+
+def _next_start(context: StepContext) -> datetime:
+    """Generated traffic goes on one second after the last round, so each tracker's clock keeps moving forward."""
+    end = context.world.published.rounds_end()
+    return TRAFFIC_START if end is None else end + timedelta(seconds=1)
+
+
+# -- one at a time ----------------------------------------------------------------------------------------
+
+@when("{tracker} reports the position {latitude:g}, {longitude:g} at {time:Time}")
+def step_report(context: StepContext, tracker: str, latitude: float, longitude: float, time: datetime) -> None:
+    context.suite.run(context.world.publish(tracker, time, latitude, longitude))
+
+
+@when("{tracker}'s report of {time:Time} arrives once more")
+def step_report_again(context: StepContext, tracker: str, time: datetime) -> None:
+    """The producer retries: the very same fields, as a new stream entry."""
+    context.suite.run(context.world.publish_again(tracker, time))
+
+
+@when("{tracker}'s report of {time:Time} arrives {count:d} more times")
+def step_report_again_times(context: StepContext, tracker: str, time: datetime, count: int) -> None:
+    for _ in range(count):
+        context.suite.run(context.world.publish_again(tracker, time))
+
+
+@when("{tracker}'s position {latitude:g}, {longitude:g} at {time:Time} arrives twice in a row")
+def step_report_twice(context: StepContext, tracker: str, latitude: float, longitude: float, time: datetime) -> None:
+    """The same report twice, back to back in one round trip, so that both usually land in one batch."""
+    context.suite.run(context.world.publish_twice(Position(tracker, time, latitude, longitude)))
+
+
+@when("{tracker} reports the position {latitude:g}, {longitude:g} with its local clock reading {local}")
+def step_report_local_time(context: StepContext, tracker: str, latitude: float, longitude: float, local: str) -> None:
+    """The time exactly as the tracker writes it, offset and all (e.g. ``2026-05-02T13:02:00.000+02:00``)."""
+    instant = datetime.fromisoformat(local.strip())
+    assert instant.utcoffset(), f"{local!r} is not a local time with an offset from UTC"
+    context.suite.run(context.world.publish(tracker, instant.astimezone(UTC), latitude, longitude,
+                                            ts_text=local.strip()))
+
+
+@when("{tracker} reports this position at {time:Time}:")
+def step_report_with_telemetry(context: StepContext, tracker: str, time: datetime) -> None:
+    """One row: latitude, longitude and the car's speed, heading, altitude and satellites (CAR_TELEMETRY)."""
+    assert len(context.table.rows) == 1, "one position per step"
+    row = context.table[0]
+    payload: dict[str, float | int] = {key: float(row[column]) for column, key in CAR_TELEMETRY.items()}
+    payload["satellites"] = int(row["satellites"])
+    context.suite.run(context.world.publish(tracker, time, float(row["latitude"]), float(row["longitude"]),
+                                            payload=payload))
+
+
+# -- at the same moment ------------------------------------------------------------------------------------
+
+@when("{trackers} report these positions at the same moment:")
+def step_report_together(context: StepContext, trackers: str) -> None:
+    context.suite.run(context.world.publish_together(positions(context.table)))
+
+
+@when("{tracker} sends the positions it could not send before, all at once and out of order:")
+def step_backlog(context: StepContext, tracker: str) -> None:
+    """A tracker back in coverage uploads its backlog; the rows are sent in the order of the table, which
+    must be neither oldest nor newest first, so that only sorting by time, not keeping or reversing the order
+    of arrival (which a database join may do by accident), shows them in time order."""
+    rows = positions(context.table, tracker)
+    times = [row.ts for row in rows]
+    assert times not in (sorted(times), sorted(times, reverse=True)), "the table must list the backlog out of order"
+    context.suite.run(context.world.publish_together(rows))
+
+
+# -- in bursts ---------------------------------------------------------------------------------------------
+
+@given('the trackers of the "{event}" have reported {count:d} positions in a burst')
+@when('the trackers of the "{event}" report {count:d} positions in a burst')
+def step_burst(context: StepContext, event: str, count: int) -> None:
+    world = context.world
+    devices = set(context.suite.run(world.db.devices_of_event(world.event(event))))
+    aliases = [alias for alias, device_id in world.devices.items() if device_id in devices]
+    assert aliases, f"no tracker is on a car of the {event}"
+    context.suite.run(world.publish_burst(aliases, count, _next_start(context)))
+
+
+@when("{trackers:Names} each report {count:d} positions, taking turns")
+def step_rounds(context: StepContext, trackers: list[str], count: int) -> None:
+    context.suite.run(context.world.publish_burst(trackers, count * len(trackers), _next_start(context)))
+
+
+@when("{tracker} reports {count:d} positions meanwhile")
+def step_reports_meanwhile(context: StepContext, tracker: str, count: int) -> None:
+    """Reports that touch nothing but the stream (the suite's own database may be down too)."""
+    context.suite.run(context.world.publish_burst([tracker], count, OUTAGE_REPORTS_START))
+
+
+# -- continuous traffic --------------------------------------------------------------------------------
+
+@given("{trackers:Names} keep reporting their positions")
+def step_keep_reporting(context: StepContext, trackers: list[str]) -> None:
+    """Start the traffic and return once the Processor is visibly storing it: fans join a rally in progress."""
+    world = context.world
+    assert world.publisher is not None
+    publisher, devices = world.publisher, [(alias, world.device(alias)) for alias in trackers]
+    start = _next_start(context)
+    traffic = world.state(ContinuousTraffic, lambda: ContinuousTraffic(publisher, devices, start, world.published))
+    world.cleanups.append(traffic.stop)
+    context.suite.run(traffic.start())
+    minimum = 10 * len(devices)
+    context.suite.run(traffic.wait_reported(minimum))
+
+    async def flowing() -> tuple[bool, int]:
+        rows = await world.db.positions_of_devices([device_id for _, device_id in devices])
+        stored = sum(1 for row in rows if row.ts >= traffic.start_ts)
+        return stored >= minimum // 2, stored
+
+    context.suite.run(eventually(flowing, timeout=SETTLE,
+                                 what=f"at least {minimum // 2} positions of the traffic stored"))
+
+
+@when("the trackers report {count:d} more positions and stop")
+def step_traffic_stops(context: StepContext, count: int) -> None:
+    """Once stopped, everything the traffic reported is the scenario's latest round."""
+    traffic = context.world.state(ContinuousTraffic)
+    context.suite.run(traffic.wait_reported(len(traffic.reports) + count))
+    context.suite.run(traffic.stop())
+
+
+# -- broken reports ------------------------------------------------------------------------------------
+
+@when("{tracker} sends these broken reports:")
+def step_broken(context: StepContext, tracker: str) -> None:
+    """Each row breaks one otherwise valid report of ``tracker`` (support/trackers/traffic.py, BREAKAGES)."""
+    world = context.world
+    problems = [row["problem"].strip() for row in context.table]
+    reports = context.suite.run(world.publish_broken(
+        tracker, [(problem, BROKEN_START + timedelta(seconds=index)) for index, problem in enumerate(problems)]))
+    broken = world.state(BrokenReports, BrokenReports).by_problem
+    broken.clear()
+    broken.update(zip(problems, reports, strict=True))
+    assert world.publisher is not None
+    redis, stream = world.publisher.redis, world.publisher.stream
+
+    async def forget_dead_letters() -> None:
+        ids = [report.entry_id for report in broken.values()]
+        await delete_dead_letters(redis, stream, await dead_letters(redis, stream, ids))
+
+    world.cleanups.append(forget_dead_letters)
+
+
+@then("the broken reports are set aside, untouched, with these reasons:")
+def step_dead_letters(context: StepContext) -> None:
+    """Read ``<stream>:dead`` itself: one entry per broken report, its fields intact, plus reason, detail and
+    the id of the report it came from."""
+    world = context.world
+    unknown = [row["reason"] for row in context.table if row["reason"].strip() not in REASONS]
+    assert not unknown, f"no reason called {unknown} (known: {list(REASONS)})"
+    expected = {row["problem"].strip(): REASONS[row["reason"].strip()] for row in context.table}
+    broken = world.state(BrokenReports).by_problem
+    assert_that(sorted(expected), equal_to(sorted(broken)), "the table names other reports than were sent")
+    by_source = {report.entry_id: problem for problem, report in broken.items()}
+    assert world.publisher is not None
+    redis, stream = world.publisher.redis, world.publisher.stream
+
+    async def all_set_aside() -> tuple[bool, list[DeadLetter]]:
+        letters = await dead_letters(redis, stream, by_source)
+        return len(letters) >= len(by_source), letters
+
+    letters = context.suite.run(eventually(all_set_aside, timeout=ANSWER,
+                                           what=f"{len(by_source)} entries in {stream}:dead"))
+    assert_that([letter.source_id for letter in letters], contains_inanyorder(*by_source),  # type: ignore[misc]  # PyHamcrest: mypy cannot unify list[str | None] with a matcher of str
+                f"dead letters for each broken report once; got {[letter.fields for letter in letters]}")
+    for letter in letters:
+        assert letter.source_id is not None  # dead_letters chose it by its source id
+        problem = by_source[letter.source_id]
+        fields = broken[problem].fields
+        assert_that(letter.fields, has_entries({**fields, "reason": expected[problem], "source_id": letter.source_id}),
+                    f"the dead letter of the report where {problem}")
+        assert_that(letter.fields.get("detail", ""), is_not(empty()), f"the detail of the report where {problem}")  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]

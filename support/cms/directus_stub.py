@@ -1,0 +1,375 @@
+"""A stand-in for Directus: who is signed in (``/users/me``) and who may watch what (``/items/events/<id>``),
+answering as a real Directus (11.17.4 and 12.4.0) answered the same questions.
+
+We are not testing Directus; we are testing what the Processor does with whatever Directus answers, so the
+stand-in must answer like the real thing: same status, same ``errors[0].extensions.code``. The recordings in
+``fixtures/directus/`` are the reference, and ``tests/suite/test_directus_replay.py`` replays every recorded question
+against this stand-in. What real Directus does, and this stand-in does too:
+
+* the token comes from ``?access_token=``, else ``Authorization: Bearer``, else the **first**
+  ``directus_session_token`` cookie (quotes stripped);
+* no token: ``/users/me`` 401 ``INVALID_CREDENTIALS``; ``/items/...`` 403 ``FORBIDDEN`` (the public role);
+* an unknown or logged-out token: 401 ``INVALID_CREDENTIALS``; an expired one: 401 ``TOKEN_EXPIRED``; one
+  signed with a ``SECRET`` since rotated: **403** ``INVALID_TOKEN``;
+* an event that does not exist, or an id that is not a uuid: 403 ``FORBIDDEN``, exactly as a forbidden one
+  (404 only with :attr:`DirectusStub.unknown_events_404`, for CMSs configured that way);
+* a share-link session: ``/users/me`` 200 ``{"data": {"share": …}}`` with no ``id``;
+* the rate limiter counts per client IP in fixed windows and answers 429 ``REQUESTS_EXCEEDED`` with
+  ``Retry-After`` (whole seconds, rounded) and ``extensions.limit``.
+
+Each scenario signs its own people in with fresh session cookies and grants them events; modes (rotated
+secret, rate limit, outage, 404s) are set per scenario and undone by :meth:`DirectusStub.reset_modes`, which the
+World's clean-up calls. The stand-in records every request it saw, for assertions ("the CMS was not
+consulted") and for failure reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+SESSION_COOKIE = "directus_session_token"
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE | re.ASCII)
+
+NO_ACCESS = "You don't have permission to access this."
+#: Seconds an old session cookie stays valid after ``/auth/refresh`` (Directus: about 10 s).
+REFRESH_GRACE = 10.0
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    at: float
+    method: str
+    #: The path without its query string (an implementation may add ``?fields=id``; paths are compared).
+    path: str
+    session: str | None
+    status: int
+    query: str = ""
+    code: str | None = None
+
+    def __str__(self) -> str:
+        who = f"session …{self.session[-6:]}" if self.session else "no session"
+        query = f"?{self.query}" if self.query else ""
+        code = f" {self.code}" if self.code else ""
+        return f"{self.method} {self.path}{query} ({who}) -> {self.status}{code}"
+
+
+@dataclass
+class RateLimit:
+    """Directus's IP rate limiter (rate-limiter-flexible, memory store): ``points`` requests per fixed window
+    of ``window`` seconds, the window starting at the first request after the previous one ended. ``window``
+    None: the limit holds until lifted (a scenario decides when it passes)."""
+
+    points: int
+    window: float | None
+    started: dict[str, float] = field(default_factory=dict)
+    used: dict[str, int] = field(default_factory=dict)
+    #: What a client not yet seen has spent in the current window (``points``: the window is used up).
+    spent: int = 0
+
+    def take(self, client: str, now: float) -> float | None:
+        """Count one request; return None when allowed, else the seconds until the window ends."""
+        if self.window is not None and now - self.started.get(client, -math.inf) >= self.window:
+            self.used[client] = 0 if client in self.started else self.spent
+            self.started[client] = now
+        self.used[client] = self.used.get(client, self.spent) + 1
+        if self.used[client] <= self.points:
+            return None
+        if self.window is None:
+            return 1.0  # no end known: Directus would name its window; one second is what it names by default
+        return self.started[client] + self.window - now
+
+
+@dataclass
+class DirectusStub:
+    """Sessions map to users, users to the events they may watch; tokens can die in each way Directus knows."""
+
+    sessions: dict[str, str] = field(default_factory=dict)
+    grants: dict[str, set[str]] = field(default_factory=dict)
+    #: Users whose policy reads every event (an admin; or any reader on Directus 12 without a licence).
+    reads_all: set[str] = field(default_factory=set)
+    known_events: set[str] = field(default_factory=set)
+    revoked: set[str] = field(default_factory=set)
+    expired: set[str] = field(default_factory=set)
+    #: Share-link sessions: token -> share id.
+    shares: dict[str, str] = field(default_factory=dict)
+    #: Static tokens (a user's token field): not JWTs, so a rotated secret does not touch them.
+    static: set[str] = field(default_factory=set)
+    #: Sessions answered "signed in" with neither a user id nor a share (no real Directus does this).
+    nameless: set[str] = field(default_factory=set)
+    #: token -> monotonic time after which a refreshed-away cookie stops working.
+    refreshed: dict[str, float] = field(default_factory=dict)
+    requests: list[SeenRequest] = field(default_factory=list)
+    #: ``None``: answering normally. ``"503"``: every request gets 503. ``"silent"``: every request is held
+    #: for :attr:`silence` seconds (longer than the Processor's Directus timeout) before a 503, as if down.
+    down: str | None = None
+    silence: float = 3.0
+    #: Sessions issued before this sequence number were signed with a secret since rotated.
+    secret_since: int = 0
+    rate: RateLimit | None = None
+    unknown_events_404: bool = False
+    clock: Callable[[], float] = time.monotonic
+    port: int = 0
+    _issued: dict[str, int] = field(default_factory=dict)
+    _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _runner: web.AppRunner | None = None
+
+    # -- configuration (called by scenarios) -----------------------------------------------------------
+
+    def _issue(self) -> str:
+        token = secrets.token_urlsafe(24)
+        self._issued[token] = next(self._sequence)
+        return token
+
+    def sign_in(self, user_id: str) -> str:
+        """Open a session for ``user_id`` (``mode: "session"``); return the ``Cookie`` header a browser sends."""
+        token = self._issue()
+        self.sessions[token] = user_id
+        return f"{SESSION_COOKIE}={token}"
+
+    def static_token(self, user_id: str) -> str:
+        """A static token for ``user_id`` (usable as the cookie value or as a Bearer token)."""
+        token = self._issue()
+        self.sessions[token] = user_id
+        self.static.add(token)
+        return token
+
+    def share_session(self, share_id: str | None = None) -> str:
+        """A share-link session (``POST /shares/auth``): Directus knows it, but it is no user."""
+        token = self._issue()
+        self.shares[token] = share_id or secrets.token_hex(8)
+        return f"{SESSION_COOKIE}={token}"
+
+    def sign_in_nameless(self) -> str:
+        """A session ``/users/me`` answers 200 for without naming a user or a share (a broken or foreign CMS)."""
+        token = self._issue()
+        self.nameless.add(token)
+        return f"{SESSION_COOKIE}={token}"
+
+    def grant(self, user_id: str, event_id: str) -> None:
+        self.grants.setdefault(user_id, set()).add(event_id)
+
+    def grant_all(self, user_id: str) -> None:
+        """``user_id`` reads every event that exists (an admin, or an unfiltered policy)."""
+        self.reads_all.add(user_id)
+
+    def revoke(self, cookie: str) -> None:
+        """The session is logged out (or its user suspended): from now on 401 ``INVALID_CREDENTIALS``."""
+        token = session_of(cookie)
+        if token:
+            self.revoked.add(token)
+
+    def expire(self, cookie: str) -> None:
+        """The session's lifetime is over: from now on 401 ``TOKEN_EXPIRED``."""
+        token = session_of(cookie)
+        if token:
+            self.expired.add(token)
+
+    def refresh(self, cookie: str, grace: float = REFRESH_GRACE) -> str:
+        """``POST /auth/refresh``: a new cookie for the same user; the old one works ``grace`` seconds more."""
+        token = session_of(cookie)
+        assert token in self.sessions, "refreshing a session the stand-in does not know"
+        self.refreshed[token] = self.clock() + grace
+        return self.sign_in(self.sessions[token])
+
+    def rotate_secret(self) -> None:
+        """Directus now signs with another ``SECRET``: every session issued so far gets 403 ``INVALID_TOKEN``."""
+        self.secret_since = next(self._sequence)
+
+    def rate_limit(self, points: int, window: float | None = 1.0) -> None:
+        """Limit requests per client IP to ``points`` per ``window`` seconds (None: until lifted)."""
+        self.rate = RateLimit(points, window)
+
+    def use_up_rate_limit(self) -> None:
+        """Every client has spent the requests of its current window (with ``window`` None: until lifted)."""
+        assert self.rate is not None, "no rate limit is set"
+        self.rate.used.clear()
+        self.rate.started.clear()
+        self.rate.spent = self.rate.points
+
+    def lift_rate_limit(self) -> None:
+        self.rate = None
+
+    def go_down(self, how: str) -> None:
+        assert how in ("503", "silent"), how
+        self.down = how
+
+    def come_back(self) -> None:
+        self.down = None
+
+    def reset_modes(self) -> None:
+        """Undo every mode a scenario set: the next scenario finds a healthy, unlimited, default CMS."""
+        self.down = None
+        self.rate = None
+        self.secret_since = 0
+        self.unknown_events_404 = False
+
+    def forget(self, *, cookies: list[str], users: list[str], events: list[str]) -> None:
+        for cookie in cookies:
+            token = session_of(cookie) or ""
+            for table in (self.sessions, self.shares, self.refreshed, self._issued):
+                table.pop(token, None)
+            for bag in (self.revoked, self.expired, self.static, self.nameless):
+                bag.discard(token)
+        for user in users:
+            self.grants.pop(user, None)
+            self.reads_all.discard(user)
+        self.known_events.difference_update(events)
+
+    def requests_since(self, mark: int) -> list[SeenRequest]:
+        return self.requests[mark:]
+
+    # -- HTTP ------------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def application(self) -> web.Application:
+        """The aiohttp application (served by :meth:`start`, or by a test client in the unit lane)."""
+        app = web.Application()
+        app.router.add_get("/users/me", self._users_me)
+        app.router.add_get("/items/{collection}/{item_id}", self._item)
+        return app
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.application(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp's private server: set once the site has started
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def _record(self, request: web.Request, token: str | None, status: int, code: str | None) -> None:
+        self.requests.append(SeenRequest(time.monotonic(), request.method, request.path, token, status,
+                                         request.query_string, code))
+
+    def _answer(self, request: web.Request, token: str | None, status: int, data: dict[str, Any] | None = None, *,
+                code: str | None = None, message: str = NO_ACCESS, reason: str | None = None,
+                extensions: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> web.Response:
+        self._record(request, token, status, code)
+        if data is not None:
+            body: dict[str, Any] = {"data": data}
+        else:
+            ext = dict(extensions or {})
+            if reason is not None:
+                ext["reason"] = reason
+            ext["code"] = code
+            body = {"errors": [{"message": reason or message, "extensions": ext}]}
+        return web.json_response(body, status=status, headers=headers)
+
+    def _credentials(self, request: web.Request, token: str) -> web.Response | None:
+        """Directus's ``authenticate``: the signature first (a rotated ``SECRET``: 403 ``INVALID_TOKEN``), then
+        the expiry (401 ``TOKEN_EXPIRED``), then the session row (gone: 401 ``INVALID_CREDENTIALS``)."""
+        if token in self.shares or token in self.nameless:
+            return None
+        if token not in self.sessions:  # never issued, or forgotten: no JWT, no static token of that value
+            return self._answer(request, token, 401, code="INVALID_CREDENTIALS", message="Invalid user credentials.")
+        if token not in self.static and self._issued.get(token, 0) < self.secret_since:
+            return self._answer(request, token, 403, code="INVALID_TOKEN", message="Invalid token.")
+        if token in self.expired:
+            return self._answer(request, token, 401, code="TOKEN_EXPIRED", message="Token expired.")
+        if token in self.revoked or (token in self.refreshed and self.clock() > self.refreshed[token]):
+            return self._answer(request, token, 401, code="INVALID_CREDENTIALS", message="Invalid user credentials.")
+        return None
+
+    async def _gate(self, request: web.Request, token: str | None) -> web.Response | None:
+        """What answers before any route: the rate limiter, an outage, dead credentials."""
+        if self.rate is not None:
+            wait = self.rate.take(request.remote or "?", self.clock())
+            if wait is not None:
+                reset = datetime.now(UTC) + timedelta(seconds=wait)
+                return self._answer(
+                    request, token, 429, code="REQUESTS_EXCEEDED",
+                    message=f"Too many requests, retry after {max(1, round(wait * 1000))}ms.",
+                    extensions={"limit": self.rate.points, "reset": reset.isoformat().replace("+00:00", "Z")},
+                    headers={"Retry-After": str(round(wait))},
+                )
+        if self.down is not None:
+            answer = self._answer(request, token, 503, code="SERVICE_UNAVAILABLE", message="Service unavailable.")
+            if self.down == "silent":
+                await asyncio.sleep(self.silence)  # the stand-in plays a CMS that does not answer in time
+            return answer
+        if token is not None:
+            return self._credentials(request, token)
+        return None
+
+    async def _users_me(self, request: web.Request) -> web.Response:
+        token = _token_of(request)
+        if (refused := await self._gate(request, token)) is not None:
+            return refused
+        if token is None:
+            return self._answer(request, token, 401, code="INVALID_CREDENTIALS", message="Invalid user credentials.")
+        if token in self.shares:
+            return self._answer(request, token, 200, {"share": self.shares[token]})
+        if token in self.nameless:
+            return self._answer(request, token, 200, {})
+        return self._answer(request, token, 200, {"id": self.sessions[token]})
+
+    async def _item(self, request: web.Request) -> web.Response:
+        token = _token_of(request)
+        if (refused := await self._gate(request, token)) is not None:
+            return refused
+        collection, item_id = request.match_info["collection"], request.match_info["item_id"]
+        user = self.sessions.get(token or "")
+        may_read_collection = user is not None and (user in self.reads_all or bool(self.grants.get(user)))
+        if collection != "events" or not may_read_collection:
+            # the public role, a share of something else, or a user without any policy on the collection
+            reason = (f'You don\'t have permission to access collection "{collection}" or it does not exist. '
+                      "Queried in root.")
+            if token in self.shares and collection == "events":
+                return self._answer(request, token, 403, code="FORBIDDEN")
+            return self._answer(request, token, 403, code="FORBIDDEN", reason=reason)
+        if UUID.fullmatch(item_id) and item_id not in self.known_events and self.unknown_events_404:
+            return self._answer(request, token, 404, code="ROUTE_NOT_FOUND",
+                                message=f"Route {request.path} doesn't exist.")
+        readable = self.known_events if user in self.reads_all else self.grants.get(user or "", set())
+        if item_id not in self.known_events or item_id not in readable:
+            return self._answer(request, token, 403, code="FORBIDDEN")
+        fields = request.query.get("fields")
+        data = {"id": item_id} if fields == "id" else {"id": item_id, "name": f"event {item_id[:8]}"}
+        return self._answer(request, token, 200, data)
+
+
+def _cookie_values(cookie_header: str, name: str) -> Iterable[str]:
+    """Every value of cookie ``name`` in a ``Cookie`` header, in order (as Directus's parser sees them)."""
+    for part in cookie_header.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key.strip() == name:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            yield value
+
+
+def session_of(cookie_header: str) -> str | None:
+    """The session token Directus reads from a ``Cookie`` header: the **first** cookie of that name."""
+    return next(iter(_cookie_values(cookie_header or "", SESSION_COOKIE)), None)
+
+
+def _token_of(request: web.Request) -> str | None:
+    """Directus's token order: ``?access_token=``, then ``Authorization: Bearer``, then the session cookie."""
+    if "access_token" in request.query:
+        return request.query["access_token"]
+    authorization = request.headers.get("Authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    cookies = "; ".join(request.headers.getall("Cookie", []))
+    return session_of(cookies)
+
+
+__all__ = ["SESSION_COOKIE", "DirectusStub", "RateLimit", "SeenRequest"]

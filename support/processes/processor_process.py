@@ -1,0 +1,159 @@
+"""The Processor under test, as a real child process started from a command line.
+
+Default command: ``python -m processor``. Another implementation is tested with
+``-D processor_cmd="..."``; it receives the same environment variables (docs/processor.md, section 1).
+
+The command may be a launcher (``sh -c …``, ``npm start``) that forks the Processor as a child instead of
+exec-ing it. The command runs in a session (and process group) of its own, so every signal goes to the whole
+group: SIGTERM reaches the Processor itself, not just its launcher, and stopping leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import aiohttp
+
+from ..clock import ANSWER, CATCH_UP, PROBE, SETTLE, within
+from ..run.settings import REPO_ROOT
+from ..services.records import record_process
+from ..waiting import eventually
+
+
+class ProcessorProcess:
+    """One Processor instance: start, wait until healthy, stop (SIGTERM) or kill (SIGKILL), read its log."""
+
+    def __init__(self, command: Sequence[str], env: Mapping[str, str], log_path: Path, port: int) -> None:
+        self.command = list(command)
+        self.env = dict(env)
+        self.log_path = log_path
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def live_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/live"
+
+    def start(self) -> None:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("PROCESSOR_")}
+        environment.update(self.env)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(self.command, env=environment, cwd=REPO_ROOT, stdout=log,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        record_process(self.proc.pid, "processor", group=self.proc.pid, argv=self.command)  # for a killed run's sweep
+
+    async def wait_healthy(self, session: aiohttp.ClientSession, timeout: float = CATCH_UP) -> None:
+        """Return once ``/healthz`` answers 200; fail early, with the log, if the process exits."""
+
+        async def probe() -> tuple[bool, str]:
+            if not self.running():
+                return True, "exited"
+            try:
+                limit = aiohttp.ClientTimeout(total=within(PROBE))
+                async with session.get(f"{self.base_url}/healthz", timeout=limit) as r:
+                    return r.status == 200, f"HTTP {r.status} {await r.text()}"
+            except aiohttp.ClientError as exc:
+                return False, f"{type(exc).__name__}: {exc}"
+
+        await eventually(probe, timeout=timeout, what=f"{self.base_url}/healthz to answer 200")
+        if not self.running():
+            code = self.proc.returncode if self.proc else None
+            raise ProcessorExited(f"the Processor exited with status {code} before it was healthy:\n{self.tail()}")
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = SETTLE) -> int | None:
+        """SIGTERM to the whole process group, then SIGKILL to it after ``timeout`` (scaled by the suite's clock);
+        return the exit status of the command (the launcher's, when there is one)."""
+        timeout = within(timeout)
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.proc.wait(within(SETTLE))
+        self._reap_group(timeout)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group: the Processor dies mid-work, with its launcher if it has one."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self._signal_group(signal.SIGKILL)
+            self.proc.wait(SETTLE)
+        self._reap_group(SETTLE)
+
+    def pause(self) -> None:
+        """Freeze the whole process group (SIGSTOP): the Processor, and a launcher around it, stop running but
+        keep their sockets, like an overloaded or stalled host."""
+        assert self.running(), "the Processor is not running"
+        self._signal_group(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused group carry on (SIGCONT) where it stopped."""
+        if self.proc is not None:
+            self._signal_group(signal.SIGCONT)
+
+    def _signal_group(self, signum: signal.Signals) -> None:
+        assert self.proc is not None
+        try:
+            os.killpg(self.proc.pid, signum)  # start_new_session: the group id is the command's pid
+        except ProcessLookupError:
+            return  # the whole group has exited already: nothing to signal
+
+    def _reap_group(self, timeout: float) -> None:
+        """After the command ended: wait for what is left of its group (a launcher's child that got the same
+        signal) to end, then SIGKILL the rest, so no process outlives the suite."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        killed = False
+        while members := group_members(self.proc.pid):
+            if time.monotonic() >= deadline:
+                if killed:  # not raised: the run's clean-up (services, other instances) must go on
+                    sys.stderr.write(f"processes {members} of the Processor's group survived SIGKILL\n")
+                    return
+                self._signal_group(signal.SIGKILL)
+                killed, deadline = True, time.monotonic() + ANSWER
+            time.sleep(0.02)  # poll interval of a deadline-bounded wait for processes that are not our children
+
+    def tail(self, lines: int = 50) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "<no log>"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group ``pgid``, read from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # the process ended while we looked
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state, ppid, pgrp, ...
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+class ProcessorExited(RuntimeError):
+    """The Processor ended while the suite still needed it."""

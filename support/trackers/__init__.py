@@ -1,0 +1,1 @@
+"""Trackers: reports published to the telemetry stream, one by one, in bursts, continuously, or as a load run."""
