@@ -1,10 +1,5 @@
 """behave hooks: thin on purpose; the work lives in support/ (see support/run/fixtures.py)."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # so steps and hooks can import support/
-
 from behave import use_fixture
 from behave.model_core import Status
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Lint and type gate (issue 13): ruff and mypy, both configured in pyproject.toml, at the versions pinned in
-# requirements-dev.txt (installed into .venv-ci by .ci/run; this script installs nothing). Fails on any finding.
+# Lint and type gate (issue 13): ruff and mypy, configured and pinned (group `dev`) in pyproject.toml, installed
+# into .venv-ci by .ci/run through requirements-dev.txt (this script installs nothing). Fails on any finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

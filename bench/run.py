@@ -24,10 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent))  # `support` is importable however the bench is started
+from bench import machine, report
 
-from bench import machine, report  # noqa: E402
+BENCH = Path(__file__).resolve().parent
 
 PARTS = ("suite", "baselines", "load")
 

@@ -11,7 +11,6 @@ import logging
 import os
 import runpy
 import sys
-from pathlib import Path
 from typing import Any
 
 FAULT_VARIABLE = "REPORT_CHECK_FAULT"
@@ -36,7 +35,6 @@ FAULTS = {"live-positions-lost": _lose_live_positions}
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root: processor/
     fault = os.environ.get(FAULT_VARIABLE, "")
     if fault not in FAULTS:
         sys.exit(f"{FAULT_VARIABLE} must be one of {', '.join(FAULTS)}, got {fault!r}")

@@ -17,7 +17,8 @@ reason=$("$LANE_VENV/bin/python" -c 'from support.services.embedded import missi
 [[ -z $reason ]] || lane_cannot_run "embedded services: $reason"
 
 BEHAVE=("$LANE_VENV/bin/behave" -D require_services=true -D services=embedded --format progress)
-CHECK=("$LANE_VENV/bin/python" .ci/lanes/crash_check.py)
+# PYTHONPATH: the checks read the run records through support/ (the suite is not installed; see pyproject.toml)
+CHECK=(env PYTHONPATH="$PWD" "$LANE_VENV/bin/python" .ci/lanes/crash_check.py)
 out=$LANE_REPORTS
 passed=0
 failed=0

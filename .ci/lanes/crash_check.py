@@ -22,8 +22,6 @@ from pathlib import Path
 
 import redis
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: support/
-
 from support.services import pids
 from support.services.records import FolderEntry, ProcessEntry, read_entries, read_owner, runs_dir
 

@@ -192,8 +192,8 @@ _unavailable = False
 
 def this_run() -> RunRecord | None:
     """This run's record, made on first use (cleared at exit: see :func:`~.leftovers.sweep_earlier_runs`);
-    ``None`` (said once) when the cache folder
-    cannot hold it: the run goes on, only a ``kill -9`` of it would then leave things behind."""
+    ``None`` (said once) when the cache folder cannot hold it: the run goes on, only a ``kill -9`` of it would
+    then leave things behind."""
     global _this_run, _unavailable
     with _mutex:
         if _this_run is None and not _unavailable:

@@ -18,7 +18,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from support.cms.directus_stub import SESSION_COOKIE as SC
 from support.cms.directus_stub import DirectusStub
 
-from ..conftest import run
 from ..directus_recordings import EVENT_1, EVENT_2, SET_UP_ONLY, USER_A, USER_B, recorded_code, recordings
 
 
@@ -189,16 +188,16 @@ def test_every_recorded_case_is_replayed_or_set_up() -> None:
 
 
 @pytest.mark.parametrize("version, entry", REPLAYED, ids=[f"{v}: {e['case']}" for v, e in REPLAYED])
-def test_stand_in_answers_as_directus(version: str, entry: dict[str, Any]) -> None:
-    answer = run(ask(version, entry["case"], entry["path"]))
+async def test_stand_in_answers_as_directus(version: str, entry: dict[str, Any]) -> None:
+    answer = await ask(version, entry["case"], entry["path"])
     assert divergence(entry, answer) is None, divergence(entry, answer)
 
 
 @pytest.mark.parametrize("change", [{"status": 401}, {"status": 404}, {"code": "FORBIDDEN"}, {"code": "INVALID_TOKEN"}])
-def test_the_replay_notices_a_changed_recording(change: dict[str, Any]) -> None:
+async def test_the_replay_notices_a_changed_recording(change: dict[str, Any]) -> None:
     """The comparison is not vacuous: a recorded answer with another status or code is a divergence."""
     version, entry = next((v, e) for v, e in REPLAYED if e["case"] == "me: JWT signed with another secret")
-    answer = run(ask(version, entry["case"], entry["path"]))
+    answer = await ask(version, entry["case"], entry["path"])
     assert divergence(entry, answer) is None
     changed = dict(entry)
     if "status" in change:

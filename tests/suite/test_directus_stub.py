@@ -8,7 +8,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from processor.directus import Outcome, Reply, classify
 from support.cms.directus_stub import DirectusStub
 
-from ..conftest import run
 from ..directus_recordings import EVENT_1, USER_A
 
 UNKNOWN = "99999999-9999-4999-8999-999999999999"
@@ -20,30 +19,30 @@ async def get(stub: DirectusStub, path: str, cookie: str) -> tuple[int, bytes]:
             return response.status, await response.read()
 
 
-def test_unknown_events_are_404_only_when_configured() -> None:
+async def test_unknown_events_are_404_only_when_configured() -> None:
     stub = DirectusStub()
     stub.known_events.add(EVENT_1)
     cookie = stub.sign_in(USER_A)
     stub.grant(USER_A, EVENT_1)
-    status, body = run(get(stub, f"/items/events/{UNKNOWN}", cookie))
+    status, body = await get(stub, f"/items/events/{UNKNOWN}", cookie)
     assert status == 403 and classify("item", Reply(status, body))[0] is Outcome.FORBIDDEN
     stub.unknown_events_404 = True
-    status, body = run(get(stub, f"/items/events/{UNKNOWN}", cookie))
+    status, body = await get(stub, f"/items/events/{UNKNOWN}", cookie)
     assert status == 404 and classify("item", Reply(status, body))[0] is Outcome.NOT_FOUND
-    assert run(get(stub, f"/items/events/{EVENT_1}", cookie))[0] == 200
+    assert (await get(stub, f"/items/events/{EVENT_1}", cookie))[0] == 200
 
 
-def test_paths_are_recorded_without_their_query() -> None:
+async def test_paths_are_recorded_without_their_query() -> None:
     stub = DirectusStub()
     stub.known_events.add(EVENT_1)
     cookie = stub.sign_in(USER_A)
     stub.grant(USER_A, EVENT_1)
-    run(get(stub, f"/items/events/{EVENT_1}?fields=id", cookie))
+    await get(stub, f"/items/events/{EVENT_1}?fields=id", cookie)
     seen = stub.requests[-1]
     assert (seen.path, seen.query, seen.status) == (f"/items/events/{EVENT_1}", "fields=id", 200)
 
 
-def test_reset_modes_undoes_every_mode() -> None:
+async def test_reset_modes_undoes_every_mode() -> None:
     stub = DirectusStub()
     stub.known_events.add(EVENT_1)
     stub.grant(USER_A, EVENT_1)
@@ -53,16 +52,16 @@ def test_reset_modes_undoes_every_mode() -> None:
     stub.use_up_rate_limit()
     stub.go_down("503")
     stub.unknown_events_404 = True
-    assert run(get(stub, "/users/me", cookie))[0] == 429
+    assert (await get(stub, "/users/me", cookie))[0] == 429
     stub.reset_modes()
-    assert run(get(stub, "/users/me", cookie))[0] == 200  # the secret is as it was: the old session works
-    assert run(get(stub, f"/items/events/{UNKNOWN}", cookie))[0] == 403
+    assert (await get(stub, "/users/me", cookie))[0] == 200  # the secret is as it was: the old session works
+    assert (await get(stub, f"/items/events/{UNKNOWN}", cookie))[0] == 403
 
 
-def test_forget_removes_every_kind_of_session() -> None:
+async def test_forget_removes_every_kind_of_session() -> None:
     stub = DirectusStub()
     cookies = [stub.sign_in(USER_A), stub.share_session(), stub.sign_in_nameless()]
     stub.expire(cookies[0])
     stub.forget(cookies=cookies, users=[USER_A], events=[])
     for cookie in cookies:
-        assert run(get(stub, "/users/me", cookie))[0] == 401
+        assert (await get(stub, "/users/me", cookie))[0] == 401
