@@ -12,12 +12,11 @@ fan waited for the map, and what the Processor counted. Run it once per Processo
 
     .venv/bin/python -m bench.cms_crowd --label after
     mkdir -p /tmp/before && git archive aa9ea5b processor | tar -x -C /tmp/before
-    printf 'import runpy, sys\nsys.path.insert(0, "/tmp/before")\n' > /tmp/before/run.py
-    printf 'runpy.run_module("processor", run_name="__main__")\n' >> /tmp/before/run.py
-    .venv/bin/python -m bench.cms_crowd --label before --processor-cmd "$PWD/.venv/bin/python /tmp/before/run.py"
+    .venv/bin/python -m bench.cms_crowd --label before \
+        --processor-cmd "env PYTHONPATH=/tmp/before $PWD/.venv/bin/python -P -m processor"
 
 (The Processor runs from the repository root, where ``python -m processor`` would find this branch's package
-first; the small launcher puts the old one ahead of it.)
+first; ``-P`` leaves the working directory off the import path, so ``PYTHONPATH`` names the old one.)
 
 Each run appends its figures to ``bench/cms_crowd.json``; ``--markdown`` prints the table of every recorded
 run (the section of ``bench/RESULTS.md``).
