@@ -48,20 +48,35 @@ Feature: From the trackers to the database and the live map
   Scenario: Broken reports are set aside with their reason and the live map carries on
     Given Alice has the live map of the "Rally of Tirana" open
     When tracker-A sends these broken reports:
-      | problem                   |
-      | the payload is not JSON   |
-      | the tracker id is missing |
-      | the latitude is 91.5      |
-      | the codec is 0C           |
+      | problem                                                       | reason                           |
+      | the position details are cut short                            | unreadable                       |
+      | the tracker id is missing                                     | a required detail is missing     |
+      | the tracker id is garbled                                     | garbled characters               |
+      | the time has no offset from UTC                               | the time is unusable             |
+      | the time is given to the ten-thousandth of a second           | the time is unusable             |
+      | the tracker id has a space in it                              | the tracker id is invalid        |
+      | the tracker id is 65 characters long                          | the tracker id is invalid        |
+      | the codec is 0C                                               | the format is unknown            |
+      | the position details are a list                               | the position details are invalid |
+      | the longitude is missing                                      | the position details are invalid |
+      | the speed is written as text                                  | the position details are invalid |
+      | the heading is 360.5                                          | the position details are invalid |
+      | the speed is -1                                               | the position details are invalid |
+      | the car sees 2147483648 satellites                            | the position details are invalid |
+      | the altitude is a number too large to exist                   | the position details are invalid |
+      | a sensor reading is a big number with a letter in it          | the position details are invalid |
+      | a sensor reading is a big number beyond the largest allowed   | the position details are invalid |
+      | a sensor reading is a plain number beyond the largest allowed | the position details are invalid |
+      | a sensor reading's bytes are written with stray bits          | the position details are invalid |
+      | a sensor reading holds a null character                       | the position details are invalid |
+      | a sensor reading holds half a character                       | the position details are invalid |
+      | the latitude is 91.5                                          | the latitude is impossible       |
+      | the longitude is 181                                          | the longitude is impossible      |
     And tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
     Then Alice sees tracker-A move to 41.3290, 19.8210
-    And the broken reports are set aside, untouched, with these reasons:
-      | problem                   | reason                       |
-      | the payload is not JSON   | unreadable                   |
-      | the tracker id is missing | a required detail is missing |
-      | the latitude is 91.5      | the latitude is impossible   |
-      | the codec is 0C           | the format is unknown        |
-    And exactly 4 broken reports have been counted
+    And each broken report is set aside, untouched, with its reason
+    And each broken report has been counted under its reason
+    And none of the broken reports is left waiting
     And none of the broken reports is stored
 
   @tracker-fitted

@@ -13,7 +13,7 @@ from support.database.postgres import InsertHold, StoredPosition
 from support.fans.matchers import COORDINATE_TOLERANCE
 from support.scenario.gherkin import StepContext, parse_time, positions
 from support.trackers.publisher import render_ts
-from support.trackers.traffic import BrokenReports
+from support.trackers.broken import BrokenReports
 from support.waiting import eventually
 
 

@@ -3,11 +3,14 @@ report fixed: support/scenario/world.py)."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from behave import then
 from hamcrest import assert_that, equal_to
 
 from support.clock import ANSWER
 from support.scenario.gherkin import StepContext
+from support.trackers.broken import BrokenReports
 from support.waiting import eventually
 
 ORPHANS = "processor_live_broadcast_orphan_records_total"
@@ -39,9 +42,28 @@ def _counted_exactly(context: StepContext, metric: str, count: int, nothing_sent
     assert_that(delta, equal_to(count), f"{metric} moved by this much")
 
 
-@then("exactly {count:d} broken reports have been counted")
-def step_dead_letter_count(context: StepContext, count: int) -> None:
-    _counted_exactly(context, DEAD_LETTERS, count, "no report was sent in this scenario")
+@then("each broken report has been counted under its reason")
+def step_dead_letters_by_reason(context: StepContext) -> None:
+    """``processor_dead_letter_entries_total{reason}`` rose, for each reason, by as many reports as the table
+    gave it, and no other reason rose."""
+    world = context.world
+    baseline = world.baseline
+    assert baseline is not None, "no report was sent in this scenario"
+    expected = Counter(world.state(BrokenReports).reasons.values())
+
+    async def risen() -> dict[str, float]:
+        now = await world.metrics()
+        reasons = {dict(labels).get("reason", "") for name, labels in {**now.samples, **baseline.samples}
+                   if name == DEAD_LETTERS}
+        return {reason: now.delta(baseline, DEAD_LETTERS, reason=reason) for reason in reasons | set(expected)}
+
+    async def counted() -> tuple[bool, dict[str, float]]:
+        deltas = await risen()
+        return all(deltas[reason] >= count for reason, count in expected.items()), deltas
+
+    context.suite.run(eventually(counted, timeout=ANSWER, what=f"{DEAD_LETTERS} to rise by {dict(expected)}"))
+    deltas = {reason: delta for reason, delta in context.suite.run(risen()).items() if delta}
+    assert_that(deltas, equal_to(dict(expected)), f"{DEAD_LETTERS} moved by this much, per reason")
 
 
 @then("no orphan position has been counted")

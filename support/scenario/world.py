@@ -26,9 +26,10 @@ from ..processes.processor_process import ProcessorProcess
 from ..processes.scrape import MetricsSnapshot, scrape
 from ..run.suite import Suite
 from ..trackers import stream
+from ..trackers.broken import BROKEN_PLACE, broken_entry
 from ..trackers.publisher import TelemetryPublisher, car_entry, render_ts
 from ..trackers.record import Position, Published, Report
-from ..trackers.traffic import BROKEN_PLACE, broken_entry, report_burst
+from ..trackers.traffic import report_burst
 from .state import ScenarioState
 
 S = TypeVar("S")
@@ -243,7 +244,7 @@ class World:
         return report
 
     async def publish_broken(self, alias: str, problems: Sequence[tuple[str, datetime]]) -> list[Report]:
-        """One report per ``(problem, ts)``, each broken that way (support/trackers/traffic.py, BREAKAGES), sent
+        """One report per ``(problem, ts)``, each broken that way (support/trackers/broken.py, BREAKAGES), sent
         one after the other."""
         device_id = self.device(alias)
         return await self._publish([(Position(alias, ts, *BROKEN_PLACE), broken_entry(problem, device_id, ts))

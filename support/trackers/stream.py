@@ -16,7 +16,9 @@ from .publisher import TelemetryPublisher
 
 
 def _text(value: bytes | str | int) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    """Redis's bytes as text; bytes that are not UTF-8 as ``surrogateescape`` does, so they compare with what a
+    broken report sent (support/trackers/broken.py)."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,28 @@ async def pending(redis: aioredis.Redis, stream: str, group: str) -> Pending:
     summary = await redis.xpending(stream, group)
     consumers = {_text(item["name"]): int(item["pending"]) for item in summary.get("consumers") or []}
     return Pending(int(summary.get("pending") or 0), consumers)
+
+
+async def pending_among(redis: aioredis.Redis, stream: str, entry_ids: Collection[str]) -> list[str]:
+    """Which of ``entry_ids`` some consumer group of ``stream`` lists as pending (delivered, not acknowledged)."""
+    if not entry_ids:
+        return []
+    wanted = set(entry_ids)
+    first, last = min(wanted, key=_entry_order), max(wanted, key=_entry_order)
+    waiting = []
+    for group in await redis.xinfo_groups(stream):
+        name = _text(group["name"])
+        # the range holds the scenario's own entries (and whatever another scenario sent in between: filtered)
+        for item in await redis.xpending_range(stream, name, min=first, max=last, count=100_000):
+            entry_id = _text(item["message_id"])
+            if entry_id in wanted:
+                waiting.append(f"{entry_id} (group {name}, consumer {_text(item['consumer'])})")
+    return waiting
+
+
+def _entry_order(entry_id: str) -> tuple[int, int]:
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence)
 
 
 async def dead_letters(redis: aioredis.Redis, stream: str, source_ids: Collection[str]) -> list[DeadLetter]:
