@@ -180,6 +180,45 @@ Feature: From the trackers to the database and the live map
       | 2026-05-02T13:02:00.000+02:00 |
       | 2026-05-02T07:32:00.000-0330  |
 
+  @report-formats
+  Scenario Outline: A report written in any of the accepted ways is stored and shown as reported
+    Given Alice has the live map of the "Rally of Tirana" open
+    When tracker-A sends the position 41.3290, 19.8210 at 2026-05-02 11:02:00, written <written how>
+    Then Alice sees tracker-A move there with the speed, heading, altitude and satellites it reported
+    And the position of tracker-A at 2026-05-02 11:02:00 is stored as 41.3290, 19.8210, taken from its report
+
+    Examples:
+      | written how                                                       |
+      | with the format code 08                                           |
+      | with the format code 10                                           |
+      | with the format code 8e, in lower case                            |
+      | with the time to the millionth of a second, ending in zeros       |
+      | with a detail the service does not know                           |
+      | with the heading at 360, the speed at 0 and 2147483647 satellites |
+
+  @longest-tracker-id
+  Scenario: A tracker whose id is as long as allowed is stored and shown
+    Given tracker-L's id is as long as allowed, made of letters, digits and the signs _ . : -
+    And Alice has the live map of the "Rally of Tirana" open
+    When tracker-L is fitted to car #7
+    And tracker-L reports the position 41.3330, 19.8330 at 2026-05-02 11:05:00
+    Then Alice sees tracker-L move to 41.3330, 19.8330
+    And the position of tracker-L at 2026-05-02 11:05:00 is stored as 41.3330, 19.8330, taken from its report
+
+  @sensor-readings
+  Scenario: A tracker's sensor readings are stored exactly, however large their numbers
+    When tracker-A reports its sensor readings with the position 41.3290, 19.8210 at 2026-05-02 11:02:00:
+      | sensor | reading                                                   | written as      |
+      | 16     | 9007199254740991                                          | a plain number  |
+      | 17     | 9007199254740993                                          | a plain number  |
+      | 18     | 1152921504606846977                                       | a plain number  |
+      | 19     | 18446744073709551615                                      | a big number    |
+      | 20     | -9223372036854775808                                      | a big number    |
+      | 21     | 7                                                         | a big number    |
+      | 22     | 01 02 03 fe ff                                            | bytes           |
+      | 23     | {"$bigint": "1", "note": "two details: not a big number"} | a record, as is |
+    Then the position of tracker-A at 2026-05-02 11:02:00 is stored with exactly those sensor readings
+
   @batch-order
   Scenario: A tracker catching up on positions it could not send is shown moving in time order
     Given Alice has the live map of the "Rally of Tirana" open

@@ -12,8 +12,8 @@ from support.clock import ANSWER, SETTLE, STEP
 from support.database.postgres import InsertHold, StoredPosition
 from support.fans.matchers import COORDINATE_TOLERANCE
 from support.scenario.gherkin import StepContext, parse_time, positions
-from support.trackers.publisher import render_ts
 from support.trackers.broken import BrokenReports
+from support.trackers.publisher import render_ts
 from support.waiting import eventually
 
 
@@ -72,7 +72,7 @@ def step_stored(context: StepContext, tracker: str, time: datetime) -> None:
 def _stored_once(context: StepContext, tracker: str, time: datetime) -> None:
     world = context.world
     device_id, ts = world.device(tracker), time
-    ids = {report.entry_id for report in world.published.sent_as(tracker, render_ts(ts))}
+    ids = {report.entry_id for report in world.published.sent_at(tracker, ts)}
     assert ids, f"{tracker} has not reported a position at {time} in this scenario"
 
     async def stored() -> tuple[bool, list[StoredPosition]]:

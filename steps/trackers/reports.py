@@ -11,8 +11,8 @@ from hamcrest import assert_that, contains_inanyorder, empty, equal_to, has_entr
 
 from support.clock import ANSWER, SETTLE
 from support.scenario.gherkin import StepContext, positions
-from support.trackers.record import Position
 from support.trackers.broken import BrokenReports, reason_code
+from support.trackers.record import Position
 from support.trackers.stream import DeadLetter, dead_letters, delete_dead_letters, pending_among
 from support.trackers.traffic import ContinuousTraffic
 from support.waiting import eventually

@@ -120,6 +120,13 @@ class Database:
         )
         return [StoredPosition(**dict(row)) for row in rows]
 
+    async def io_of(self, device_id: str, ts: datetime) -> str | None:
+        """The ``io`` column of one stored position, as PostgreSQL renders the ``jsonb`` (``None``: no row, or
+        SQL NULL; the caller tells them apart with :meth:`positions_of`)."""
+        text: str | None = await self._pool.fetchval(
+            "SELECT io::text FROM positions WHERE device_id = $1 AND ts = $2", device_id, ts)
+        return text
+
     # -- clean-up --------------------------------------------------------------------------------------
 
     async def forget(self, *, organizations: Iterable[str], devices: Iterable[str]) -> None:
