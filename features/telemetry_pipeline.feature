@@ -22,6 +22,7 @@ Feature: From the trackers to the database and the live map
   Scenario: A reported position is stored and is on the map of a fan who opens it afterwards
     When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
     Then the position of tracker-A at 2026-05-02 11:02:00 is stored as 41.3290, 19.8210, taken from its report
+    And the time it took to store the position has been measured
     When Alice opens the live map of the "Rally of Tirana"
     Then Alice sees these cars on the map:
       | tracker   | time (UTC)          | latitude | longitude |
@@ -42,6 +43,7 @@ Feature: From the trackers to the database and the live map
       | tracker   | time (UTC)          |
       | tracker-A | 2026-05-02 11:02:00 |
       | tracker-C | 2026-05-02 11:02:30 |
+    And the position of tracker-A at 2026-05-02 11:02:00 is still stored as taken from its first report
     And Alice never receives the same position twice
 
   @broken-reports
@@ -95,6 +97,7 @@ Feature: From the trackers to the database and the live map
     Then Alice sees tracker-A move to 41.3350, 19.8350
     And Alice gets no new position of tracker-B
     And exactly 1 orphan position has been counted
+    And exactly 1 position has been counted as sent out to fans
     And the position of tracker-B at 2026-05-02 11:05:10 is stored
 
   @event-isolation
@@ -148,6 +151,7 @@ Feature: From the trackers to the database and the live map
     And tracker-B reports the position 41.3310, 19.8260 at 2026-05-02 11:03:00
     Then Alice sees tracker-B move to 41.3310, 19.8260
     And exactly 3 duplicate positions have been counted
+    And exactly 2 positions have been counted as stored
     And no orphan position has been counted
 
   @moved-tracker
@@ -225,12 +229,14 @@ Feature: From the trackers to the database and the live map
     And the database stalls and stores nothing for now
     When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
     And the Processor is storing it
-    And tracker-A sends the positions it could not send before, all at once and out of order:
+    Then Alice gets no new position of tracker-A
+    When tracker-A sends the positions it could not send before, all at once and out of order:
       | time (UTC)          | latitude | longitude |
       | 2026-05-02 11:02:03 | 41.3293  | 19.8213   |
       | 2026-05-02 11:02:01 | 41.3291  | 19.8211   |
       | 2026-05-02 11:02:04 | 41.3294  | 19.8214   |
       | 2026-05-02 11:02:02 | 41.3292  | 19.8212   |
+    And the database stays stalled for 2.5 seconds, while the service keeps waiting to store
     And the database is no longer stalled
     Then Alice sees tracker-A's positions one after the other in time order:
       | time (UTC)          |

@@ -96,6 +96,20 @@ def step_stored_as(context: StepContext, tracker: str, time: datetime, latitude:
                                                       longitude=close_to(longitude, COORDINATE_TOLERANCE))))  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]
 
 
+@then("the position of {tracker} at {time:Time} is still stored as taken from its first report")
+def step_first_report_kept(context: StepContext, tracker: str, time: datetime) -> None:
+    """The row names the stream entry that inserted it: the first report, not a later copy (docs/processor.md,
+    section 5, ``stream_id``)."""
+    world = context.world
+    reports = world.published.sent_at(tracker, time)
+    assert len(reports) >= 2, f"{tracker} reported its position at {time} {len(reports)} time(s), not twice or more"
+    _stored_once(context, tracker, time)
+    rows = [row for row in context.suite.run(world.db.positions_of(world.device(tracker))) if row.ts == time]
+    assert_that([row.stream_id for row in rows], equal_to([reports[0].entry_id]),
+                f"the stream entry {tracker}'s row names; its reports were entries "
+                f"{[report.entry_id for report in reports]}, in that order")
+
+
 @then("the position of {tracker} at {time:Time} is stored exactly once")
 def step_stored_once(context: StepContext, tracker: str, time: datetime) -> None:
     _stored_once(context, tracker, time)
@@ -140,6 +154,21 @@ def step_hold(context: StepContext) -> None:
     hold = context.suite.run(context.world.db.hold_inserts())
     context.world.cleanups.append(hold.release)
     context.world.state(InsertHold, lambda: hold)
+
+
+#: How long an insert waiting on a lock the suite holds must wait without giving up (docs/processor.md, section 10,
+#: "a snapshot query or an insert waiting on a table lock the suite holds"): the Processor's own figure, unscaled.
+LOCK_WAIT = 2.0
+
+
+@when("the database stays stalled for {seconds:g} seconds, while the service keeps waiting to store")
+def step_stall_for(context: StepContext, seconds: float) -> None:
+    """Hold the stall ``seconds`` longer, watching the waiting insert: for the first :data:`LOCK_WAIT` seconds it
+    must be the same statement of the same session, neither cancelled nor retried; past them it may give up,
+    provided it comes back (the positions must still be stored once the stall ends, which a later step checks)."""
+    assert seconds > LOCK_WAIT, f"stall longer than the {LOCK_WAIT} s the contract promises to wait"
+    changes = context.suite.run(context.world.db.watch_waiting(seconds, steady=LOCK_WAIT))
+    assert_that(changes, equal_to([]), "the waiting insert (session, statement start) changed during the stall")
 
 
 @when("the database is no longer stalled")
