@@ -246,6 +246,21 @@ Feature: From the trackers to the database and the live map
       | 2026-05-02 11:02:03 |
       | 2026-05-02 11:02:04 |
 
+  @backlog-reading
+  Scenario Outline: A backlog is taken a set number of reports at a time, and the operator sees how much waits
+    Given <service>
+    And the database stalls and stores nothing for now
+    When the trackers of the "Rally of Tirana" report 1200 positions at the same moment
+    Then the service has taken <taken> of them to store, and <waiting> wait to be read
+    And the service shows <taken> reports taken but not yet stored, and <waiting> waiting to be read
+    When the database is no longer stalled
+    Then each of the 1200 positions is stored exactly once
+
+    Examples: one set of reports being stored, the next read ahead
+      | service                                          | taken | waiting |
+      | the service with its default settings            | 1000  | 200     |
+      | a second service that takes 50 reports at a time | 100   | 1100    |
+
   @loading-window
   Scenario: Positions stored while a fan's map is loading are each shown once, none lost
     Given Carol may watch the "Rally of Tirana"

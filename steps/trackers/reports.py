@@ -99,14 +99,24 @@ def step_backlog(context: StepContext, tracker: str) -> None:
 
 # -- in bursts ---------------------------------------------------------------------------------------------
 
-@given('the trackers of the "{event}" have reported {count:d} positions in a burst')
-@when('the trackers of the "{event}" report {count:d} positions in a burst')
-def step_burst(context: StepContext, event: str, count: int) -> None:
+def _burst(context: StepContext, event: str, count: int, *, together: bool = False) -> None:
     world = context.world
     devices = set(context.suite.run(world.db.devices_of_event(world.event(event))))
     aliases = [alias for alias, device_id in world.devices.items() if device_id in devices]
     assert aliases, f"no tracker is on a car of the {event}"
-    context.suite.run(world.publish_burst(aliases, count, _next_start(context)))
+    context.suite.run(world.publish_burst(aliases, count, _next_start(context), together=together))
+
+
+@given('the trackers of the "{event}" have reported {count:d} positions in a burst')
+@when('the trackers of the "{event}" report {count:d} positions in a burst')
+def step_burst(context: StepContext, event: str, count: int) -> None:
+    _burst(context, event, count)
+
+
+@when('the trackers of the "{event}" report {count:d} positions at the same moment')
+def step_burst_together(context: StepContext, event: str, count: int) -> None:
+    """In one MULTI/EXEC: all of them are in the stream before the Processor's next read, a backlog."""
+    _burst(context, event, count, together=True)
 
 
 @when("{trackers:Names} each report {count:d} positions, taking turns")

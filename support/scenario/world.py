@@ -60,6 +60,8 @@ class World:
         self.event_organisations: dict[str, str] = {}
         self.entries: dict[tuple[str, str], str] = {}
         self.devices: dict[str, str] = {}
+        #: The positions the scenario stored itself (``these positions were recorded``), as ``(device_id, ts)``.
+        self.seeded: set[tuple[str, datetime]] = set()
         self.people: dict[str, Person] = {}
         self.viewers: dict[str, Viewer] = {}
         #: Each person's latest answer to opening a map: ``subscribed`` (with its snapshot) or ``error``.
@@ -138,7 +140,9 @@ class World:
 
     async def record_positions(self, rows: Iterable[tuple[str, datetime, float, float]]) -> None:
         """Store positions as if reported long ago (``(tracker, ts, latitude, longitude)``, e.g. :class:`Position`)."""
-        await self.db.add_positions((self.device(alias), ts, lat, lon) for alias, ts, lat, lon in rows)
+        seeded = [(self.device(alias), ts, lat, lon) for alias, ts, lat, lon in rows]
+        await self.db.add_positions(seeded)
+        self.seeded.update((device_id, ts) for device_id, ts, _, _ in seeded)
 
     # -- people ----------------------------------------------------------------------------------------
 
@@ -254,12 +258,15 @@ class World:
         return await self._publish([(Position(alias, ts, *BROKEN_PLACE), broken_entry(problem, device_id, ts))
                                     for problem, ts in problems])
 
-    async def publish_burst(self, aliases: Sequence[str], count: int, start: datetime) -> list[Report]:
-        """``count`` positions, the trackers taking turns, in one round trip: the scenario's latest round.
+    async def publish_burst(self, aliases: Sequence[str], count: int, start: datetime, *,
+                            together: bool = False) -> list[Report]:
+        """``count`` positions, the trackers taking turns, in one round trip (``together``: one MULTI/EXEC): the
+        scenario's latest round.
 
         Traffic in quantity fixes no metrics baseline: no scenario counts metrics over it."""
         assert self.publisher is not None
-        reports = await report_burst(self.publisher, [(alias, self.device(alias)) for alias in aliases], count, start)
+        reports = await report_burst(self.publisher, [(alias, self.device(alias)) for alias in aliases], count, start,
+                                     together=together)
         self.published.add_round(reports)
         return reports
 

@@ -60,6 +60,24 @@ async def pending(redis: aioredis.Redis, stream: str, group: str) -> Pending:
     return Pending(int(summary.get("pending") or 0), consumers)
 
 
+async def group_lag(redis: aioredis.Redis, stream: str, group: str) -> int | None:
+    """``XINFO GROUPS``' ``lag`` of ``group``: entries of ``stream`` not yet delivered to it (``None``: unknown)."""
+    for info in await redis.xinfo_groups(stream):
+        if _text(info["name"]) == group:
+            lag = info.get("lag")
+            return None if lag is None else int(lag)
+    raise LookupError(f"no consumer group {group!r} on {stream}")
+
+
+async def group_of(redis: aioredis.Redis, stream: str, consumer: str) -> str:
+    """The consumer group of ``stream`` that has a consumer called ``consumer``."""
+    for info in await redis.xinfo_groups(stream):
+        group = _text(info["name"])
+        if any(_text(c["name"]) == consumer for c in await redis.xinfo_consumers(stream, group)):
+            return group
+    raise LookupError(f"no consumer group of {stream} has a consumer {consumer!r}")
+
+
 async def pending_among(redis: aioredis.Redis, stream: str, entry_ids: Collection[str]) -> list[str]:
     """Which of ``entry_ids`` some consumer group of ``stream`` lists as pending (delivered, not acknowledged)."""
     if not entry_ids:

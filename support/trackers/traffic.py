@@ -32,9 +32,11 @@ def _entry(device_id: str, ts: datetime, latitude: float, longitude: float) -> d
 
 
 async def report_burst(publisher: TelemetryPublisher, trackers: Sequence[tuple[str, str]], count: int,
-                       start: datetime, step: timedelta = timedelta(milliseconds=100)) -> list[Report]:
+                       start: datetime, step: timedelta = timedelta(milliseconds=100), *,
+                       together: bool = False) -> list[Report]:
     """``count`` positions, the trackers ``(alias, device_id)`` taking turns, each tracker's clock advancing by
-    ``step``; all sent in one round trip so they reach the Processor as a burst."""
+    ``step``; all sent in one round trip so they reach the Processor as a burst (``together``: in one MULTI/EXEC,
+    so that all of them are in the stream before the Processor's next read)."""
     planned = []
     for index in range(count):
         alias, device_id = trackers[index % len(trackers)]
@@ -42,7 +44,7 @@ async def report_burst(publisher: TelemetryPublisher, trackers: Sequence[tuple[s
         planned.append((alias, device_id, ts, *_place(index)))
     sent_at = time.monotonic()
     entries = [_entry(device_id, ts, lat, lon) for _, device_id, ts, lat, lon in planned]
-    ids = await publish_burst(publisher, entries)
+    ids = await publish_burst(publisher, entries, together=together)
     return [Report(alias, device_id, ts, lat, lon, entry_id, sent_at, fields)
             for (alias, device_id, ts, lat, lon), entry_id, fields in zip(planned, ids, entries, strict=False)]
 
