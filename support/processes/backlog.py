@@ -10,6 +10,7 @@ from ..trackers.stream import group_lag, group_of, pending
 from .processor_process import ProcessorProcess
 from .scrape import scrape
 
+
 @dataclass
 class ServiceUnderTest:
     """Which Processor a scenario watches, and where it reads."""
