@@ -81,6 +81,19 @@ Feature: From the trackers to the database and the live map
     And none of the broken reports is left waiting
     And none of the broken reports is stored
 
+  @broken-reports-kept
+  Scenario: Broken reports that cannot be set aside yet are kept until they can be
+    Given a service of this scenario's own
+    And broken reports cannot be set aside for now
+    When tracker-A sends these broken reports:
+      | problem                   | reason                       |
+      | the latitude is 91.5      | the latitude is impossible   |
+      | the tracker id is missing | a required detail is missing |
+    Then the broken reports are kept, not set aside
+    When broken reports can be set aside again
+    Then each broken report is set aside, untouched, with its reason
+    And none of the broken reports is left waiting
+
   @tracker-fitted
   Scenario: A tracker fitted to a car during the rally is shown on the map from its next position on
     Given Alice has the live map of the "Rally of Tirana" open

@@ -33,6 +33,14 @@ def step_second_service(context: StepContext, count: int) -> None:
     context.world.state(ServiceUnderTest, lambda: ServiceUnderTest(instance.process, instances.stream))
 
 
+@given("a service of this scenario's own")
+def step_own_service(context: StepContext) -> None:
+    """A Processor of the scenario's own, on its own stream (the scenario's reports go there from now on)."""
+    instances = instances_of(context.world)
+    instance = instances.start("own")
+    context.world.state(ServiceUnderTest, lambda: ServiceUnderTest(instance.process, instances.stream))
+
+
 @then("the service has taken {taken:d} of them to store, and {waiting:d} wait to be read")
 def step_backlog_taken(context: StepContext, taken: int, waiting: int) -> None:
     """One batch of the set size is being stored and the next was read ahead (docs/processor.md, section 5): the

@@ -78,21 +78,48 @@ async def group_of(redis: aioredis.Redis, stream: str, consumer: str) -> str:
     raise LookupError(f"no consumer group of {stream} has a consumer {consumer!r}")
 
 
-async def pending_among(redis: aioredis.Redis, stream: str, entry_ids: Collection[str]) -> list[str]:
-    """Which of ``entry_ids`` some consumer group of ``stream`` lists as pending (delivered, not acknowledged)."""
-    if not entry_ids:
-        return []
+@dataclass(frozen=True)
+class Owed:
+    """One entry a consumer group lists as pending: delivered to ``consumer``, not acknowledged."""
+
+    entry_id: str
+    group: str
+    consumer: str
+
+    def __str__(self) -> str:
+        return f"{self.entry_id} (group {self.group}, consumer {self.consumer})"
+
+
+async def _owed(redis: aioredis.Redis, stream: str, entry_ids: Collection[str]) -> list[Owed]:
     wanted = set(entry_ids)
+    if not wanted:
+        return []
     first, last = min(wanted, key=_entry_order), max(wanted, key=_entry_order)
-    waiting = []
+    owed = []
     for group in await redis.xinfo_groups(stream):
         name = _text(group["name"])
         # the range holds the scenario's own entries (and whatever another scenario sent in between: filtered)
         for item in await redis.xpending_range(stream, name, min=first, max=last, count=100_000):
-            entry_id = _text(item["message_id"])
-            if entry_id in wanted:
-                waiting.append(f"{entry_id} (group {name}, consumer {_text(item['consumer'])})")
-    return waiting
+            if (entry_id := _text(item["message_id"])) in wanted:
+                owed.append(Owed(entry_id, name, _text(item["consumer"])))
+    return owed
+
+
+async def pending_among(redis: aioredis.Redis, stream: str, entry_ids: Collection[str]) -> list[str]:
+    """Which of ``entry_ids`` some consumer group of ``stream`` lists as pending (delivered, not acknowledged)."""
+    return [str(owed) for owed in await _owed(redis, stream, entry_ids)]
+
+
+async def acknowledged_among(redis: aioredis.Redis, stream: str, entry_ids: Collection[str]) -> list[str]:
+    """Which of ``entry_ids`` some consumer group of ``stream`` has acknowledged: delivered to it (at or before its
+    last delivered id) and no longer pending."""
+    owed = {(item.entry_id, item.group) for item in await _owed(redis, stream, entry_ids)}
+    acknowledged = []
+    for group in await redis.xinfo_groups(stream):
+        name, last = _text(group["name"]), _entry_order(_text(group["last-delivered-id"]))
+        acknowledged += [f"{entry_id} (group {name})" for entry_id in entry_ids
+                         if _entry_order(entry_id) <= last and (entry_id, name) not in owed]
+    return acknowledged
 
 
 def _entry_order(entry_id: str) -> tuple[int, int]:
@@ -103,10 +130,13 @@ def _entry_order(entry_id: str) -> tuple[int, int]:
 async def dead_letters(redis: aioredis.Redis, stream: str, source_ids: Collection[str]) -> list[DeadLetter]:
     """The dead letters of ``stream`` whose ``source_id`` is one of ``source_ids``, in the order they were added.
 
-    The dead-letter stream may be shared with other scenarios (the run's main stream), hence the filter.
+    The dead-letter stream may be shared with other scenarios (the run's main stream), hence the filter. A key
+    that holds no stream (a scenario made it unusable on purpose) holds no dead letters.
     """
     wanted = set(source_ids)
-    letters = []
+    letters: list[DeadLetter] = []
+    if _text(await redis.type(dead_letter_stream(stream))) not in ("stream", "none"):
+        return letters
     entries = cast("list[tuple[bytes, dict[bytes, bytes]]]", await redis.xrange(dead_letter_stream(stream)))
     for entry_id, fields in entries:
         letter = DeadLetter(_text(entry_id), {_text(k): _text(v) for k, v in fields.items()})
