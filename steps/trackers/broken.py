@@ -17,10 +17,12 @@ from support.trackers.broken import BrokenReports, reason_code
 from support.trackers.stream import (
     DeadLetter,
     acknowledged_among,
+    block_dead_letters,
     dead_letter_stream,
     dead_letters,
     delete_dead_letters,
     pending_among,
+    unblock_dead_letters,
 )
 from support.waiting import eventually
 
@@ -116,27 +118,23 @@ def step_broken_acknowledged(context: StepContext) -> None:
 
 # -- while broken reports cannot be set aside ---------------------------------------------------------------
 
-#: What the suite puts where the dead-letter stream belongs: a value of another type, so every XADD to it fails.
-OUT_OF_ORDER = "out of order: not a stream"
-
-
 @given("broken reports cannot be set aside for now")
 def step_dead_letters_broken(context: StepContext) -> None:
-    """``<stream>:dead`` holds a plain string, so adding to it fails (``WRONGTYPE``): only on a stream of the
-    scenario's own (its instances' clean-up deletes the key), never on the run's."""
+    """``<stream>:dead`` holds a plain string, so adding to it fails: only on a stream of the scenario's own (its
+    instances' clean-up deletes the key), never on the run's."""
     world = context.world
     assert world.publisher is not None and world.publisher is not context.suite.publisher, \
         "only on a scenario's own stream: start a service of its own first"
-    redis, key = world.publisher.redis, dead_letter_stream(world.publisher.stream)
-    assert context.suite.run(redis.set(key, OUT_OF_ORDER, nx=True)), f"{key} already exists"
+    assert context.suite.run(block_dead_letters(world.publisher.redis, world.publisher.stream)), \
+        f"{dead_letter_stream(world.publisher.stream)} already exists"
 
 
 @when("broken reports can be set aside again")
 def step_dead_letters_repaired(context: StepContext) -> None:
     world = context.world
     assert world.publisher is not None
-    redis, key = world.publisher.redis, dead_letter_stream(world.publisher.stream)
-    assert context.suite.run(redis.delete(key)) == 1, f"{key} was not the suite's placeholder any more"
+    assert context.suite.run(unblock_dead_letters(world.publisher.redis, world.publisher.stream)), \
+        f"{dead_letter_stream(world.publisher.stream)} was not the suite's placeholder any more"
 
 
 @then("the broken reports are kept, not set aside")

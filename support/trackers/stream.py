@@ -145,6 +145,24 @@ async def dead_letters(redis: aioredis.Redis, stream: str, source_ids: Collectio
     return letters
 
 
+#: What :func:`block_dead_letters` puts where the dead-letter stream belongs.
+OUT_OF_ORDER = "out of order: not a stream"
+
+
+async def block_dead_letters(redis: aioredis.Redis, stream: str) -> bool:
+    """Make ``<stream>:dead`` unusable: a plain string where the stream belongs, so every ``XADD`` to it fails
+    (``WRONGTYPE``). False if the key already existed (then nothing changed)."""
+    return bool(await redis.set(dead_letter_stream(stream), OUT_OF_ORDER, nx=True))
+
+
+async def unblock_dead_letters(redis: aioredis.Redis, stream: str) -> bool:
+    """Undo :func:`block_dead_letters`; False if the key no longer held its placeholder."""
+    key = dead_letter_stream(stream)
+    if _text(await redis.get(key) or b"") != OUT_OF_ORDER:
+        return False
+    return bool(await redis.delete(key))
+
+
 async def delete_dead_letters(redis: aioredis.Redis, stream: str, letters: Sequence[DeadLetter]) -> None:
     """Remove a scenario's own dead letters from a shared dead-letter stream."""
     if letters:
