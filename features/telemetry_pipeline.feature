@@ -274,6 +274,19 @@ Feature: From the trackers to the database and the live map
       | the service with its default settings            | 1000  | 200     |
       | a second service that takes 50 reports at a time | 100   | 1100    |
 
+  @counted-before-passed-on
+  Scenario: Every position is counted before it is passed on to the other instances
+    Given a service of this scenario's own, whose every step the suite can hold up after it passes positions on
+    And tracker-Z is on no car
+    And another instance listens to what the service passes on
+    When the service will be kept waiting as soon as it has passed positions on
+    And tracker-A and tracker-Z report these positions at the same moment:
+      | tracker   | time (UTC)          | latitude | longitude |
+      | tracker-A | 2026-05-02 11:02:00 | 41.3290  | 19.8210   |
+      | tracker-A | 2026-05-02 11:01:00 | 41.3280  | 19.8200   |
+      | tracker-Z | 2026-05-02 11:02:00 | 41.3400  | 19.8400   |
+    Then by the time the other instance gets them, the service has counted 2 stored, 1 duplicate and 1 orphan positions
+
   @loading-window
   Scenario: Positions stored while a fan's map is loading are each shown once, none lost
     Given Carol may watch the "Rally of Tirana"

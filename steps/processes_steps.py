@@ -3,6 +3,7 @@
 from steps.processes import (  # noqa: F401  # imported for their step definitions
     backlog,
     counters,
+    counting,
     instances,
     outages,
     overload,
