@@ -271,7 +271,7 @@ Feature: From the trackers to the database and the live map
 
     Examples: one set of reports being stored, the next read ahead
       | service                                          | taken | waiting |
-      | the service with its default settings            | 1000  | 200     |
+      | the service, taking its default number at a time | 1000  | 200     |
       | a second service that takes 50 reports at a time | 100   | 1100    |
 
   @counted-before-passed-on

@@ -17,7 +17,7 @@ from support.scenario.gherkin import StepContext
 from support.waiting import eventually
 
 
-@given("the service with its default settings")
+@given("the service, taking its default number at a time")
 def step_main_service(context: StepContext) -> None:
     """The run's main Processor: the suite sets no ``PROCESSOR_READ_COUNT`` for it."""
     suite, endpoints = context.suite, context.suite.endpoints
