@@ -1,7 +1,9 @@
 """The processes room's steps (steps/processes/): behave loads this file, importing them registers their steps."""
 
 from steps.processes import (  # noqa: F401  # imported for their step definitions
+    backlog,
     counters,
+    counting,
     instances,
     outages,
     overload,

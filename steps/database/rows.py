@@ -12,8 +12,8 @@ from support.clock import ANSWER, SETTLE, STEP
 from support.database.postgres import InsertHold, StoredPosition
 from support.fans.matchers import COORDINATE_TOLERANCE
 from support.scenario.gherkin import StepContext, parse_time, positions
+from support.trackers.broken import BrokenReports
 from support.trackers.publisher import render_ts
-from support.trackers.traffic import BrokenReports
 from support.waiting import eventually
 
 
@@ -72,7 +72,7 @@ def step_stored(context: StepContext, tracker: str, time: datetime) -> None:
 def _stored_once(context: StepContext, tracker: str, time: datetime) -> None:
     world = context.world
     device_id, ts = world.device(tracker), time
-    ids = {report.entry_id for report in world.published.sent_as(tracker, render_ts(ts))}
+    ids = {report.entry_id for report in world.published.sent_at(tracker, ts)}
     assert ids, f"{tracker} has not reported a position at {time} in this scenario"
 
     async def stored() -> tuple[bool, list[StoredPosition]]:
@@ -96,6 +96,20 @@ def step_stored_as(context: StepContext, tracker: str, time: datetime, latitude:
                                                       longitude=close_to(longitude, COORDINATE_TOLERANCE))))  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]
 
 
+@then("the position of {tracker} at {time:Time} is still stored as taken from its first report")
+def step_first_report_kept(context: StepContext, tracker: str, time: datetime) -> None:
+    """The row names the stream entry that inserted it: the first report, not a later copy (docs/processor.md,
+    section 5, ``stream_id``)."""
+    world = context.world
+    reports = world.published.sent_at(tracker, time)
+    assert len(reports) >= 2, f"{tracker} reported its position at {time} {len(reports)} time(s), not twice or more"
+    _stored_once(context, tracker, time)
+    rows = [row for row in context.suite.run(world.db.positions_of(world.device(tracker))) if row.ts == time]
+    assert_that([row.stream_id for row in rows], equal_to([reports[0].entry_id]),
+                f"the stream entry {tracker}'s row names; its reports were entries "
+                f"{[report.entry_id for report in reports]}, in that order")
+
+
 @then("the position of {tracker} at {time:Time} is stored exactly once")
 def step_stored_once(context: StepContext, tracker: str, time: datetime) -> None:
     _stored_once(context, tracker, time)
@@ -109,7 +123,8 @@ def step_each_stored_once(context: StepContext) -> None:
 
 @then("each of the {count:d} positions is stored exactly once")
 def step_burst_stored_once(context: StepContext, count: int) -> None:
-    """Count in the database itself: one row per report, none missing, none extra, each from its own entry."""
+    """Count in the database itself: one row per report, none missing, none extra (besides the positions the
+    scenario recorded itself), each from its own entry."""
     world = context.world
     reports = world.published.latest_round
     assert_that(len(reports), equal_to(count), "reports sent in this scenario's latest round")
@@ -122,7 +137,8 @@ def step_burst_stored_once(context: StepContext, count: int) -> None:
         return present >= expected.keys(), f"{len(present & expected.keys())} of {len(expected)} stored"
 
     context.suite.run(eventually(all_stored, timeout=STEP, what=f"all {count} positions in positions"))
-    rows = context.suite.run(world.db.positions_of_devices(devices))
+    rows = [row for row in context.suite.run(world.db.positions_of_devices(devices))
+            if (row.device_id, row.ts) not in world.seeded]
     stored = Counter((row.device_id, render_ts(row.ts)) for row in rows)
     twice = {key: n for key, n in stored.items() if n > 1}
     extra = sorted(set(stored) - expected.keys())
@@ -140,6 +156,21 @@ def step_hold(context: StepContext) -> None:
     hold = context.suite.run(context.world.db.hold_inserts())
     context.world.cleanups.append(hold.release)
     context.world.state(InsertHold, lambda: hold)
+
+
+#: How long an insert waiting on a lock the suite holds must wait without giving up (docs/processor.md, section 10,
+#: "a snapshot query or an insert waiting on a table lock the suite holds"): the Processor's own figure, unscaled.
+LOCK_WAIT = 2.0
+
+
+@when("the database stays stalled for {seconds:g} seconds, while the service keeps waiting to store")
+def step_stall_for(context: StepContext, seconds: float) -> None:
+    """Hold the stall ``seconds`` longer, watching the waiting insert: for the first :data:`LOCK_WAIT` seconds it
+    must be the same statement of the same session, neither cancelled nor retried; past them it may give up,
+    provided it comes back (the positions must still be stored once the stall ends, which a later step checks)."""
+    assert seconds > LOCK_WAIT, f"stall longer than the {LOCK_WAIT} s the contract promises to wait"
+    changes = context.suite.run(context.world.db.watch_waiting(seconds, steady=LOCK_WAIT))
+    assert_that(changes, equal_to([]), "the waiting insert (session, statement start) changed during the stall")
 
 
 @when("the database is no longer stalled")

@@ -1,33 +1,23 @@
 """Trackers reporting positions through the telemetry stream: one at a time, at the same moment, in bursts,
-continuously, broken. The World publishes every report and records it (support/trackers/record.py)."""
+continuously (broken reports: steps/trackers/broken.py). The World publishes every report and records it
+(support/trackers/record.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from behave import given, then, when
-from hamcrest import assert_that, contains_inanyorder, empty, equal_to, has_entries, is_not
+from behave import given, when
 
-from support.clock import ANSWER, SETTLE
+from support.clock import SETTLE
 from support.scenario.gherkin import StepContext, positions
 from support.trackers.record import Position
-from support.trackers.stream import DeadLetter, dead_letters, delete_dead_letters
-from support.trackers.traffic import BrokenReports, ContinuousTraffic
+from support.trackers.traffic import ContinuousTraffic
 from support.waiting import eventually
 
 #: Where generated traffic starts on each tracker's clock (after every position a feature file names).
 TRAFFIC_START = datetime(2026, 5, 2, 12, 0, tzinfo=UTC)
-#: Where broken reports sit on the clock: apart from everything else, so "not stored" is unambiguous.
-BROKEN_START = datetime(2026, 5, 2, 13, 0, tzinfo=UTC)
 #: Where the reports a tracker sends during an outage sit on the clock.
 OUTAGE_REPORTS_START = datetime(2026, 5, 2, 14, 0, tzinfo=UTC)
-#: The reasons as the feature file words them -> the reason codes of docs/processor.md ("Dead letters").
-REASONS = {
-    "unreadable": "bad_json",
-    "a required detail is missing": "missing_field",
-    "the latitude is impossible": "latitude_out_of_range",
-    "the format is unknown": "unknown_codec",
-}
 #: The columns of a feature file's "reports this position" table, and the payload key each one fills.
 CAR_TELEMETRY = {"speed (km/h)": "speed", "heading (°)": "angle", "altitude (m)": "altitude",
                  "satellites": "satellites"}
@@ -104,14 +94,24 @@ def step_backlog(context: StepContext, tracker: str) -> None:
 
 # -- in bursts ---------------------------------------------------------------------------------------------
 
-@given('the trackers of the "{event}" have reported {count:d} positions in a burst')
-@when('the trackers of the "{event}" report {count:d} positions in a burst')
-def step_burst(context: StepContext, event: str, count: int) -> None:
+def _burst(context: StepContext, event: str, count: int, *, together: bool = False) -> None:
     world = context.world
     devices = set(context.suite.run(world.db.devices_of_event(world.event(event))))
     aliases = [alias for alias, device_id in world.devices.items() if device_id in devices]
     assert aliases, f"no tracker is on a car of the {event}"
-    context.suite.run(world.publish_burst(aliases, count, _next_start(context)))
+    context.suite.run(world.publish_burst(aliases, count, _next_start(context), together=together))
+
+
+@given('the trackers of the "{event}" have reported {count:d} positions in a burst')
+@when('the trackers of the "{event}" report {count:d} positions in a burst')
+def step_burst(context: StepContext, event: str, count: int) -> None:
+    _burst(context, event, count)
+
+
+@when('the trackers of the "{event}" report {count:d} positions at the same moment')
+def step_burst_together(context: StepContext, event: str, count: int) -> None:
+    """In one MULTI/EXEC: all of them are in the stream before the Processor's next read, a backlog."""
+    _burst(context, event, count, together=True)
 
 
 @when("{trackers:Names} each report {count:d} positions, taking turns")
@@ -155,56 +155,3 @@ def step_traffic_stops(context: StepContext, count: int) -> None:
     traffic = context.world.state(ContinuousTraffic)
     context.suite.run(traffic.wait_reported(len(traffic.reports) + count))
     context.suite.run(traffic.stop())
-
-
-# -- broken reports ------------------------------------------------------------------------------------
-
-@when("{tracker} sends these broken reports:")
-def step_broken(context: StepContext, tracker: str) -> None:
-    """Each row breaks one otherwise valid report of ``tracker`` (support/trackers/traffic.py, BREAKAGES)."""
-    world = context.world
-    problems = [row["problem"].strip() for row in context.table]
-    reports = context.suite.run(world.publish_broken(
-        tracker, [(problem, BROKEN_START + timedelta(seconds=index)) for index, problem in enumerate(problems)]))
-    broken = world.state(BrokenReports, BrokenReports).by_problem
-    broken.clear()
-    broken.update(zip(problems, reports, strict=True))
-    assert world.publisher is not None
-    redis, stream = world.publisher.redis, world.publisher.stream
-
-    async def forget_dead_letters() -> None:
-        ids = [report.entry_id for report in broken.values()]
-        await delete_dead_letters(redis, stream, await dead_letters(redis, stream, ids))
-
-    world.cleanups.append(forget_dead_letters)
-
-
-@then("the broken reports are set aside, untouched, with these reasons:")
-def step_dead_letters(context: StepContext) -> None:
-    """Read ``<stream>:dead`` itself: one entry per broken report, its fields intact, plus reason, detail and
-    the id of the report it came from."""
-    world = context.world
-    unknown = [row["reason"] for row in context.table if row["reason"].strip() not in REASONS]
-    assert not unknown, f"no reason called {unknown} (known: {list(REASONS)})"
-    expected = {row["problem"].strip(): REASONS[row["reason"].strip()] for row in context.table}
-    broken = world.state(BrokenReports).by_problem
-    assert_that(sorted(expected), equal_to(sorted(broken)), "the table names other reports than were sent")
-    by_source = {report.entry_id: problem for problem, report in broken.items()}
-    assert world.publisher is not None
-    redis, stream = world.publisher.redis, world.publisher.stream
-
-    async def all_set_aside() -> tuple[bool, list[DeadLetter]]:
-        letters = await dead_letters(redis, stream, by_source)
-        return len(letters) >= len(by_source), letters
-
-    letters = context.suite.run(eventually(all_set_aside, timeout=ANSWER,
-                                           what=f"{len(by_source)} entries in {stream}:dead"))
-    assert_that([letter.source_id for letter in letters], contains_inanyorder(*by_source),  # type: ignore[misc]  # PyHamcrest: mypy cannot unify list[str | None] with a matcher of str
-                f"dead letters for each broken report once; got {[letter.fields for letter in letters]}")
-    for letter in letters:
-        assert letter.source_id is not None  # dead_letters chose it by its source id
-        problem = by_source[letter.source_id]
-        fields = broken[problem].fields
-        assert_that(letter.fields, has_entries({**fields, "reason": expected[problem], "source_id": letter.source_id}),
-                    f"the dead letter of the report where {problem}")
-        assert_that(letter.fields.get("detail", ""), is_not(empty()), f"the detail of the report where {problem}")  # type: ignore[arg-type]  # PyHamcrest's nested generic matchers: mypy infers Matcher[Never]

@@ -6,6 +6,7 @@ The Processor is judged by what ends up in the database, not by what it says abo
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,8 @@ from ..run.settings import REPO_ROOT
 from ..waiting import eventually
 
 SCHEMA = REPO_ROOT / "fixtures" / "test-schema.sql"
+#: How often :meth:`Database.watch_waiting` looks at the waiting sessions.
+WATCH_INTERVAL = 0.1
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,13 @@ class Database:
         )
         return [StoredPosition(**dict(row)) for row in rows]
 
+    async def io_of(self, device_id: str, ts: datetime) -> str | None:
+        """The ``io`` column of one stored position, as PostgreSQL renders the ``jsonb`` (``None``: no row, or
+        SQL NULL; the caller tells them apart with :meth:`positions_of`)."""
+        text: str | None = await self._pool.fetchval(
+            "SELECT io::text FROM positions WHERE device_id = $1 AND ts = $2", device_id, ts)
+        return text
+
     # -- clean-up --------------------------------------------------------------------------------------
 
     async def forget(self, *, organizations: Iterable[str], devices: Iterable[str]) -> None:
@@ -162,6 +172,30 @@ class Database:
             "SELECT count(*) FROM pg_locks WHERE locktype = 'relation'"
             " AND relation = 'positions'::regclass AND NOT granted"
         ))
+
+    async def sessions_waiting(self) -> set[tuple[int, datetime]]:
+        """The sessions waiting for a lock on ``positions`` right now, each as ``(pid, query_start)``: the same pair
+        later means the same statement still waiting; a new one, a statement that gave up and came back."""
+        rows = await self._pool.fetch(
+            "SELECT a.pid, a.query_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'relation' AND l.relation = 'positions'::regclass AND NOT l.granted"
+        )
+        return {(row["pid"], row["query_start"]) for row in rows}
+
+    async def watch_waiting(self, seconds: float, *, steady: float) -> list[str]:
+        """Keep looking at the sessions waiting for ``positions`` for ``seconds`` (the caller's stall lasts that
+        long: a set-up of that length, not a wait for an outcome); return how they differed, during the first
+        ``steady`` seconds, from the one session waiting at the start (empty: the same statement waited all along)."""
+        first = await self.sessions_waiting()
+        changes = [] if len(first) == 1 else [f"at the start: {len(first)} sessions waiting, not one: {first}"]
+        began = time.monotonic()
+        while (elapsed := time.monotonic() - began) < seconds:
+            if elapsed < steady and not changes:
+                now = await self.sessions_waiting()
+                if now != first:
+                    changes.append(f"after {elapsed:.2f} s: {now}, at the start: {first}")
+            await asyncio.sleep(WATCH_INTERVAL)  # pacing: looks at the waiting session while the stall lasts
+        return changes
 
     async def server_clock(self) -> datetime:
         """PostgreSQL's own clock, to compare with ``pg_stat_activity`` times."""

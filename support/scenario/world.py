@@ -26,9 +26,10 @@ from ..processes.processor_process import ProcessorProcess
 from ..processes.scrape import MetricsSnapshot, scrape
 from ..run.suite import Suite
 from ..trackers import stream
+from ..trackers.broken import BROKEN_PLACE, broken_entry
 from ..trackers.publisher import TelemetryPublisher, car_entry, render_ts
 from ..trackers.record import Position, Published, Report
-from ..trackers.traffic import BROKEN_PLACE, broken_entry, report_burst
+from ..trackers.traffic import report_burst
 from .state import ScenarioState
 
 S = TypeVar("S")
@@ -59,6 +60,8 @@ class World:
         self.event_organisations: dict[str, str] = {}
         self.entries: dict[tuple[str, str], str] = {}
         self.devices: dict[str, str] = {}
+        #: The positions the scenario stored itself (``these positions were recorded``), as ``(device_id, ts)``.
+        self.seeded: set[tuple[str, datetime]] = set()
         self.people: dict[str, Person] = {}
         self.viewers: dict[str, Viewer] = {}
         #: Each person's latest answer to opening a map: ``subscribed`` (with its snapshot) or ``error``.
@@ -137,7 +140,9 @@ class World:
 
     async def record_positions(self, rows: Iterable[tuple[str, datetime, float, float]]) -> None:
         """Store positions as if reported long ago (``(tracker, ts, latitude, longitude)``, e.g. :class:`Position`)."""
-        await self.db.add_positions((self.device(alias), ts, lat, lon) for alias, ts, lat, lon in rows)
+        seeded = [(self.device(alias), ts, lat, lon) for alias, ts, lat, lon in rows]
+        await self.db.add_positions(seeded)
+        self.seeded.update((device_id, ts) for device_id, ts, _, _ in seeded)
 
     # -- people ----------------------------------------------------------------------------------------
 
@@ -212,14 +217,18 @@ class World:
     # -- telemetry -------------------------------------------------------------------------------------
 
     async def publish(self, alias: str, ts: datetime, latitude: float, longitude: float, *,
-                      ts_text: str | None = None, payload: Mapping[str, float | int] | None = None) -> Report:
+                      ts_text: str | None = None, payload: Mapping[str, float | int] | None = None,
+                      rewrite: Callable[[dict[str, str]], None] | None = None) -> Report:
         """Publish a position as the tracker would.
 
         ``ts_text`` sends the time as written (e.g. with a local offset) instead of in UTC; ``payload``
-        replaces the default altitude, angle, speed and satellites."""
+        replaces the default altitude, angle, speed and satellites; ``rewrite`` changes the stream fields last
+        (another codec, another spelling: support/trackers/formats.py)."""
         fields = car_entry(self.device(alias), ts, latitude, longitude, **(payload or {}))
         if ts_text is not None:
             fields["ts"] = ts_text
+        if rewrite is not None:
+            rewrite(fields)
         [report] = await self._publish([(Position(alias, ts, latitude, longitude), fields)])
         return report
 
@@ -243,18 +252,21 @@ class World:
         return report
 
     async def publish_broken(self, alias: str, problems: Sequence[tuple[str, datetime]]) -> list[Report]:
-        """One report per ``(problem, ts)``, each broken that way (support/trackers/traffic.py, BREAKAGES), sent
+        """One report per ``(problem, ts)``, each broken that way (support/trackers/broken.py, BREAKAGES), sent
         one after the other."""
         device_id = self.device(alias)
         return await self._publish([(Position(alias, ts, *BROKEN_PLACE), broken_entry(problem, device_id, ts))
                                     for problem, ts in problems])
 
-    async def publish_burst(self, aliases: Sequence[str], count: int, start: datetime) -> list[Report]:
-        """``count`` positions, the trackers taking turns, in one round trip: the scenario's latest round.
+    async def publish_burst(self, aliases: Sequence[str], count: int, start: datetime, *,
+                            together: bool = False) -> list[Report]:
+        """``count`` positions, the trackers taking turns, in one round trip (``together``: one MULTI/EXEC): the
+        scenario's latest round.
 
         Traffic in quantity fixes no metrics baseline: no scenario counts metrics over it."""
         assert self.publisher is not None
-        reports = await report_burst(self.publisher, [(alias, self.device(alias)) for alias in aliases], count, start)
+        reports = await report_burst(self.publisher, [(alias, self.device(alias)) for alias in aliases], count, start,
+                                     together=together)
         self.published.add_round(reports)
         return reports
 

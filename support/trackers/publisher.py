@@ -63,7 +63,9 @@ class TelemetryPublisher:
 
     def __init__(self, redis_url: str, stream: str) -> None:
         self.stream = stream
-        self.redis = aioredis.Redis.from_url(redis_url)
+        #: ``surrogateescape``: a field that is deliberately not UTF-8 (support/trackers/broken.py) goes out as
+        #: the bytes it stands for; any other text is UTF-8 as usual.
+        self.redis = aioredis.Redis.from_url(redis_url, encoding_errors="surrogateescape")
 
     async def publish(self, fields: dict[str, str]) -> str:
         """``XADD`` one entry; return its id."""

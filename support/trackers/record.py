@@ -90,6 +90,10 @@ class Published:
         """``alias``'s reports whose ``ts`` field reads ``ts_text``, in the order sent."""
         return [report for report in self.reports if report.alias == alias and report.fields.get("ts") == ts_text]
 
+    def sent_at(self, alias: str, ts: datetime) -> list[Report]:
+        """``alias``'s reports of the instant ``ts``, however their ``ts`` field spelt it, in the order sent."""
+        return [report for report in self.reports if report.alias == alias and report.ts == ts]
+
     def last_of(self, alias: str) -> Report | None:
         """``alias``'s latest report, if it has reported."""
         return next((report for report in reversed(self.reports) if report.alias == alias), None)

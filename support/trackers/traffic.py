@@ -1,4 +1,4 @@
-"""Trackers reporting in quantity: bursts, continuous traffic and deliberately broken reports.
+"""Trackers reporting in quantity: bursts and continuous traffic (broken reports: support/trackers/broken.py).
 
 Every report is kept as a :class:`Report` (which tracker, which time, which stream entry it became, when it was
 sent), so scenarios can compare exactly what was sent with what was stored and what each fan received.
@@ -7,15 +7,13 @@ sent), so scenarios can compare exactly what was sent with what was stored and w
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from ..clock import SETTLE
 from ..waiting import eventually
-from .publisher import TelemetryPublisher, car_entry, position_entry
+from .publisher import TelemetryPublisher, car_entry
 from .record import Published, Report
 from .stream import publish_burst
 
@@ -34,9 +32,11 @@ def _entry(device_id: str, ts: datetime, latitude: float, longitude: float) -> d
 
 
 async def report_burst(publisher: TelemetryPublisher, trackers: Sequence[tuple[str, str]], count: int,
-                       start: datetime, step: timedelta = timedelta(milliseconds=100)) -> list[Report]:
+                       start: datetime, step: timedelta = timedelta(milliseconds=100), *,
+                       together: bool = False) -> list[Report]:
     """``count`` positions, the trackers ``(alias, device_id)`` taking turns, each tracker's clock advancing by
-    ``step``; all sent in one round trip so they reach the Processor as a burst."""
+    ``step``; all sent in one round trip so they reach the Processor as a burst (``together``: in one MULTI/EXEC,
+    so that all of them are in the stream before the Processor's next read)."""
     planned = []
     for index in range(count):
         alias, device_id = trackers[index % len(trackers)]
@@ -44,7 +44,7 @@ async def report_burst(publisher: TelemetryPublisher, trackers: Sequence[tuple[s
         planned.append((alias, device_id, ts, *_place(index)))
     sent_at = time.monotonic()
     entries = [_entry(device_id, ts, lat, lon) for _, device_id, ts, lat, lon in planned]
-    ids = await publish_burst(publisher, entries)
+    ids = await publish_burst(publisher, entries, together=together)
     return [Report(alias, device_id, ts, lat, lon, entry_id, sent_at, fields)
             for (alias, device_id, ts, lat, lon), entry_id, fields in zip(planned, ids, entries, strict=False)]
 
@@ -111,53 +111,3 @@ class ContinuousTraffic:
             self.record.add_round(self.reports)
         if self.failure is not None and not isinstance(self.failure, asyncio.CancelledError):
             raise AssertionError(f"the traffic stopped early: {self.failure!r}")
-
-
-# -- broken reports (docs/processor.md, section 3, "Malformed entries") ------------------------------------
-
-#: Where a broken report's valid original puts the car (latitude, longitude).
-BROKEN_PLACE = (41.33, 19.82)
-
-
-@dataclass
-class BrokenReports:
-    """The scenario's broken reports, by the problem its feature file names (in the world's state)."""
-
-    by_problem: dict[str, Report] = field(default_factory=dict)
-
-
-def _not_json(fields: dict[str, str], _: re.Match[str]) -> None:
-    fields["payload"] = fields["payload"][:-1]  # drop the closing brace
-
-
-def _no_device(fields: dict[str, str], _: re.Match[str]) -> None:
-    del fields["device_id"]
-
-
-def _latitude(fields: dict[str, str], match: re.Match[str]) -> None:
-    fields["payload"] = fields["payload"].replace(f'"latitude": {BROKEN_PLACE[0]}', f'"latitude": {float(match[1])}', 1)
-
-
-def _codec(fields: dict[str, str], match: re.Match[str]) -> None:
-    fields["codec"] = match[1]
-
-
-#: What a feature file may say is wrong with a report, and how to break a valid entry that way.
-BREAKAGES: list[tuple[str, Callable[[dict[str, str], re.Match[str]], None]]] = [
-    (r"the payload is not JSON", _not_json),
-    (r"the tracker id is missing", _no_device),
-    (r"the latitude is (-?[0-9]+(?:\.[0-9]+)?)", _latitude),
-    (r"the codec is ([0-9A-Za-z]+)", _codec),
-]
-
-
-def broken_entry(problem: str, device_id: str, ts: datetime) -> dict[str, str]:
-    """A valid entry for ``device_id`` at ``ts``, broken the way ``problem`` says (see :data:`BREAKAGES`)."""
-    fields = position_entry(device_id, ts, *BROKEN_PLACE)
-    for pattern, breakage in BREAKAGES:
-        match = re.fullmatch(pattern, problem.strip())
-        if match:
-            breakage(fields, match)
-            return fields
-    raise ValueError(f"no way to break a report like {problem!r}; the suite knows: "
-                     f"{', '.join(pattern for pattern, _ in BREAKAGES)}")

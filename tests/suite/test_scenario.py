@@ -125,7 +125,7 @@ def _world(monkeypatch: pytest.MonkeyPatch) -> tuple[World, FakePublisher, list[
         return [await publisher.publish(fields) for fields in entries]
 
     async def burst(publisher: FakePublisher, trackers: Sequence[tuple[str, str]], count: int,
-                    start: datetime) -> list[Report]:
+                    start: datetime, *, together: bool = False) -> list[Report]:
         return [Report(*trackers[i % len(trackers)], start, 41.0, 19.0, f"burst-{i}", 0.0, {}) for i in range(count)]
 
     monkeypatch.setattr(world, "metrics", metrics)
