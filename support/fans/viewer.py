@@ -109,9 +109,10 @@ class Viewer:
                 self.closed_with = (self.connection.close_code, self.connection.close_reason or "")
             self._arrived.set()
 
-    async def send(self, frame: Frame | str) -> None:
+    async def send(self, frame: Frame | str | bytes) -> None:
+        """Send ``frame``: a dict as JSON text, a ``str`` as text, ``bytes`` as a binary message."""
         assert self.connection is not None, f"{self.name} is not connected"
-        await self.connection.send(frame if isinstance(frame, str) else json.dumps(frame))
+        await self.connection.send(frame if isinstance(frame, str | bytes) else json.dumps(frame))
 
     def stop_reading(self) -> None:
         """Act as a stalled client: stop taking bytes off the socket (the kernel's buffers then fill up and
