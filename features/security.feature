@@ -20,9 +20,9 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
     And the service counts one refusal of a session the CMS does not know
 
     Examples:
-      | session                                  |
-      | a made-up session cookie                 |
-      | a session the CMS will not describe      |
+      | session                             |
+      | a made-up session cookie            |
+      | a session the CMS will not describe |
 
   @hijacking
   Scenario: Another web site cannot open the live channel with a fan's session
@@ -38,11 +38,11 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
     And the service counts one refusal of <counted>
 
     Examples:
-      | how                                                                          | why                                                  | counted                                            |
-      | from the web site "https://evil.example.test"                                | as coming from a foreign web site                    | a foreign web site                                 |
+      | how                                                                           | why                                                  | counted                                            |
+      | from the web site "https://evil.example.test"                                 | as coming from a foreign web site                    | a foreign web site                                 |
       | from the web site "https://evil.example.test" in a language it does not speak | as coming from a foreign web site                    | a foreign web site                                 |
-      | from our web site in a language it does not speak                            | for asking for a language the channel does not speak | a request in a language the channel does not speak |
-      | from our web site                                                            | as not signed in                                     | a visitor who is not signed in                     |
+      | from our web site in a language it does not speak                             | for asking for a language the channel does not speak | a request in a language the channel does not speak |
+      | from our web site                                                             | as not signed in                                     | a visitor who is not signed in                     |
 
   @malformed-messages
   Scenario Outline: A malformed message is answered with an error and the channel stays usable
@@ -52,12 +52,12 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
     And Alice can still open the live map of the "Rally of Tirana"
 
     Examples:
-      | message                           |
-      | text that is not JSON             |
-      | a list instead of an object       |
-      | a message of an unknown type      |
-      | a request to follow with no event |
-      | a message that is not text        |
+      | message                                           |
+      | text that is not JSON                             |
+      | a list instead of an object                       |
+      | a message of an unknown type                      |
+      | a request to follow with no event                 |
+      | a message that is not text                        |
       | a message of the largest size the channel accepts |
 
   @hostile-ids
@@ -71,11 +71,11 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
     And the database heard of no event but the "Rally of Tirana"
 
     Examples:
-      | event id                           |
-      | written like an SQL injection      |
-      | pointing at another CMS path       |
-      | far longer than any real event id  |
-      | written with look-alike digits     |
+      | event id                          |
+      | written like an SQL injection     |
+      | pointing at another CMS path      |
+      | far longer than any real event id |
+      | written with look-alike digits    |
 
   @oversized
   Scenario: A fan sending a huge message is cut off, and nobody else notices
@@ -113,9 +113,9 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
     And the CMS was asked only about the requests that were let through
 
     Examples:
-      | allows                                  | rate |
-      | keeps the usual limits                  | 20   |
-      | lets each fan send 5 requests a second  | 5    |
+      | allows                                 | rate |
+      | keeps the usual limits                 | 20   |
+      | lets each fan send 5 requests a second | 5    |
 
   @revoked
   Scenario: A fan whose session is revoked keeps her map until she asks for more, then is told so and disconnected

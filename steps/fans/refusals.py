@@ -12,7 +12,7 @@ from hamcrest import assert_that, equal_to, less_than, none
 
 from support.fans.matchers import assert_refused
 from support.fans.viewer import Viewer
-from support.processes.instances import THAT_SERVICE, instances_of
+from support.processes.instances import that_service as that_service_of
 from support.processes.processor_process import ProcessorProcess
 from support.processes.refusal_count import count_from_now, counted_since, reason_of
 from support.scenario.gherkin import StepContext
@@ -32,7 +32,7 @@ class Refusals:
 
 
 def that_service(context: StepContext) -> ProcessorProcess:
-    return instances_of(context.world).instance(THAT_SERVICE).process
+    return that_service_of(context.world)
 
 
 @when("a visitor who is not signed in opens the live channel {how}")

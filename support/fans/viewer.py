@@ -62,11 +62,13 @@ class Viewer:
     # -- connection ------------------------------------------------------------------------------------
 
     async def connect(self, url: str, *, origin: str | None = None, timeout: float = ANSWER,
-                      receive_buffer: int | None = None, subprotocols: list[str] | None = None) -> bool:
+                      receive_buffer: int | None = None, subprotocols: list[str] | None = None,
+                      offer_compression: bool = False) -> bool:
         """Open the connection; return False (and keep the HTTP status in :attr:`refusal`) if refused.
 
         ``receive_buffer`` (bytes) sets the socket's receive buffer before connecting: a client on a poor
-        network, whose stalls the Processor notices after little data instead of megabytes."""
+        network, whose stalls the Processor notices after little data instead of megabytes.
+        ``offer_compression``: offer ``permessage-deflate``, as browsers do."""
         headers = {"Cookie": self.cookie} if self.cookie is not None else {}
         extra = {}
         if receive_buffer is not None:
@@ -74,7 +76,7 @@ class Viewer:
         try:
             self.connection = await connect(
                 url, additional_headers=headers, origin=origin, open_timeout=within(timeout),  # type: ignore[arg-type]  # websockets' connect() accepts these; its annotations are narrower
-                compression=None, max_size=None, ping_interval=None,
+                compression="deflate" if offer_compression else None, max_size=None, ping_interval=None,
                 subprotocols=subprotocols, **extra,  # type: ignore[arg-type]  # websockets' connect() accepts these; its annotations are narrower
             )
         except InvalidStatus as exc:

@@ -133,3 +133,8 @@ def instances_of(world: World) -> ScenarioInstances:
     """The scenario's private stream and instances, made on first use and kept in the world's state for the rest
     of the scenario (the world cleans them up). One helper for every step module that starts instances."""
     return world.state(ScenarioInstances, lambda: ScenarioInstances(world.suite, world))
+
+
+def that_service(world: World) -> ProcessorProcess:
+    """The service the scenario started for its purpose (:data:`THAT_SERVICE`)."""
+    return instances_of(world).instance(THAT_SERVICE).process
