@@ -26,6 +26,13 @@ def step_rate_service(context: StepContext, rate: int) -> None:
     _start(context, PROCESSOR_SUBSCRIBE_RATE=str(rate))
 
 
+@given("a service that lets {count:d} messages queue up for each fan")
+def step_queue_service(context: StepContext, count: int) -> None:
+    """It reads 50 reports at a time (as every service of a scenario's own does): a queue of 100 is the least the
+    contract allows (docs/processor.md, ``PROCESSOR_CLIENT_QUEUE``)."""
+    _start(context, PROCESSOR_CLIENT_QUEUE=str(count))
+
+
 @given("a service that accepts messages of at most {size:d} characters")
 def step_frame_limit_service(context: StepContext, size: int) -> None:
     """Characters of plain ASCII: bytes, the unit of ``PROCESSOR_MAX_FRAME_BYTES``."""

@@ -17,6 +17,9 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import Frame as WireFrame
+from websockets.frames import Opcode
+from websockets.protocol import Event
 
 from ..clock import ANSWER, within
 
@@ -27,6 +30,10 @@ Predicate = Callable[[Frame], bool]
 #: Frames to one connection are delivered in order, so anything that would have preceded the barrier has
 #: already arrived; the window only guards against a misbehaving server sending late.
 QUIET_WINDOW = 0.25
+
+
+#: The segment size of a client on a poor network (bytes; IPv4's minimum datagram less the headers).
+SMALL_SEGMENT = 536
 
 
 class FrameTimeout(AssertionError):
@@ -41,6 +48,20 @@ class Refusal:
     body: str
     #: The answer's headers, lower-case names (e.g. ``retry-after`` on a 503 while the CMS limits requests).
     headers: dict[str, str] = field(default_factory=dict)
+
+
+class _Connection(ClientConnection):
+    """websockets' client connection, noting when each keepalive ping of the server arrived (websockets answers
+    it with a pong by itself, as browsers do, while the client reads)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pings: list[float] = []
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, WireFrame) and event.opcode is Opcode.PING:
+            self.pings.append(time.monotonic())
+        super().process_event(event)
 
 
 class Viewer:
@@ -77,7 +98,7 @@ class Viewer:
             self.connection = await connect(
                 url, additional_headers=headers, origin=origin, open_timeout=within(timeout),  # type: ignore[arg-type]  # websockets' connect() accepts these; its annotations are narrower
                 compression="deflate" if offer_compression else None, max_size=None, ping_interval=None,
-                subprotocols=subprotocols, **extra,  # type: ignore[arg-type]  # websockets' connect() accepts these; its annotations are narrower
+                subprotocols=subprotocols, create_connection=_Connection, **extra,  # type: ignore[arg-type]  # websockets' connect() accepts these; its annotations are narrower
             )
         except InvalidStatus as exc:
             body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
@@ -86,6 +107,11 @@ class Viewer:
             return False
         self._reader = asyncio.create_task(self._read(), name=f"viewer-{self.name}")
         return True
+
+    @property
+    def pings(self) -> list[float]:
+        """When each keepalive ping of the Processor arrived (``time.monotonic()``), while the viewer read."""
+        return self.connection.pings if isinstance(self.connection, _Connection) else []
 
     async def _read(self) -> None:
         assert self.connection is not None
@@ -197,6 +223,9 @@ async def _small_socket(url: str, receive_buffer: int) -> socket.socket:
     parts = urlsplit(url)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    # Small segments too: the Processor's kernel sizes its send buffer by the segments in flight, so a link of
+    # small segments keeps what the kernel holds for a stalled fan small (kilobytes, not megabytes).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, SMALL_SEGMENT)
     sock.setblocking(False)
     try:
         await asyncio.get_running_loop().sock_connect(sock, (parts.hostname, parts.port or 80))
