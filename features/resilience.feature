@@ -61,7 +61,7 @@ Feature: The live map survives trouble in the services around it
 
   @slow-consumer
   Scenario Outline: A fan who stops reading is disconnected without slowing anyone else
-    Given a service that <queues>
+    Given a service that <setting>
     And Alice follows the "Rally of Tirana" through that service over a poor network
     And Carol follows the "Rally of Tirana" through that service
     When Alice stops reading her messages
@@ -71,15 +71,15 @@ Feature: The live map survives trouble in the services around it
     And <what Alice learns>
 
     Examples:
-      | queues                                  | when            | what Alice learns                                                                              |
-      | lets 100 messages queue up for each fan | at once         | Alice learns she was disconnected for being too slow, after about 100 messages waited for her  |
-      | keeps the usual limits                  | at once         | Alice learns she was disconnected for being too slow, after about 1024 messages waited for her |
-      | lets 100 messages queue up for each fan | after 1 second  | Alice learns she was disconnected for being too slow                                           |
-      | lets 100 messages queue up for each fan | after 3 seconds | Alice's connection is simply gone, with no word why                                            |
+      | setting                             | when            | what Alice learns                                                                              |
+      | lets 100 messages wait for each fan | at once         | Alice learns she was disconnected for being too slow, after about 100 messages waited for her  |
+      | keeps the usual limits              | at once         | Alice learns she was disconnected for being too slow, after about 1024 messages waited for her |
+      | lets 100 messages wait for each fan | after 1 second  | Alice learns she was disconnected for being too slow                                           |
+      | lets 100 messages wait for each fan | after 3 seconds | Alice's connection is simply gone, with no word why                                            |
 
   @long-queue
-  Scenario: A service that lets many messages queue up for each fan waits longer for a fan who stopped reading
-    Given a service that lets 100000 messages queue up for each fan
+  Scenario: A service that lets many messages wait for each fan waits longer for a fan who stopped reading
+    Given a service that lets 100000 messages wait for each fan
     And Alice follows the "Rally of Tirana" through that service over a poor network
     And Carol follows the "Rally of Tirana" through that service
     When Alice stops reading her messages

@@ -26,7 +26,7 @@ def step_rate_service(context: StepContext, rate: int) -> None:
     _start(context, PROCESSOR_SUBSCRIBE_RATE=str(rate))
 
 
-@given("a service that lets {count:d} messages queue up for each fan")
+@given("a service that lets {count:d} messages wait for each fan")
 def step_queue_service(context: StepContext, count: int) -> None:
     """It reads 50 reports at a time (as every service of a scenario's own does): a queue of 100 is the least the
     contract allows (docs/processor.md, ``PROCESSOR_CLIENT_QUEUE``)."""
