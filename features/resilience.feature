@@ -60,14 +60,32 @@ Feature: The live map survives trouble in the services around it
     Then Alice sees tracker-A move to 41.3290, 19.8210 within 10 seconds
 
   @slow-consumer
-  Scenario: A fan who stops reading is disconnected without slowing anyone else
-    Given a Processor P that reads 50 reports at a time and lets 100 messages queue up for each fan
-    And Alice follows the "Rally of Tirana" through Processor P over a poor network
-    And Carol follows the "Rally of Tirana" through Processor P
+  Scenario Outline: A fan who stops reading is disconnected without slowing anyone else
+    Given a service that <setting>
+    And Alice follows the "Rally of Tirana" through that service over a poor network
+    And Carol follows the "Rally of Tirana" through that service
     When Alice stops reading her messages
-    And tracker-A reports bursts of 2000 positions until Processor P gives up on Alice
+    And tracker-A reports positions 50 at a time until that service gives up on Alice, who reads again <when>
     Then Carol has received every one of those positions
-    And Processor P has disconnected 1 fan as too slow
+    And that service has disconnected 1 fan as too slow
+    And <what Alice learns>
+
+    Examples:
+      | setting                             | when            | what Alice learns                                                                              |
+      | lets 100 messages wait for each fan | at once         | Alice learns she was disconnected for being too slow, after about 100 messages waited for her  |
+      | keeps the usual limits              | at once         | Alice learns she was disconnected for being too slow, after about 1024 messages waited for her |
+      | lets 100 messages wait for each fan | after 1 second  | Alice learns she was disconnected for being too slow                                           |
+      | lets 100 messages wait for each fan | after 3 seconds | Alice's connection is simply gone, with no word why                                            |
+
+  @long-queue
+  Scenario: A service that lets many messages wait for each fan waits longer for a fan who stopped reading
+    Given a service that lets 100000 messages wait for each fan
+    And Alice follows the "Rally of Tirana" through that service over a poor network
+    And Carol follows the "Rally of Tirana" through that service
+    When Alice stops reading her messages
+    And tracker-A reports 3000 positions, 50 at a time
+    Then Carol has received every one of those positions
+    And that service has disconnected no fan as too slow
 
   @graceful-shutdown
   Scenario: A Processor being redeployed says goodbye to its fans and exits cleanly
@@ -83,6 +101,15 @@ Feature: The live map survives trouble in the services around it
     And Alice follows the "Rally of Tirana" through Processor P
     When Alice stops reading her messages
     Then Processor P drops Alice's connection within 10 seconds
+
+  @usual-keepalive @slow
+  Scenario: Unless told otherwise, the service checks on each fan every 20 seconds and waits 20 seconds for an answer
+    Given a service that keeps the usual limits
+    And Alice follows the "Rally of Tirana" through that service
+    And Carol follows the "Rally of Tirana" through that service
+    When Carol stops reading her messages
+    Then that service checks on Alice about 20 seconds after she opened her map
+    And that service drops Carol about 40 seconds after she opened her map, as she did not answer
 
   @unreadable-stream
   Scenario: A Processor that cannot read its telemetry stream says so, though Redis and the database answer

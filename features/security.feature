@@ -14,15 +14,35 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
     And Carol may watch the "Rally of Tirana"
 
   @unknown-cookie
-  Scenario: A visitor with a session cookie the CMS does not know is turned away
-    When a visitor with a made-up session cookie opens the live channel
+  Scenario Outline: A visitor with a session the CMS does not accept is turned away
+    When a visitor with <session> opens the live channel
     Then the visitor is turned away as not signed in
+    And the service counts one refusal of a session the CMS does not know
+
+    Examples:
+      | session                             |
+      | a made-up session cookie            |
+      | a session the CMS will not describe |
 
   @hijacking
   Scenario: Another web site cannot open the live channel with a fan's session
     When Alice's browser opens the live channel from the web site "https://evil.example.test"
     Then Alice is turned away as coming from a foreign web site
     And the CMS was not asked about Alice
+    And the service counts one refusal of a foreign web site
+
+  @refusal-order
+  Scenario Outline: A visitor with several things wrong is turned away for the first of them
+    When a visitor who is not signed in opens the live channel <how>
+    Then the visitor is turned away <why>
+    And the service counts one refusal of <counted>
+
+    Examples:
+      | how                                                                           | why                                                  | counted                                            |
+      | from the web site "https://evil.example.test"                                 | as coming from a foreign web site                    | a foreign web site                                 |
+      | from the web site "https://evil.example.test" in a language it does not speak | as coming from a foreign web site                    | a foreign web site                                 |
+      | from our web site in a language it does not speak                             | for asking for a language the channel does not speak | a request in a language the channel does not speak |
+      | from our web site                                                             | as not signed in                                     | a visitor who is not signed in                     |
 
   @malformed-messages
   Scenario Outline: A malformed message is answered with an error and the channel stays usable
@@ -32,26 +52,30 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
     And Alice can still open the live map of the "Rally of Tirana"
 
     Examples:
-      | message                           |
-      | text that is not JSON             |
-      | a list instead of an object       |
-      | a message of an unknown type      |
-      | a request to follow with no event |
+      | message                                           |
+      | text that is not JSON                             |
+      | a list instead of an object                       |
+      | a message of an unknown type                      |
+      | a request to follow with no event                 |
+      | a message that is not text                        |
+      | a message of the largest size the channel accepts |
 
   @hostile-ids
   Scenario Outline: A hostile event id never reaches the CMS or the database
-    Given Alice has the live channel open
+    Given a service whose conversation with the database is overheard
+    And Alice has the live channel of that service open
     When Alice asks to follow the event <event id>
     Then Alice is told the message was malformed
     And Alice can still open the live map of the "Rally of Tirana"
     And the CMS was asked about no event but the "Rally of Tirana"
+    And the database heard of no event but the "Rally of Tirana"
 
     Examples:
-      | event id                           |
-      | written like an SQL injection      |
-      | pointing at another CMS path       |
-      | far longer than any real event id  |
-      | written with look-alike digits     |
+      | event id                          |
+      | written like an SQL injection     |
+      | pointing at another CMS path      |
+      | far longer than any real event id |
+      | written with look-alike digits    |
 
   @oversized
   Scenario: A fan sending a huge message is cut off, and nobody else notices
@@ -60,6 +84,15 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
     And tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
     Then Alice is disconnected for sending a message that is too large
     And Carol sees tracker-A move to 41.3290, 19.8210
+
+  @frame-limit
+  Scenario: A service set up for shorter messages cuts a fan off at its own limit
+    Given a service that accepts messages of at most 1024 characters
+    And Alice has the live channel of that service open
+    When Alice sends a message of 1024 characters
+    Then Alice is told the message was malformed
+    When Alice sends a message of 1025 characters
+    Then Alice is disconnected for sending a message that is too large
 
   @flood
   Scenario: A fan flooding the channel is slowed down, and nobody else notices
@@ -70,13 +103,30 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
     And the CMS was asked about Alice's requests far fewer than 500 times
     And Carol sees tracker-A move to 41.3291, 19.8211
 
+  @subscribe-rate
+  Scenario Outline: A fan's requests beyond the rate the service allows are refused at once and cost the CMS nothing
+    Given a service that <allows>
+    And Alice has the live channel of that service open
+    When Alice asks to follow 500 different events in one burst
+    Then Alice gets an answer to each request, most of them asking her to slow down
+    And about <rate> of Alice's requests a second were let through, after a first burst of twice that
+    And the CMS was asked only about the requests that were let through
+
+    Examples:
+      | allows                                 | rate |
+      | keeps the usual limits                 | 20   |
+      | lets each fan send 5 requests a second | 5    |
+
   @revoked
-  Scenario: A fan whose session is revoked is told so and disconnected
+  Scenario: A fan whose session is revoked keeps her map until she asks for more, then is told so and disconnected
     Given Alice has the live map of the "Rally of Tirana" open
     When the CMS revokes Alice's session
-    And Alice opens the live map of the "Rally of Tirana"
+    And tracker-A reports the position 41.3292, 19.8212 at 2026-05-02 11:02:02
+    Then Alice sees tracker-A move to 41.3292, 19.8212
+    When Alice opens the live map of the "Rally of Tirana"
     Then Alice is told her session is no longer valid
     And Alice is disconnected because her session has ended
+    And the service counts one refusal of a session that has ended
 
   @secrets
   Scenario: Session cookies never appear in the Processor's logs
@@ -105,3 +155,17 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
     Then Alice is told she follows too many events at once
     When Alice stops following the "Rally of Vlorë"
     Then Alice can now open the live map of the "Rally of Shkodër"
+
+  @usual-subscription-limit
+  Scenario: Unless told otherwise, the service lets a fan follow 50 events at once, and not one more
+    Given Alice may watch 51 events of the "Albanian Rally Club"
+    When Alice opens the live maps of 50 of those events
+    And Alice opens the live map of the last of those events
+    Then Alice is told she follows too many events at once
+
+  @cms-unreachable
+  Scenario: A service that cannot reach the CMS at all turns fans away for now, and at once
+    Given a service whose CMS cannot be reached at all
+    When Alice tries to open the live channel of that service
+    Then Alice is turned away within 3 seconds, as signing in is unavailable for now
+    And the service counts one refusal of a CMS outage

@@ -18,7 +18,7 @@ from websockets.protocol import State
 from .metrics import Metrics
 from .websocket_framing import websocket_text
 
-__all__ = ["DIRECT_WRITE_LIMIT", "Client", "Connection", "Transport", "WireProtocol"]
+__all__ = ["CLOSE_WAIT", "DIRECT_WRITE_LIMIT", "Client", "Connection", "Transport", "WireProtocol"]
 
 logger = logging.getLogger("processor.hub")  # the name its lines had while the client lived in hub.py
 
@@ -26,6 +26,10 @@ logger = logging.getLogger("processor.hub")  # the name its lines had while the 
 #: (what ``websockets.broadcast`` does) instead of through its writer task: a profile of 1,000 viewers showed
 #: 63 % of the CPU in per-frame writer-task wake-ups. Above it, frames queue and the 1013 rule applies.
 DIRECT_WRITE_LIMIT = 64 * 1024
+#: Seconds the Processor waits for a client's closing handshake, from the moment it decides to close, before it
+#: drops the connection (docs/processor.md, section 9, ``browser.close-wait``). websockets' own ``close_timeout``
+#: starts only once the close frame is written out, which a client that stopped reading never lets happen.
+CLOSE_WAIT = 2.0
 
 
 class Transport(Protocol):
@@ -34,6 +38,8 @@ class Transport(Protocol):
     def get_write_buffer_size(self) -> int: ...
 
     def write(self, data: bytes) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class WireProtocol(Protocol):
@@ -178,8 +184,16 @@ class Client:
         self.closer = asyncio.create_task(self._close(code, reason), name=f"close-{self.name}")
 
     async def _close(self, code: int, reason: str) -> None:
+        """Close with ``code``; a client that has not completed the closing handshake within :data:`CLOSE_WAIT`
+        (its socket backed up, the close frame still unsent) loses the connection: it sees no close code."""
         try:
-            await self.connection.close(code, reason)
+            async with asyncio.timeout(CLOSE_WAIT):
+                await self.connection.close(code, reason)
+        except TimeoutError:
+            logger.debug("close %s: no closing handshake within %.1f s: dropping the connection", self.name, CLOSE_WAIT)
+            transport = self.connection.transport
+            if transport is not None:
+                transport.abort()
         except Exception as exc:  # the connection may already be gone
             logger.debug("close %s: %s", self.name, exc)
 

@@ -3,9 +3,11 @@
 from steps.fans import (  # noqa: F401  # imported for their step definitions
     browser,
     deliveries,
+    limits,
     loading,
     maps,
     positions,
+    refusals,
     security,
     web_clients,
 )

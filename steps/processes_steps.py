@@ -8,4 +8,6 @@ from steps.processes import (  # noqa: F401  # imported for their step definitio
     outages,
     overload,
     own_processors,
+    services,
+    slow_fans,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from behave import given, then, when
-from hamcrest import assert_that, contains_inanyorder, equal_to, has_entries, has_item, is_not, none
+from hamcrest import assert_that, contains_inanyorder, equal_to, has_entries, has_item, is_not
 
 from support.clock import ANSWER
 from support.fans.matchers import a_position, an_error, mentions_device
@@ -46,18 +46,6 @@ def step_has_open(context: StepContext, person: str, event: str) -> None:
 def step_both_open(context: StepContext, first: str, second: str, event: str) -> None:
     for person in (first, second):
         _open_successfully(context, person, event)
-
-
-@given('{person} follows the "{event}" through Processor {name} over a poor network')
-def step_follow_poor_network(context: StepContext, person: str, event: str, name: str) -> None:
-    """A small receive buffer: when the fan stalls, the Processor's queue fills after little traffic. (Defined
-    before the step without a poor network, whose ``{name}`` would otherwise take in "P over a poor network".)"""
-    world = context.world
-    process = world.state(ScenarioInstances).instance(name).process
-    viewer = context.suite.run(world.connect(person, processor=process, receive_buffer=4096))
-    assert_that(viewer.refusal, none(), f"{person}'s connection was refused")
-    answer = context.suite.run(world.open_map(person, event))
-    assert_that(answer, has_entries(type="subscribed"), f"{person} could not open the map of {event}")
 
 
 @given('{person} follows the "{event}" through Processor {name}')

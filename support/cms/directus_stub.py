@@ -107,6 +107,8 @@ class DirectusStub:
     static: set[str] = field(default_factory=set)
     #: Sessions answered "signed in" with neither a user id nor a share (no real Directus does this).
     nameless: set[str] = field(default_factory=set)
+    #: Sessions ``/users/me`` answers 403 ``FORBIDDEN`` for (no recorded Directus does; the contract names it).
+    forbidden_me: set[str] = field(default_factory=set)
     #: token -> monotonic time after which a refreshed-away cookie stops working.
     refreshed: dict[str, float] = field(default_factory=dict)
     requests: list[SeenRequest] = field(default_factory=list)
@@ -154,6 +156,12 @@ class DirectusStub:
         """A session ``/users/me`` answers 200 for without naming a user or a share (a broken or foreign CMS)."""
         token = self._issue()
         self.nameless.add(token)
+        return f"{SESSION_COOKIE}={token}"
+
+    def sign_in_forbidden(self) -> str:
+        """A session ``/users/me`` answers 403 ``FORBIDDEN`` for, as for the public role on a locked-down CMS."""
+        token = self._issue()
+        self.forbidden_me.add(token)
         return f"{SESSION_COOKIE}={token}"
 
     def grant(self, user_id: str, event_id: str) -> None:
@@ -219,7 +227,7 @@ class DirectusStub:
             token = session_of(cookie) or ""
             for table in (self.sessions, self.shares, self.refreshed, self._issued):
                 table.pop(token, None)
-            for bag in (self.revoked, self.expired, self.static, self.nameless):
+            for bag in (self.revoked, self.expired, self.static, self.nameless, self.forbidden_me):
                 bag.discard(token)
         for user in users:
             self.grants.pop(user, None)
@@ -277,6 +285,8 @@ class DirectusStub:
         the expiry (401 ``TOKEN_EXPIRED``), then the session row (gone: 401 ``INVALID_CREDENTIALS``)."""
         if token in self.shares or token in self.nameless:
             return None
+        if token in self.forbidden_me:
+            return self._answer(request, token, 403, code="FORBIDDEN")
         if token not in self.sessions:  # never issued, or forgotten: no JWT, no static token of that value
             return self._answer(request, token, 401, code="INVALID_CREDENTIALS", message="Invalid user credentials.")
         if token not in self.static and self._issued.get(token, 0) < self.secret_since:

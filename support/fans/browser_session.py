@@ -18,6 +18,8 @@ class SessionAnswer:
     status: int
     state: str
     headers: dict[str, str]
+    #: The body's ``message``: the reason the upgrade would give (``None`` if the body has none).
+    message: str | None = None
 
     @property
     def readable_by(self) -> str | None:
@@ -35,8 +37,11 @@ async def ask_session(http: aiohttp.ClientSession, base_url: str, *, origin: str
     limit = aiohttp.ClientTimeout(total=within(ANSWER))
     async with http.get(f"{base_url}/live/session", headers=headers, timeout=limit) as r:
         text = await r.text()
+        message = None
         try:
-            state = json.loads(text).get("status", "<none>")
-        except ValueError:
+            body = json.loads(text)
+            state = body.get("status", "<none>")
+            message = body.get("message")
+        except (ValueError, AttributeError):
             state = f"<not JSON: {text[:100]!r}>"
-        return SessionAnswer(r.status, state, dict(r.headers))
+        return SessionAnswer(r.status, state, dict(r.headers), message)

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..database.postgres import Database
-from ..scenario.world import World
 from ..trackers.publisher import render_ts
 from ..trackers.record import Key, Report
-from ..trackers.traffic import report_burst
 from .viewer import Frame, FrameTimeout, Viewer
 
 #: How many examples a failure message quotes.
@@ -149,28 +146,3 @@ async def departures_from_history(db: Database, viewer: Viewer, event_id: str, d
 def sent_after(reports: Iterable[Report], moment: float) -> list[Report]:
     """The reports whose sending began after ``moment`` (``time.monotonic()``, like a frame's ``_received_at``)."""
     return [report for report in reports if report.sent_at > moment]
-
-
-async def bursts_until(world: World, tracker: str, count: int, readers: Sequence[Viewer], *, event_id: str,
-                       start: datetime, done: Callable[[], Awaitable[bool]], max_bursts: int, timeout: float,
-                       what: str) -> tuple[list[Report], int]:
-    """Burst after burst of ``count`` reports by ``tracker``: each one must reach every fan in ``readers`` (the
-    positive barrier) before ``done()`` is asked; return every report and the number of bursts once it says yes, or
-    fail after ``max_bursts``. Bursts are ten minutes apart in report time; all of them together are the scenario's
-    latest round."""
-    assert world.publisher is not None
-    reports: list[Report] = []
-    try:
-        for burst in range(max_bursts):
-            sent = await report_burst(world.publisher, [(tracker, world.device(tracker))], count,
-                                      start + timedelta(minutes=10 * burst))
-            reports += sent
-            for viewer in readers:
-                await wait_for_positions(viewer, [r.key for r in sent], event_id=event_id, timeout=timeout,
-                                         what=f"the positions of burst {burst + 1}")
-            if await done():
-                return reports, burst + 1
-    finally:
-        world.published.add_round(reports)
-    raise AssertionError(f"waited for {what}: not after {max_bursts} bursts of {count} positions "
-                         f"({len(reports)} reported)")

@@ -63,9 +63,22 @@ def mentions_device(frame: dict[str, Any], device_id: str) -> bool:
     return any(item.get("deviceId") == device_id for item in frame.get("snapshot") or [] if isinstance(item, dict))
 
 
+#: What every 401 refusal of an upgrade carries (docs/processor.md, section 4, "Upgrade").
+CHALLENGE = 'Cookie realm="live"'
+
+
 def assert_refused(viewer: Viewer, status: int, *, accepted: str = "the upgrade was accepted") -> Refusal:
-    """``viewer``'s upgrade was answered with HTTP ``status`` (``accepted``: the failure message if it got in)."""
+    """``viewer``'s upgrade was answered with HTTP ``status`` (``accepted``: the failure message if it got in), as
+    every refusal is: a body of one line of plain text, and on a 401 the ``WWW-Authenticate`` challenge."""
     assert_that(viewer.refusal, not_none(), accepted)
-    assert viewer.refusal is not None  # for the type checker: the line above made sure
-    assert_that(viewer.refusal.status, equal_to(status), f"refusal: {viewer.refusal}")
-    return viewer.refusal
+    refusal = viewer.refusal
+    assert refusal is not None  # for the type checker: the line above made sure
+    assert_that(refusal.status, equal_to(status), f"refusal: {refusal}")
+    assert_that(refusal.headers.get("content-type", "").split(";")[0].strip().lower(), equal_to("text/plain"),
+                f"the refusal's body is not plain text: {refusal}")
+    reason = refusal.body.removesuffix("\n").removesuffix("\r")
+    assert_that(bool(reason.strip()) and "\n" not in reason and "\r" not in reason, equal_to(True),
+                f"the refusal's body is not one line of text: {refusal.body!r}")
+    if status == 401:
+        assert_that(refusal.headers.get("www-authenticate"), equal_to(CHALLENGE), f"refusal: {refusal}")
+    return refusal

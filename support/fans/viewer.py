@@ -17,6 +17,9 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.frames import Frame as WireFrame
+from websockets.frames import Opcode
+from websockets.protocol import Event
 
 from ..clock import ANSWER, within
 
@@ -27,6 +30,10 @@ Predicate = Callable[[Frame], bool]
 #: Frames to one connection are delivered in order, so anything that would have preceded the barrier has
 #: already arrived; the window only guards against a misbehaving server sending late.
 QUIET_WINDOW = 0.25
+
+
+#: The segment size of a client on a poor network (bytes; IPv4's minimum datagram less the headers).
+SMALL_SEGMENT = 536
 
 
 class FrameTimeout(AssertionError):
@@ -41,6 +48,20 @@ class Refusal:
     body: str
     #: The answer's headers, lower-case names (e.g. ``retry-after`` on a 503 while the CMS limits requests).
     headers: dict[str, str] = field(default_factory=dict)
+
+
+class _Connection(ClientConnection):
+    """websockets' client connection, noting when each keepalive ping of the server arrived (websockets answers
+    it with a pong by itself, as browsers do, while the client reads)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pings: list[float] = []
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, WireFrame) and event.opcode is Opcode.PING:
+            self.pings.append(time.monotonic())
+        super().process_event(event)
 
 
 class Viewer:
@@ -62,11 +83,13 @@ class Viewer:
     # -- connection ------------------------------------------------------------------------------------
 
     async def connect(self, url: str, *, origin: str | None = None, timeout: float = ANSWER,
-                      receive_buffer: int | None = None, subprotocols: list[str] | None = None) -> bool:
+                      receive_buffer: int | None = None, subprotocols: list[str] | None = None,
+                      offer_compression: bool = False) -> bool:
         """Open the connection; return False (and keep the HTTP status in :attr:`refusal`) if refused.
 
         ``receive_buffer`` (bytes) sets the socket's receive buffer before connecting: a client on a poor
-        network, whose stalls the Processor notices after little data instead of megabytes."""
+        network, whose stalls the Processor notices after little data instead of megabytes.
+        ``offer_compression``: offer ``permessage-deflate``, as browsers do."""
         headers = {"Cookie": self.cookie} if self.cookie is not None else {}
         extra = {}
         if receive_buffer is not None:
@@ -74,8 +97,8 @@ class Viewer:
         try:
             self.connection = await connect(
                 url, additional_headers=headers, origin=origin, open_timeout=within(timeout),  # type: ignore[arg-type]  # websockets' connect() accepts these; its annotations are narrower
-                compression=None, max_size=None, ping_interval=None,
-                subprotocols=subprotocols, **extra,  # type: ignore[arg-type]  # websockets' connect() accepts these; its annotations are narrower
+                compression="deflate" if offer_compression else None, max_size=None, ping_interval=None,
+                subprotocols=subprotocols, create_connection=_Connection, **extra,  # type: ignore[arg-type]  # websockets' connect() accepts these; its annotations are narrower
             )
         except InvalidStatus as exc:
             body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
@@ -84,6 +107,11 @@ class Viewer:
             return False
         self._reader = asyncio.create_task(self._read(), name=f"viewer-{self.name}")
         return True
+
+    @property
+    def pings(self) -> list[float]:
+        """When each keepalive ping of the Processor arrived (``time.monotonic()``), while the viewer read."""
+        return self.connection.pings if isinstance(self.connection, _Connection) else []
 
     async def _read(self) -> None:
         assert self.connection is not None
@@ -109,9 +137,10 @@ class Viewer:
                 self.closed_with = (self.connection.close_code, self.connection.close_reason or "")
             self._arrived.set()
 
-    async def send(self, frame: Frame | str) -> None:
+    async def send(self, frame: Frame | str | bytes) -> None:
+        """Send ``frame``: a dict as JSON text, a ``str`` as text, ``bytes`` as a binary message."""
         assert self.connection is not None, f"{self.name} is not connected"
-        await self.connection.send(frame if isinstance(frame, str) else json.dumps(frame))
+        await self.connection.send(frame if isinstance(frame, str | bytes) else json.dumps(frame))
 
     def stop_reading(self) -> None:
         """Act as a stalled client: stop taking bytes off the socket (the kernel's buffers then fill up and
@@ -194,6 +223,9 @@ async def _small_socket(url: str, receive_buffer: int) -> socket.socket:
     parts = urlsplit(url)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    # Small segments too: the Processor's kernel sizes its send buffer by the segments in flight, so a link of
+    # small segments keeps what the kernel holds for a stalled fan small (kilobytes, not megabytes).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, SMALL_SEGMENT)
     sock.setblocking(False)
     try:
         await asyncio.get_running_loop().sock_connect(sock, (parts.hostname, parts.port or 80))

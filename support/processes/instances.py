@@ -20,6 +20,8 @@ from ..trackers.stream import Pending, delete_keys, pending
 from .processor_process import ProcessorProcess
 from .scrape import MetricsSnapshot, scrape
 
+#: The name of the one service a scenario starts for what it is for ("a service that ...", then "that service").
+THAT_SERVICE = "that service"
 #: Batch size of scenario instances: small, so that a burst is spread over several batches (and instances)
 #: and a killed instance holds only part of it.
 READ_COUNT = "50"
@@ -64,13 +66,15 @@ class ScenarioInstances:
 
     # -- instances (called from steps, on the steps' thread: starting waits for health) ----------------
 
-    def start(self, name: str, *, group: str = "processor", **overrides: str) -> Instance:
-        """Start instance ``name`` in consumer ``group`` of the private stream; return once it is healthy."""
+    def start(self, name: str, *, group: str = "processor", without: tuple[str, ...] = (),
+              **overrides: str) -> Instance:
+        """Start instance ``name`` in consumer ``group`` of the private stream; return once it is healthy.
+        ``without``: variables the suite would set that this instance does not get (their defaults apply)."""
         assert name not in self.instances, f"an instance called {name!r} already runs in this scenario"
         env = {**self.common, "PROCESSOR_STREAM": self.stream, "PROCESSOR_GROUP": group, **overrides}
         already = len(self.suite.processors)
         try:
-            process = self.suite.start_processor(f"{name}-{self.token}", **env)
+            process = self.suite.start_processor(f"{name}-{self.token}".replace(" ", "-"), without=without, **env)
         finally:  # stopped in clean-up even when it never became healthy
             self._processes.extend(self.suite.processors[already:])
         self.instances[name] = Instance(name, process, group, env)
@@ -129,3 +133,8 @@ def instances_of(world: World) -> ScenarioInstances:
     """The scenario's private stream and instances, made on first use and kept in the world's state for the rest
     of the scenario (the world cleans them up). One helper for every step module that starts instances."""
     return world.state(ScenarioInstances, lambda: ScenarioInstances(world.suite, world))
+
+
+def that_service(world: World) -> ProcessorProcess:
+    """The service the scenario started for its purpose (:data:`THAT_SERVICE`)."""
+    return instances_of(world).instance(THAT_SERVICE).process

@@ -46,6 +46,9 @@ class SlowLink:
         self.upstream_ports: set[int] = set()
         #: The upstream ports whose results the relay holds right now.
         self.held_ports: set[int] = set()
+        #: Every byte the Processor sent PostgreSQL through the relay, in order per connection (what the database
+        #: was asked: queries, their parameters).
+        self.heard = bytearray()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
@@ -98,7 +101,9 @@ class SlowLink:
             head = await reader.readexactly(8)
             first.set_result(struct.unpack("!I", head[4:])[0] in ENCRYPTION_REQUESTS)
             writer.write(head)
+            self.heard += head
             while data := await reader.read(65536):
+                self.heard += data
                 writer.write(data)
                 await writer.drain()
         if not first.done():

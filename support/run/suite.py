@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -98,8 +98,9 @@ class Suite:
         self.publisher = TelemetryPublisher(self.endpoints.redis_url, self.endpoints.stream)
         self.http = aiohttp.ClientSession()
 
-    def processor_env(self, name: str, port: int, **overrides: str) -> dict[str, str]:
-        """The environment of one Processor instance (docs/processor.md, section 1)."""
+    def processor_env(self, name: str, port: int, *, without: Sequence[str] = (), **overrides: str) -> dict[str, str]:
+        """The environment of one Processor instance (docs/processor.md, section 1), less the variables named in
+        ``without``."""
         assert self.endpoints is not None
         env = {
             "PROCESSOR_REDIS_URL": self.endpoints.redis_url,
@@ -113,12 +114,13 @@ class Suite:
             "PROCESSOR_LOG_LEVEL": "INFO",
         }
         env.update(overrides)
-        return env
+        return {key: value for key, value in env.items() if key not in without}
 
-    def start_processor(self, name: str, **overrides: str) -> ProcessorProcess:
+    def start_processor(self, name: str, *, without: Sequence[str] = (), **overrides: str) -> ProcessorProcess:
         """Start one more Processor instance and wait until it is healthy."""
         port = free_port()
-        process = ProcessorProcess(self.settings.processor_cmd, self.processor_env(name, port, **overrides),
+        process = ProcessorProcess(self.settings.processor_cmd,
+                                   self.processor_env(name, port, without=without, **overrides),
                                    self.run_dir / f"processor-{name}.log", port)
         self.processors.append(process)
         process.start()

@@ -26,6 +26,11 @@ class FakeTransport:
 
         return 0 if self.connection.unblocked.is_set() else DIRECT_WRITE_LIMIT
 
+    def abort(self) -> None:
+        """Drop the connection at once, as a socket closed without a handshake."""
+        self.connection.aborted = True
+        self.connection.protocol.state = State.CLOSED
+
     def write(self, data: bytes) -> None:
         """Unframe the server frames of one write (unmasked text, FIN set; whole frames only) as a client would,
         and record their texts."""
@@ -60,6 +65,9 @@ class FakeConnection:
         self.direct = 0  # frames written straight to the transport
         self.writes = 0  # transport.write calls
         self.closed_with: tuple[int, str] | None = None
+        self.aborted = False
+        #: ``close`` hangs like websockets' while the socket is backed up (until ``unblocked``).
+        self.close_waits = False
         self.unblocked = asyncio.Event()
         if not blocked:
             self.unblocked.set()
@@ -72,6 +80,8 @@ class FakeConnection:
         self.sent.append(message.decode() if isinstance(message, bytes) else message)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
+        if self.close_waits:
+            await self.unblocked.wait()
         if self.closed_with is None:
             self.closed_with = (code, reason)
             self.protocol.state = State.CLOSED

@@ -52,3 +52,33 @@ async def test_a_fragmented_send_in_progress_makes_frames_wait(metrics):
 
 def test_the_direct_write_limit_is_the_one_documented():
     assert DIRECT_WRITE_LIMIT == 64 * 1024
+
+
+async def test_a_client_that_does_not_read_loses_the_connection_after_the_close_wait(metrics, monkeypatch):
+    """websockets starts its close timeout only once the close frame is written; a stalled client never lets it be
+    written, so the Processor bounds the whole close itself (docs/processor.md, ``browser.close-wait``)."""
+    import processor.client
+
+    monkeypatch.setattr(processor.client, "CLOSE_WAIT", 0.05)
+    conn = FakeConnection(blocked=True)
+    conn.close_waits = True
+    client = Client(conn, 1, metrics)
+    client.put(b'{"n":1}')
+    client.put(b'{"n":2}')  # the queue of one is full: too slow
+    client.put(b'{"n":3}')
+    assert client.closer is not None
+    await client.closer
+    assert conn.aborted and conn.closed_with is None
+
+
+async def test_a_client_that_reads_again_within_the_close_wait_gets_its_close_code(metrics):
+    conn = FakeConnection(blocked=True)
+    conn.close_waits = True
+    client = Client(conn, 1, metrics)
+    for n in range(3):
+        client.put(b'{"n":%d}' % n)
+    await settle()
+    conn.unblocked.set()
+    assert client.closer is not None
+    await client.closer
+    assert not conn.aborted and conn.closed_with == (1013, "slow consumer")
