@@ -2,8 +2,10 @@
 
 from steps.processes import (  # noqa: F401  # imported for their step definitions
     counters,
+    dependencies,
     instances,
     outages,
     overload,
     own_processors,
+    start_up,
 )
