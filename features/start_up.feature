@@ -13,8 +13,8 @@ Feature: The service starts as it is configured, or says at once what is wrong
     And it reads the telemetry feed "telemetry:teltonika" in the group "processor", under its host name and process number
     And it waits up to 1 second at a time for new positions
     And it takes over work that another service left unfinished once that work has waited 30 seconds
-    And its log has lines of information but none for debugging
     And it logs one line per event, each with the time, the level and where it comes from, and writes nothing else
+    And its log has lines of information but none for debugging
 
     Examples:
       | other settings |

@@ -102,13 +102,16 @@ def _check_backoff(context: StepContext, first: float, attempts: int, *, cap: fl
     backoff does. Waits are read from the lines' own times (the contract's format, millisecond precision)."""
     process = _new(context).started()
 
-    async def logged() -> tuple[bool, dict[str, list[float]]]:
+    async def logged() -> tuple[bool, dict[str, list[float]] | str]:
         assert process.running(), f"the new service exited:\n{process.tail()}"
-        gaps = attempt_gaps(log_lines(process.stderr_lines())[0])
-        return any(len(waits) >= attempts - 1 for waits in gaps.values()), gaps
+        lines, other = log_lines(process.stderr_lines())
+        gaps = attempt_gaps(lines)
+        done = any(len(waits) >= attempts - 1 for waits in gaps.values())
+        return done, gaps if done else f"waits per source {gaps}; lines not in the log format: {other[:5]}"
 
     gaps = context.suite.run(eventually(logged, timeout=STEP, what=f"{attempts} failed attempts in its log"),
                              timeout=STEP + SETTLE)
+    assert isinstance(gaps, dict)
     print("\n".join(f"{source}: waits {', '.join(f'{gap:.3f}' for gap in waits)} s" for source, waits in gaps.items()))
     problems = {source: found for source, waits in gaps.items()
                 if (found := backoff_problems(waits[:attempts - 1], first=first, factor=FACTOR, cap=cap,

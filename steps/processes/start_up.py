@@ -188,9 +188,9 @@ def step_claim_idle(context: StepContext, seconds: int) -> None:
 
 @then("its log has lines of information but none for debugging")
 def step_default_log_level(context: StepContext) -> None:
-    lines, _ = log_lines(_new(context).started().stderr_lines())
+    lines, other = log_lines(_new(context).started().stderr_lines())
     levels = sorted({line.level for line in lines})
-    assert_that(levels, has_item("INFO"), "the levels of its log lines")
+    assert_that(levels, has_item("INFO"), f"the levels of its log lines (lines not in the log format: {other[:5]})")
     assert_that([level for level in levels if level == "DEBUG"], empty(), f"the levels of its log lines: {levels}")
 
 
@@ -206,8 +206,8 @@ def step_log_format(context: StepContext) -> None:
     """Every line on stderr in the contract's format (a traceback folded into its line); nothing on stdout."""
     process = _new(context).started()
     lines, other = log_lines(process.stderr_lines())
-    assert_that(len(lines), greater_than(0), f"lines in its log; on stdout it wrote {process.stdout_lines()[:5]}")
     assert_that(other, empty(), f"lines on stderr not in the format 'time level source message' ({LEVELS})")
+    assert_that(len(lines), greater_than(0), f"lines in its log; on stdout it wrote {process.stdout_lines()[:5]}")
     assert_that(process.stdout_lines(), empty(), "what it wrote on stdout")
 
 
