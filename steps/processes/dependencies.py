@@ -24,9 +24,9 @@ DEPENDENCIES = {
 }
 #: The backoff of docs/processor.md, section 1: 0.1 s doubling to 5 s.
 FACTOR, CAP = 2.0, 5.0
-#: Failed attempts seen before judging the backoff: five waits (0.1 … 1.6 s) without the cap; with it, seven
+#: Failed attempts seen before judging the backoff: four waits (0.1 … 0.8 s) without the cap; with it, seven
 #: (… 3.2 s, then 5 s instead of 6.4 s).
-ATTEMPTS, ATTEMPTS_TO_CAP = 6, 8
+ATTEMPTS, ATTEMPTS_TO_CAP = 5, 8
 #: How much longer than its delay one wait may take: the attempt itself and a busy machine.
 SLACK = 0.5
 
