@@ -11,7 +11,7 @@ Feature: The service starts as it is configured, or says at once what is wrong
     When a new service is started with nothing but the addresses of the database, the telemetry feed and the CMS, every other setting <other settings>
     Then the new service answers on 127.0.0.1 at port 8080, and on no other address of the machine
     And it reads the telemetry feed "telemetry:teltonika" in the group "processor", under its host name and process number
-    And it waits up to 1 second at a time for new positions
+    And it waits up to 1 second at a time for new positions, and takes at most 500 at a time
     And it takes over work that another service left unfinished once that work has waited 30 seconds
     And it logs one line per event, each with the time, the level and where it comes from, and writes nothing else
     And its log has lines of information but none for debugging
@@ -29,9 +29,10 @@ Feature: The service starts as it is configured, or says at once what is wrong
       | the address it listens on                         | 127.0.0.2               |
       | the least important lines it logs                 | warnings                |
       | the longest it waits for new positions at a time  | 0.25 seconds            |
+      | the most positions it takes at a time             | 50                      |
       | where it starts reading a feed it has never read  | after the last position |
     Then the new service answers on 127.0.0.2 and not on 127.0.0.1
-    And it waits up to 0.25 seconds at a time for new positions
+    And it waits up to 0.25 seconds at a time for new positions, and takes at most 50 at a time
     When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
     Then the position of tracker-A at 2026-05-02 11:02:00 is stored
     And none of the 3 positions tracker-A reported before the new service started is stored

@@ -163,15 +163,17 @@ def step_default_names(context: StepContext, stream: str, group: str) -> None:
     assert_that(read[read.index("GROUP") + 2], is_in(sorted(names)), f"its consumer name: {read}")
 
 
-@then("it waits up to {seconds:g} second at a time for new positions")
-@then("it waits up to {seconds:g} seconds at a time for new positions")
-def step_read_block(context: StepContext, seconds: float) -> None:
-    """The ``BLOCK`` of its reads (``PROCESSOR_READ_BLOCK_MS``). A read due just before a claim blocks less (it never
-    blocks past the claim), so the longest one seen counts."""
+@then("it waits up to {seconds:g} second at a time for new positions, and takes at most {count:d} at a time")
+@then("it waits up to {seconds:g} seconds at a time for new positions, and takes at most {count:d} at a time")
+def step_read_block(context: StepContext, seconds: float, count: int) -> None:
+    """The ``BLOCK`` of its reads (``PROCESSOR_READ_BLOCK_MS``; a read due just before a claim blocks less, since it
+    never blocks past the claim, so the longest one seen counts) and their ``COUNT`` (``PROCESSOR_READ_COUNT``)."""
     reads = _reads(context)
     blocks = [int(value) for read in reads if (value := option(read, "BLOCK")) is not None]
     assert_that(len(blocks), greater_than(0), f"reads with a BLOCK among its reads {reads[:3]}")
     assert_that(max(blocks), equal_to(round(seconds * 1000)), f"the BLOCK of its reads (ms): {blocks[:10]}")
+    counts = sorted({option(read, "COUNT") for read in reads}, key=str)
+    assert_that(counts, equal_to([str(count)]), f"the COUNT of its reads {reads[:3]}")
 
 
 @then("it takes over work that another service left unfinished once that work has waited {seconds:d} seconds")
@@ -229,6 +231,7 @@ OWN_SETTINGS: dict[str, tuple[str, Callable[[str], str]]] = {
     "the least important lines it logs": ("PROCESSOR_LOG_LEVEL", lambda value: {"warnings": "WARNING"}[value]),
     "the longest it waits for new positions at a time":
         ("PROCESSOR_READ_BLOCK_MS", lambda value: str(round(float(value.removesuffix(" seconds")) * 1000))),
+    "the most positions it takes at a time": ("PROCESSOR_READ_COUNT", lambda value: value),
     "where it starts reading a feed it has never read":
         ("PROCESSOR_GROUP_START_ID", lambda value: {"after the last position": "$", "at the beginning": "0"}[value]),
 }
