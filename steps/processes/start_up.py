@@ -288,7 +288,9 @@ def step_start_set_to(context: StepContext, setting: str, value: str) -> None:
 
 
 def _start_misconfigured(context: StepContext, variable: str, value: str | None) -> None:
-    env = environment(context.suite, "misconfigured", free_port(), {variable: value})
+    """On a stream of its own: should it not stop, it reads nothing of the run's until the deadline stops it."""
+    stream = instances_of(context.world).stream
+    env = environment(context.suite, "misconfigured", free_port(), {"PROCESSOR_STREAM": stream, variable: value})
     _new(context).ended = run_until_exit(context.world, "misconfigured", env, timeout=SETTLE)
 
 
