@@ -189,4 +189,11 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
             f"PROCESSOR_REDIS_TIMEOUT must exceed PROCESSOR_READ_BLOCK_MS "
             f"({config.read_block_ms} ms), got {config.redis_timeout!r}"
         )
+    if config.client_queue < 2 * config.read_count:
+        # One live message carries up to a batch of positions, a frame each: a smaller queue would drop fans who
+        # read promptly (docs/processor.md, section 4, "Delivery guarantees").
+        raise ConfigError(
+            f"PROCESSOR_CLIENT_QUEUE must be at least 2 x PROCESSOR_READ_COUNT ({2 * config.read_count}), "
+            f"got {config.client_queue}"
+        )
     return config

@@ -4,10 +4,12 @@ from steps.processes import (  # noqa: F401  # imported for their step definitio
     backlog,
     counters,
     counting,
+    dependencies,
     instances,
     outages,
     overload,
     own_processors,
     services,
     slow_fans,
+    start_up,
 )

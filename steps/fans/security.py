@@ -294,6 +294,7 @@ def step_no_cookie_in_logs(context: StepContext) -> None:
 
     leaks = []
     for process in context.suite.processors:
-        text = process.log_path.read_text(errors="replace") if process.log_path.exists() else ""
-        leaks += [f"{process.log_path.name}: …{secret[-6:]}" for secret in secrets_used if secret in text]
+        for path in process.log_paths:  # its stderr (the log) and its stdout
+            text = path.read_text(errors="replace") if path.exists() else ""
+            leaks += [f"{path.name}: …{secret[-6:]}" for secret in secrets_used if secret in text]
     assert_that(leaks, equal_to([]), "session cookies found in the Processor's logs")

@@ -6,6 +6,9 @@ Default command: ``python -m processor``. Another implementation is tested with
 The command may be a launcher (``sh -c …``, ``npm start``) that forks the Processor as a child instead of
 exec-ing it. The command runs in a session (and process group) of its own, so every signal goes to the whole
 group: SIGTERM reaches the Processor itself, not just its launcher, and stopping leaves no process behind.
+
+Its stderr (the log, and the one line of a start that fails: docs/processor.md, section 1) and its stdout go to two
+files, so a step can tell what was written where.
 """
 
 from __future__ import annotations
@@ -27,30 +30,57 @@ from ..waiting import eventually
 
 
 class ProcessorProcess:
-    """One Processor instance: start, wait until healthy, stop (SIGTERM) or kill (SIGKILL), read its log."""
+    """One Processor instance: start, wait until healthy, stop (SIGTERM) or kill (SIGKILL), read its log.
 
-    def __init__(self, command: Sequence[str], env: Mapping[str, str], log_path: Path, port: int) -> None:
+    ``log_path`` receives its stderr (the log), ``stdout_path`` (beside it) its stdout."""
+
+    def __init__(self, command: Sequence[str], env: Mapping[str, str], log_path: Path, port: int, *,
+                 host: str = "127.0.0.1") -> None:
         self.command = list(command)
         self.env = dict(env)
         self.log_path = log_path
+        self.stdout_path = log_path.with_name(f"{log_path.stem}.stdout")
+        self.host = host
         self.port = port
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def live_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/live"
+        return f"ws://{self.host}:{self.port}/live"
+
+    @property
+    def log_paths(self) -> list[Path]:
+        """Every file the Processor wrote to: its stderr, then its stdout."""
+        return [self.log_path, self.stdout_path]
 
     def start(self) -> None:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("PROCESSOR_")}
         environment.update(self.env)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(self.command, env=environment, cwd=REPO_ROOT, stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        with self.log_path.open("ab") as log, self.stdout_path.open("ab") as out:
+            self.proc = subprocess.Popen(self.command, env=environment, cwd=REPO_ROOT, stdout=out,
+                                         stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         record_process(self.proc.pid, "processor", group=self.proc.pid, argv=self.command)  # for a killed run's sweep
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` (scaled by the suite's clock) for the command to end by itself; its exit status,
+        or ``None`` while it still runs."""
+        assert self.proc is not None, "the Processor was never started"
+        try:
+            return self.proc.wait(within(timeout))
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stderr_lines(self) -> list[str]:
+        """What it wrote on stderr so far, line by line (empty lines left out)."""
+        return _lines(self.log_path)
+
+    def stdout_lines(self) -> list[str]:
+        """What it wrote on stdout so far, line by line (empty lines left out)."""
+        return _lines(self.stdout_path)
 
     async def wait_healthy(self, session: aiohttp.ClientSession, timeout: float = CATCH_UP) -> None:
         """Return once ``/healthz`` answers 200; fail early, with the log, if the process exits."""
@@ -132,11 +162,21 @@ class ProcessorProcess:
             time.sleep(0.02)  # poll interval of a deadline-bounded wait for processes that are not our children
 
     def tail(self, lines: int = 50) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
+        """The last ``lines`` lines of its stderr, and of its stdout when it wrote anything there."""
+        if not self.log_path.exists():
             return "<no log>"
-        return "\n".join(text.splitlines()[-lines:])
+        text = "\n".join(self.stderr_lines()[-lines:])
+        if out := self.stdout_lines():
+            text += "\n---- and on stdout ----\n" + "\n".join(out[-lines:])
+        return text
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return []
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def group_members(pgid: int) -> list[int]:

@@ -58,6 +58,7 @@ def test_required(name):
     ("PROCESSOR_PING_TIMEOUT", "inf"), ("PROCESSOR_SUBSCRIBE_RATE", "0"), ("PROCESSOR_MAX_SUBSCRIPTIONS", "0"),
     ("PROCESSOR_SHUTDOWN_TIMEOUT", "-1"), ("PROCESSOR_GROUP_START_ID", "latest"),
     ("PROCESSOR_REDIS_TIMEOUT", "1.0"),  # must exceed READ_BLOCK_MS (1000 ms)
+    ("PROCESSOR_CLIENT_QUEUE", "999"),  # at least 2 x READ_COUNT (500)
 ])
 def test_malformed(name, value):
     with pytest.raises(ConfigError, match=name):
@@ -81,3 +82,21 @@ def test_malformed_port_exits_2():
     assert result.returncode == 2
     assert result.stderr.strip() == ("configuration error: PROCESSOR_PORT must be an integer between 1 and 65535, "
                                      "got 'abc'")
+
+
+def test_client_queue_follows_the_batch_size():
+    """The queue must hold two whole live messages (one a frame per position of a batch): 2 x READ_COUNT, whatever
+    READ_COUNT is; a smaller one is refused, naming both variables."""
+    assert load({**BASE, "PROCESSOR_READ_COUNT": "50", "PROCESSOR_CLIENT_QUEUE": "100"}).client_queue == 100
+    with pytest.raises(ConfigError, match=r"PROCESSOR_CLIENT_QUEUE .*PROCESSOR_READ_COUNT"):
+        load({**BASE, "PROCESSOR_READ_COUNT": "50", "PROCESSOR_CLIENT_QUEUE": "99"})
+    with pytest.raises(ConfigError, match="PROCESSOR_CLIENT_QUEUE"):
+        load({**BASE, "PROCESSOR_READ_COUNT": "600"})  # the default queue (1024) is too small for it
+
+
+def test_empty_counts_as_unset():
+    """``PROCESSOR_X=`` (or blanks) is no value: the default applies, and a required variable is missing."""
+    config = load({**BASE, "PROCESSOR_PORT": "", "PROCESSOR_LOG_LEVEL": "  ", "PROCESSOR_STREAM": ""})
+    assert (config.port, config.log_level, config.stream) == (8080, "INFO", "telemetry:teltonika")
+    with pytest.raises(ConfigError, match="PROCESSOR_DATABASE_URL is required"):
+        load({**BASE, "PROCESSOR_DATABASE_URL": ""})
