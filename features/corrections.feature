@@ -58,13 +58,34 @@ Feature: Race control's corrections reach the live map at once
       | tracker-B | 2026-05-02 11:00:30 | 41.3300  | 19.8250   |
 
   @withdrawn
-  Scenario: A car withdrawn from the event disappears from the maps of the fans watching
+  Scenario Outline: A car withdrawn, or a tracker taken off its car, disappears from the maps of the fans watching
     Given Carol may watch the "Rally of Tirana"
     And Alice and Carol have the live map of the "Rally of Tirana" open
-    When race control withdraws car #12 from the "Rally of Tirana"
+    When <change>
     Then Alice sees tracker-B disappear from the map within 1 second
     And Carol sees tracker-B disappear from the map within 1 second
     And Alice's map shows tracker-A at 41.3280, 19.8200
+    And the Processor has counted the 2 corrections it sent to Alice and Carol
+
+    Examples:
+      | change                                                    |
+      | race control withdraws car #12 from the "Rally of Tirana" |
+      | tracker-B is taken off its car                            |
+
+  @refitted
+  Scenario Outline: A tracker fitted to a car, or moved to another, shows on that car at once, before it reports again
+    Given tracker-D is on no car
+    And these positions were recorded:
+      | tracker   | time (UTC)          | latitude | longitude |
+      | tracker-D | 2026-05-02 11:00:45 | 41.3310  | 19.8230   |
+    And Alice has the live map of the "Rally of Tirana" open
+    When <tracker> is <change> car #12
+    Then Alice sees <tracker> on car #12 at <latitude>, <longitude> within 1 second
+
+    Examples:
+      | tracker   | change      | latitude | longitude |
+      | tracker-A | moved to    | 41.3280  | 19.8200   |
+      | tracker-D | fitted to   | 41.3310  | 19.8230   |
 
   @fitted-mid-rally
   Scenario: A tracker fitted to a car mid-rally shows that car from its next position on
@@ -72,7 +93,7 @@ Feature: Race control's corrections reach the live map at once
     And Alice has the live map of the "Rally of Tirana" open
     When tracker-C is fitted to car #12
     And tracker-C reports the position 41.3320, 19.8280 at 2026-05-02 11:02:00
-    Then Alice sees tracker-C move to 41.3320, 19.8280 within 1 second
+    Then Alice sees tracker-C move to 41.3320, 19.8280 within 2 seconds
     And Alice's map shows tracker-C at 41.3320, 19.8280
     When Carol opens the live map of the "Rally of Tirana"
     Then Carol sees these cars on the map:
@@ -86,11 +107,36 @@ Feature: Race control's corrections reach the live map at once
     Given Alice has the live map of the "Rally of Tirana" open
     When the database goes down
     Then the Processor reports the database as down
+    And the Processor reports that it is not listening for race control's corrections
     When the database is back
     Then the Processor is healthy again
     And the Processor is listening for race control's corrections again
+    And Alice is sent the cars on the map afresh, without asking
     When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty
     Then Alice sees tracker-A go back to 41.3270, 19.8190 within 1 second
+
+  @correction-hints
+  Scenario Outline: An announcement of a change that did not happen changes nothing on the map
+    Given Alice has the live map of the "Rally of Tirana" open
+    When the database announces by mistake that <mistake>
+    And race control flags every position of tracker-B as faulty
+    Then Alice sees tracker-B disappear from the map within 1 second
+    And Alice's map shows tracker-A at 41.3280, 19.8200
+    And the Processor has counted 2 announcements from the database, 0 of them unreadable
+
+    Examples:
+      | mistake                                                  |
+      | tracker-A was taken off car #7                           |
+      | the position of tracker-A at 2026-05-02 11:01:00 is faulty |
+
+  @unreadable-announcement
+  Scenario: An announcement the Processor cannot read is counted, written once in its log, and changes nothing
+    Given Alice has the live map of the "Rally of Tirana" open
+    When the database announces something the Processor cannot read
+    And race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty
+    Then Alice sees tracker-A go back to 41.3270, 19.8190 within 1 second
+    And the Processor has counted 2 announcements from the database, 1 of them unreadable
+    And the Processor's log warns once about an announcement it could not read
 
   @corrections-triggers
   Scenario: The database announces each correction in a small message that names only ids
@@ -99,9 +145,12 @@ Feature: Race control's corrections reach the live map at once
     And race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty
     And race control clears the flag on the position of tracker-A at 2026-05-02 11:01:00
     And race control flags every position of tracker-A as faulty
+    And race control flags the position of tracker-B at 2026-05-02 11:00:30 as faulty, then thinks better of it before saving
     And tracker-C is fitted to car #12
+    And tracker-C is moved to car #7
     And tracker-C is taken off its car
     And race control withdraws car #7 from the "Rally of Tirana"
+    And the "Rally of Tirana" is deleted
     Then the database has announced exactly, in this order:
       | change    | car | tracker   |
       | faulty    |     | tracker-A |
@@ -109,4 +158,28 @@ Feature: Race control's corrections reach the live map at once
       | faulty    |     | tracker-A |
       | fitted    | #12 | tracker-C |
       | removed   | #12 | tracker-C |
+      | fitted    | #7  | tracker-C |
+      | removed   | #7  | tracker-C |
       | withdrawn | #7  | tracker-A |
+      | withdrawn | #12 | tracker-B |
+
+  @latest-positions
+  Scenario Outline: A map opened after someone changed the recorded positions directly shows each car's latest sound position
+    Given Carol may watch the "Rally of Tirana"
+    When <someone changes the positions>
+    And Carol opens the live map of the "Rally of Tirana"
+    Then Carol sees these cars on the map:
+      | tracker   | time (UTC)          | latitude   | longitude   |
+      | tracker-A | <time>              | <latitude> | <longitude> |
+      | tracker-B | 2026-05-02 11:00:30 | 41.3300    | 19.8250     |
+
+    Examples:
+      | someone changes the positions                                                                    | time                | latitude | longitude |
+      | another program records a late position of tracker-A at 2026-05-02 11:00:40, at 41.3275, 19.8195 | 2026-05-02 11:01:00 | 41.3280  | 19.8200   |
+      | race control corrects the position of tracker-A at 2026-05-02 11:01:00 to 41.3285, 19.8205      | 2026-05-02 11:01:00 | 41.3285  | 19.8205   |
+      | race control deletes the position of tracker-A at 2026-05-02 11:01:00                            | 2026-05-02 11:00:00 | 41.3270  | 19.8190   |
+
+  @history-wiped
+  Scenario: Wiping the whole history of positions wipes the latest positions with it
+    When someone wipes every recorded position at once, and undoes it before anyone else sees
+    Then while the history was wiped, the database held no latest position either
