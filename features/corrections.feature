@@ -115,6 +115,82 @@ Feature: Race control's corrections reach the live map at once
     When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty
     Then Alice sees tracker-A go back to 41.3270, 19.8190 within 1 second
 
+  @late-after-correction
+  Scenario: A late position older than race control's correction does not undo it on the maps already open
+    Given Alice has the live map of the "Rally of Tirana" open
+    When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
+    Then Alice sees tracker-A move to 41.3290, 19.8210
+    When race control flags the position of tracker-A at 2026-05-02 11:02:00 as faulty
+    Then Alice sees tracker-A go back to 41.3280, 19.8200 within 1 second
+    When tracker-A reports the position 41.3285, 19.8205 at 2026-05-02 11:01:30
+    And tracker-B reports the position 41.3310, 19.8260 at 2026-05-02 11:03:00
+    Then Alice sees tracker-B move to 41.3310, 19.8260
+    And Alice's map shows tracker-A at 41.3280, 19.8200
+
+  @correction-overtaken
+  Scenario: A correction overtaken by a newer position of the same car never moves the car back
+    Given a service that stores the trackers' reports, and a second service, which takes no reports itself and reaches the database over a link the scenario can hold up or cut
+    And Alice has the live map of the "Rally of Tirana" open through the second service
+    When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty, while the second service's look-up of it is held up on its way
+    And tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:01:05
+    Then Alice sees tracker-A move to 41.3290, 19.8210
+    When the held-up answer reaches the second service
+    And race control flags every position of tracker-B as faulty
+    Then Alice sees tracker-B disappear from the map within 1 second
+    And Alice's map shows tracker-A at 41.3290, 19.8210
+
+  @commit-order
+  Scenario: Corrections made one right after the other reach the map in the order race control made them
+    Given a second service, which takes no reports itself and reaches the database over a link the scenario can hold up or cut
+    And Alice has the live map of the "Rally of Tirana" open through the second service
+    When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty, while the second service's look-up of it is held up on its way
+    And race control clears the flag on the position of tracker-A at 2026-05-02 11:01:00
+    And the held-up answers reach the second service, the latest first
+    Then Alice's map ends showing tracker-A at 41.3280, 19.8200
+
+  @correction-while-loading
+  Scenario: A correction made while a fan's map is still loading waits for the map, then applies to it
+    Given a second service, which takes no reports itself and reaches the database over a link the scenario can hold up or cut
+    And Alice is connected to the second service
+    When Alice opens the live map of the "Rally of Tirana" through the second service, and its snapshot is held up on its way
+    And race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty, while the second service's look-up of it is held up on its way
+    And the held-up answers reach the second service, the correction first
+    Then Alice's map ends showing tracker-A at 41.3270, 19.8190
+
+  @stale-correction-while-loading
+  Scenario: A correction read before a newer position, reaching a map still loading that shows the newer one, is dropped
+    Given a service that stores the trackers' reports, and a second service, which takes no reports itself and reaches the database over a link the scenario can hold up or cut
+    And Alice has the live map of the "Rally of Tirana" open through the second service
+    When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty, while the second service's look-up of it is held up on its way
+    And Alice stops following the "Rally of Tirana"
+    And tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:01:05
+    Then the position of tracker-A at 2026-05-02 11:01:05 is stored
+    When Alice opens the live map of the "Rally of Tirana" through the second service, and its snapshot is held up on its way
+    And the held-up answers reach the second service, the correction first
+    Then Alice's map ends showing tracker-A at 41.3290, 19.8210
+
+  @missed-corrections
+  Scenario Outline: A correction the service missed still reaches the maps already open, without reopening them
+    Given a second service, which takes no reports itself and reaches the database over a link the scenario can hold up or cut
+    And Alice has the live map of the "Rally of Tirana" open through the second service
+    When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty while <trouble>
+    Then Alice sees tracker-A go back to 41.3270, 19.8190 without reopening her map
+
+    Examples: the service's connection for corrections, or one look-up, is lost
+      | trouble                                                                          |
+      | the second service's connection for corrections is cut and cannot be made again |
+      | the second service's look-up of it is cut off on its way                         |
+
+    @needs-service-control
+    Examples: the database restarts
+      | trouble                                                           |
+      | the database restarts and the second service cannot reach it yet |
+
+    @slow
+    Examples: the connection dies without a word
+      | trouble                                                                                |
+      | the second service's connection for corrections has silently stopped passing anything |
+
   @correction-hints
   Scenario Outline: An announcement of a change that did not happen changes nothing on the map
     Given Alice has the live map of the "Rally of Tirana" open

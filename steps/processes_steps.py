@@ -6,4 +6,5 @@ from steps.processes import (  # noqa: F401  # imported for their step definitio
     outages,
     overload,
     own_processors,
+    second_service,
 )

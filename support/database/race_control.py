@@ -29,12 +29,15 @@ class RaceControl:
     metrics and log length from before the scenario touched anything."""
 
     changed_at: float | None = None
+    #: How many changes race control has committed in this scenario.
+    changes: int = 0
     baseline: MetricsSnapshot | None = None
     log_lines: int | None = None
 
     def changed(self) -> None:
         """Race control's latest change was committed just now."""
         self.changed_at = time.monotonic()
+        self.changes += 1
 
     def since_change(self) -> float:
         assert self.changed_at is not None, "race control changed nothing in this scenario"
