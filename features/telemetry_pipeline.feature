@@ -42,6 +42,7 @@ Feature: From the trackers to the database and the live map
       | tracker   | time (UTC)          |
       | tracker-A | 2026-05-02 11:02:00 |
       | tracker-C | 2026-05-02 11:02:30 |
+    And the stored position of tracker-A at 2026-05-02 11:02:00 still names the report it was first taken from
     And Alice never receives the same position twice
 
   @broken-reports

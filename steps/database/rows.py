@@ -86,6 +86,18 @@ def _stored_once(context: StepContext, tracker: str, time: datetime) -> None:
                 f"the rows of {tracker} at {time}; its reports were stream entries {sorted(ids)}")
 
 
+@then("the stored position of {tracker} at {time:Time} still names the report it was first taken from")
+def step_first_report(context: StepContext, tracker: str, time: datetime) -> None:
+    """The report sent again later (a duplicate) leaves ``stream_id`` as the first report's entry id: the one
+    that stored the row (a fan had seen it before the second report was sent)."""
+    world = context.world
+    reports = world.published.sent_as(tracker, render_ts(time))
+    assert len(reports) >= 2, f"{tracker} reported its position at {time} {len(reports)} time(s), expected 2 or more"
+    rows = [row for row in context.suite.run(world.db.positions_of(world.device(tracker))) if row.ts == time]
+    assert_that([row.stream_id for row in rows], contains_exactly(reports[0].entry_id),
+                f"stream_id of {tracker} at {time}; its reports were entries {[r.entry_id for r in reports]}")
+
+
 @then("the position of {tracker} at {time:Time} is stored as {latitude:g}, {longitude:g}, taken from its report")
 def step_stored_as(context: StepContext, tracker: str, time: datetime, latitude: float, longitude: float) -> None:
     """Stored with the reported coordinates, and ``stream_id`` naming the stream entry it was taken from."""
