@@ -146,6 +146,6 @@ def step_kept_by_writer(context: StepContext) -> None:
         storing = [connection.parameters for connection in link.connections if connection.stores_positions]
         return bool(storing), storing
 
-    storing = context.suite.run(eventually(stored, timeout=SETTLE, what="a connection over the link to store positions"))
+    storing = context.suite.run(eventually(stored, timeout=SETTLE, what="a connection over the link storing positions"))
     assert_that([parameters.get(KEPT_BY_WRITER) for parameters in storing], only_contains(equal_to("on")),
                 f"{KEPT_BY_WRITER} in the start-up parameters of the connections that stored positions: {storing}")

@@ -37,7 +37,6 @@ from ..waiting import eventually
 from .deliveries import key_of, wait_for_positions
 from .viewer import Frame
 
-
 #: How long the snapshot's answer is held on its way at least: a little more than the 2 s a Processor must wait
 #: for a query's result (docs/processor.md, section 10, ``db.query-wait``). A duration the suite imposes, not a
 #: deadline: never scaled by ``-D timeout_factor``.
