@@ -94,7 +94,7 @@ def step_first_report(context: StepContext, tracker: str, time: datetime) -> Non
     reports = world.published.sent_as(tracker, render_ts(time))
     assert len(reports) >= 2, f"{tracker} reported its position at {time} {len(reports)} time(s), expected 2 or more"
     rows = [row for row in context.suite.run(world.db.positions_of(world.device(tracker))) if row.ts == time]
-    assert_that([row.stream_id for row in rows], contains_exactly(reports[0].entry_id),
+    assert_that([row.stream_id for row in rows], equal_to([reports[0].entry_id]),
                 f"stream_id of {tracker} at {time}; its reports were entries {[r.entry_id for r in reports]}")
 
 
