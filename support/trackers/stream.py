@@ -58,6 +58,13 @@ async def pending(redis: aioredis.Redis, stream: str, group: str) -> Pending:
     return Pending(int(summary.get("pending") or 0), consumers)
 
 
+
+async def pending_ids(redis: aioredis.Redis, stream: str, group: str, count: int = 10_000) -> list[str]:
+    """The entry ids ``group`` still owes (``XPENDING`` in its extended form), oldest first."""
+    entries = await redis.xpending_range(stream, group, min="-", max="+", count=count)
+    return [_text(entry["message_id"]) for entry in entries]
+
+
 async def dead_letters(redis: aioredis.Redis, stream: str, source_ids: Collection[str]) -> list[DeadLetter]:
     """The dead letters of ``stream`` whose ``source_id`` is one of ``source_ids``, in the order they were added.
 
