@@ -255,6 +255,17 @@ Feature: Race control's corrections reach the live map at once
       | race control corrects the position of tracker-A at 2026-05-02 11:01:00 to 41.3285, 19.8205      | 2026-05-02 11:01:00 | 41.3285  | 19.8205   |
       | race control deletes the position of tracker-A at 2026-05-02 11:01:00                            | 2026-05-02 11:00:00 | 41.3270  | 19.8190   |
 
+  @latest-in-order
+  Scenario: The service takes the latest positions of a batch in the order of the trackers' ids, so two services never block each other
+    Given these positions were recorded:
+      | tracker   | time (UTC)          | latitude | longitude |
+      | tracker-C | 2026-05-02 11:00:40 | 41.3320  | 19.8280   |
+    And another program holds the latest position of the middle one of tracker-A, tracker-B and tracker-C, in the order of their ids
+    When tracker-A, tracker-B and tracker-C report positions at the same moment, the one with the highest id first
+    Then the service is held up by that program, having taken the first of them in the order of their ids and not yet the last
+    When the other program lets go
+    Then the positions they reported are stored
+
   @history-wiped
   Scenario: Wiping the whole history of positions wipes the latest positions with it
     When someone wipes every recorded position at once, and undoes it before anyone else sees

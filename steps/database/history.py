@@ -5,30 +5,37 @@ what a map opened afterwards shows (docs/processor.md, section 7)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from behave import then, when
+from behave import given, then, when
 from hamcrest import assert_that, equal_to, greater_than, has_length
 
 from support.clock import SETTLE
 from support.database.race_control import (
+    LatestRowHold,
     RaceControl,
     announce,
     delete_position,
     latest_while_wiped,
     mistaken,
     move_position,
+    row_taken,
+    row_waiters,
     unreadable,
 )
 from support.processes.scrape import scrape
 from support.scenario.gherkin import StepContext
+from support.trackers.publisher import render_ts
+from support.trackers.record import Position
 from support.waiting import eventually
 
 NOTIFICATIONS = "processor_correction_notifications_total"
 BAD_NOTIFICATIONS = "processor_correction_notifications_bad_total"
 #: Log levels of a line that warns (docs/processor.md, section 1: ``<time> <LEVEL> <logger> <message>``).
 WARNING_LEVELS = (" WARNING ", " ERROR ")
+#: Where the batch reported in reverse id order sits on the trackers' clock (after every recorded position).
+LATE_BATCH = datetime(2026, 5, 2, 11, 5, tzinfo=UTC)
 
 
 def _race_control(context: StepContext) -> RaceControl:
@@ -149,3 +156,74 @@ def step_wiped_latest(context: StepContext) -> None:
     before, during = counts
     assert_that(before, greater_than(0), "latest positions before the wipe (the scenario's own, at least)")
     assert_that(during, equal_to(0), "latest positions while every position was wiped")
+
+
+# -- the order in which the service takes the latest positions of a batch ----------------------------------------
+
+@dataclass
+class ByIds:
+    """The scenario's trackers in the order of their ids, and the hold on the middle one's latest position."""
+
+    devices: list[str]
+    hold: LatestRowHold | None = None
+
+
+@given("another program holds the latest position of the middle one of {trackers:Names}, in the order of their ids")
+def step_hold_middle(context: StepContext, trackers: list[str]) -> None:
+    world = context.world
+    devices = sorted(world.device(alias) for alias in trackers)
+    assert len(devices) == 3, f"three trackers, not {len(devices)}"
+    hold = LatestRowHold(_pool(context))
+    world.cleanups.append(hold.release)
+    context.suite.run(hold.acquire(devices[1]))
+    world.state(ByIds, lambda: ByIds(devices, hold))
+
+
+@when("{trackers:Names} report positions at the same moment, the one with the highest id first")
+def step_report_reversed(context: StepContext, trackers: list[str]) -> None:
+    """In one batch, in time order from the highest id to the lowest: an order of arrival or of time is the
+    reverse of the order of the ids."""
+    world = context.world
+    by_id = sorted(trackers, key=world.device, reverse=True)
+    planned = [Position(alias, LATE_BATCH + timedelta(seconds=index), 41.34 + index / 1000, 19.83)
+               for index, alias in enumerate(by_id)]
+    context.suite.run(world.publish_together(planned))
+
+
+@then("the service is held up by that program, having taken the first of them in the order of their ids and not "
+      "yet the last")
+def step_taken_in_order(context: StepContext) -> None:
+    """While the service's insert waits for the held row, the row before it in id order is taken (by the
+    service), the one after it is not (docs/processor.md, section 7: upserted in device_id order)."""
+    by_ids = context.world.state(ByIds)
+    pool = _pool(context)
+
+    async def held_up() -> tuple[bool, int]:
+        waiting = await row_waiters(pool)
+        return waiting >= 1, waiting
+
+    context.suite.run(eventually(held_up, timeout=SETTLE, what="the service's insert to wait for the held row"))
+    first, last = by_ids.devices[0], by_ids.devices[-1]
+    taken = {"first": context.suite.run(row_taken(pool, first)), "last": context.suite.run(row_taken(pool, last))}
+    assert_that(taken, equal_to({"first": True, "last": False}),
+                "latest positions taken by the service while it waits for the middle one")
+
+
+@when("the other program lets go")
+def step_let_go(context: StepContext) -> None:
+    hold = context.world.state(ByIds).hold
+    assert hold is not None
+    context.suite.run(hold.release())
+
+
+@then("the positions they reported are stored")
+def step_reported_stored(context: StepContext) -> None:
+    world = context.world
+    keys = {report.key for report in world.published.last_sent}
+
+    async def stored() -> tuple[bool, int]:
+        rows = await world.db.positions_of_devices({device for device, _ in keys})
+        found = {(row.device_id, render_ts(row.ts)) for row in rows} & keys
+        return len(found) == len(keys), len(found)
+
+    context.suite.run(eventually(stored, timeout=SETTLE, what=f"the {len(keys)} positions reported stored"))

@@ -118,3 +118,63 @@ async def latest_of(pool: asyncpg.Pool, device_id: str) -> dict[str, Any] | None
     """The device's row of ``latest_positions`` (``None``: it has none)."""
     row = await pool.fetchrow("SELECT ts, latitude, longitude FROM latest_positions WHERE device_id = $1", device_id)
     return dict(row) if row is not None else None
+
+
+# -- another program holding a latest position (the order in which the Processor takes them) ------------------
+
+class LatestRowHold:
+    """An open transaction holding one device's ``latest_positions`` row (``SELECT … FOR UPDATE``): a writer that
+    must update that row waits for it, holding the rows it already took. :func:`row_taken` then shows which."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._connection: asyncpg.Connection | None = None
+        self._transaction: asyncpg.transaction.Transaction | None = None
+
+    async def acquire(self, device_id: str) -> None:
+        self._connection = await self._pool.acquire()
+        try:
+            self._transaction = self._connection.transaction()
+            await self._transaction.start()
+            await self._connection.execute("SET LOCAL idle_in_transaction_session_timeout = '60s'")
+            found = await self._connection.fetch(
+                "SELECT device_id FROM latest_positions WHERE device_id = $1 FOR UPDATE", device_id)
+            assert len(found) == 1, f"device {device_id} has no latest position to hold"
+        except BaseException:
+            await self.release()
+            raise
+
+    async def release(self) -> None:
+        """Let the waiting writer go on; idempotent (also the scenario's clean-up)."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if self._transaction is not None:
+                await self._transaction.rollback()
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            connection.terminate()
+        finally:
+            self._transaction = None
+            await self._pool.release(connection)
+
+
+async def row_taken(pool: asyncpg.Pool, device_id: str) -> bool:
+    """Whether another transaction holds ``device_id``'s ``latest_positions`` row right now (asked without
+    waiting, in a transaction of its own that is rolled back at once)."""
+    async with pool.acquire() as connection:
+        transaction = connection.transaction()
+        await transaction.start()
+        try:
+            await connection.execute("SELECT 1 FROM latest_positions WHERE device_id = $1 FOR UPDATE NOWAIT", device_id)
+        except asyncpg.LockNotAvailableError:
+            return True
+        finally:
+            await transaction.rollback()
+    return False
+
+
+async def row_waiters(pool: asyncpg.Pool) -> int:
+    """Sessions waiting right now for a row another transaction holds (a transaction id or a tuple lock)."""
+    return int(await pool.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"
+                                   " AND locktype IN ('transactionid', 'tuple')"))
