@@ -256,7 +256,7 @@ Feature: Race control's corrections reach the live map at once
       | race control deletes the position of tracker-A at 2026-05-02 11:01:00                            | 2026-05-02 11:00:00 | 41.3270  | 19.8190   |
 
   @latest-in-order
-  Scenario: The service takes the latest positions of a batch in the order of the trackers' ids, so two services never block each other
+  Scenario: The service takes the latest positions of trackers reporting together in the order of their ids, so two services never block each other
     Given these positions were recorded:
       | tracker   | time (UTC)          | latitude | longitude |
       | tracker-C | 2026-05-02 11:00:40 | 41.3320  | 19.8280   |

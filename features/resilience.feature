@@ -95,7 +95,7 @@ Feature: The live map survives trouble in the services around it
     And the database <stall>
     Then the service being redeployed exits cleanly within 5 seconds
     And each of the 30 positions is stored exactly once
-    And no report is left pending
+    And no report is left unfinished
     And the service being redeployed never took tracker-A's report of 2026-05-02 13:00:00
 
     Examples:
@@ -116,7 +116,7 @@ Feature: The live map survives trouble in the services around it
     When the database is no longer stalled
     And the service being redeployed is started again
     Then each of the 30 positions is stored exactly once
-    And no report is left pending
+    And no report is left unfinished
 
     Examples:
       | service                                                                                                                               | seconds |

@@ -185,6 +185,18 @@ def step_still_owed(context: StepContext) -> None:
     assert_that(stored, equal_to([]), "positions of the burst stored though the service gave up on them")
 
 
+@then("no report is left unfinished")
+def step_nothing_owed(context: StepContext) -> None:
+    """Every report was acknowledged by its group (``XPENDING`` empty), whoever took it."""
+    instances = instances_of(context.world)
+
+    async def settled() -> tuple[bool, dict[str, int]]:
+        owed = {group: (await instances.pending(group)).total for group in instances.groups()}
+        return all(total == 0 for total in owed.values()), owed
+
+    context.suite.run(eventually(settled, timeout=SETTLE, what="every group's pending list to be empty"))
+
+
 @when("the service being redeployed is started again")
 def step_restart(context: StepContext) -> None:
     """The same name in the same group, so it owns the entries its predecessor read (section 5)."""
