@@ -37,6 +37,8 @@ class Shutdown:
     exit_seconds: float | None = None
     #: Variables the service starts with beyond the suite's own.
     overrides: dict[str, str] = field(default_factory=dict)
+    #: The entry ids it had taken and not stored when the shutdown began.
+    taken: list[str] = field(default_factory=list)
 
 
 def _shutdown(context: StepContext) -> Shutdown:
@@ -93,6 +95,8 @@ def step_storing(context: StepContext) -> None:
         return owed.of(instance.consumer) > 0 and waiting >= 1, f"pending {owed}, inserts waiting: {waiting}"
 
     context.suite.run(eventually(holding, timeout=SETTLE, what="the service to hold reports it has not stored"))
+    _shutdown(context).taken = context.suite.run(pending_ids(instances.publisher.redis, instances.stream,
+                                                             instance.group, instance.consumer))
 
 
 # -- the signal ----------------------------------------------------------------------------------------------
@@ -167,6 +171,21 @@ def step_exits(context: StepContext, seconds: float) -> None:
     print(f"the service exited with {shutdown.exit_status} {shutdown.exit_seconds:.2f} s after the signal")
     assert_that(shutdown.exit_status, equal_to(0), "exit status")
     assert_that(shutdown.exit_seconds, less_than(seconds), "seconds from the signal to the exit")
+
+
+@then("every report the service being redeployed had taken is stored exactly once")
+def step_taken_stored(context: StepContext) -> None:
+    """The batch in hand when the signal came (however much of the burst it was): each of its positions is one
+    row, naming its report's entry."""
+    world = context.world
+    taken = set(_shutdown(context).taken)
+    assert taken, "the service had taken nothing"
+    reports = [report for report in world.published.reports if report.entry_id in taken]
+    rows = context.suite.run(world.db.positions_of_devices({report.device_id for report in reports}))
+    stored = {(row.device_id, render_ts(row.ts)): row.stream_id for row in rows}
+    missing = [report.entry_id for report in reports if stored.get(report.key) != report.entry_id]
+    print(f"the service had {len(taken)} reports in hand")
+    assert_that(missing, equal_to([]), f"reports taken ({len(taken)}) but not stored as their own entry")
 
 
 @then("the positions the service being redeployed had taken are still waiting to be stored")

@@ -59,9 +59,11 @@ async def pending(redis: aioredis.Redis, stream: str, group: str) -> Pending:
 
 
 
-async def pending_ids(redis: aioredis.Redis, stream: str, group: str, count: int = 10_000) -> list[str]:
-    """The entry ids ``group`` still owes (``XPENDING`` in its extended form), oldest first."""
-    entries = await redis.xpending_range(stream, group, min="-", max="+", count=count)
+async def pending_ids(redis: aioredis.Redis, stream: str, group: str, consumer: str | None = None,
+                      count: int = 10_000) -> list[str]:
+    """The entry ids ``group`` (or only its ``consumer``) still owes (``XPENDING`` in its extended form), oldest
+    first."""
+    entries = await redis.xpending_range(stream, group, min="-", max="+", count=count, consumername=consumer)
     return [_text(entry["message_id"]) for entry in entries]
 
 
