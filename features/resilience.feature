@@ -88,12 +88,58 @@ Feature: The live map survives trouble in the services around it
     And that service has disconnected no fan as too slow
 
   @graceful-shutdown
-  Scenario: A Processor being redeployed says goodbye to its fans and exits cleanly
-    Given a Processor P of this scenario's own
-    And Alice follows the "Rally of Tirana" through Processor P
-    When Processor P is asked to shut down
+  Scenario Outline: A service being redeployed says goodbye to its fans and exits cleanly
+    Given a service of this scenario's own, about to be redeployed
+    And Alice follows the "Rally of Tirana" through the service being redeployed
+    When the service being redeployed is <stopped>
     Then Alice is disconnected with a notice that the live map is going away for a moment
-    And Processor P exits cleanly within 5 seconds
+    And the service being redeployed exits cleanly within 5 seconds
+
+    Examples:
+      | stopped                       |
+      | asked to shut down            |
+      | interrupted from the keyboard |
+
+  @shutdown-in-flight
+  Scenario Outline: A service being redeployed while it stores positions finishes storing them first, and takes nothing new
+    Given a service of this scenario's own, to be redeployed, set up but not started yet
+    And the database stalls and stores nothing for now
+    And the trackers of the "Rally of Tirana" have reported 30 positions in a burst
+    When the service being redeployed starts
+    And the service being redeployed has taken them and is storing them
+    And the service being redeployed is asked to shut down
+    Then Carol can no longer connect to the service being redeployed
+    When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 13:00:00
+    And the database <stall>
+    Then the service being redeployed exits cleanly within 5 seconds
+    And every report the service being redeployed had taken is stored exactly once
+    And no report is left unfinished
+    And the service being redeployed never took tracker-A's report of 2026-05-02 13:00:00
+
+    Examples:
+      | stall                                                  |
+      | is no longer stalled                                   |
+      | stalls 3 seconds more after the signal, then stores again |
+
+  @shutdown-timeout
+  Scenario Outline: A service that cannot finish storing in time exits anyway, and the next one stores what it had taken
+    Given <service>
+    And the database stalls and stores nothing for now
+    And the trackers of the "Rally of Tirana" have reported 30 positions in a burst
+    When the service being redeployed starts
+    And the service being redeployed has taken them and is storing them
+    And the service being redeployed is asked to shut down
+    Then the service being redeployed exits cleanly within <seconds> seconds
+    And the positions the service being redeployed had taken are still waiting to be stored
+    When the database is no longer stalled
+    And the service being redeployed is started again
+    Then each of the 30 positions is stored exactly once
+    And no report is left unfinished
+
+    Examples:
+      | service                                                                                                                               | seconds |
+      | a service of this scenario's own, to be redeployed, set up but not started yet                                                          | 5       |
+      | a service of this scenario's own, to be redeployed, that waits at most 1 second for its work when asked to shut down, set up but not started yet | 2       |
 
   @keepalive
   Scenario: A fan whose connection silently died is dropped

@@ -71,3 +71,4 @@ Feature: Several Processors share the work
       | tracker-C | 2026-05-02 11:02:30 | 41.3310  | 19.8260   |
     Then Alice has seen each position stored while her map was loading exactly once
     And Alice never receives the same position twice
+    And every connection over the slow link that stored positions said it keeps the latest positions itself

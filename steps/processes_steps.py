@@ -9,7 +9,9 @@ from steps.processes import (  # noqa: F401  # imported for their step definitio
     outages,
     overload,
     own_processors,
+    second_service,
     services,
+    shutdown,
     slow_fans,
     start_up,
 )

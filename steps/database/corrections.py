@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 from behave import given, then, when
 from hamcrest import assert_that, equal_to, has_entries, has_item, less_than_or_equal_to
 from hamcrest.core.matcher import Matcher
 
-from support.clock import CATCH_UP, GLANCE, STEP
+from support.clock import CATCH_UP, GLANCE, SETTLE, STEP
 from support.database.announcements import Announcements
+from support.database.race_control import RaceControl, delete_event, flag_then_roll_back
 from support.fans.live_map import LiveMap, wait_for_map
 from support.fans.matchers import COORDINATE_TOLERANCE
 from support.fans.viewer import QUIET_WINDOW
@@ -24,16 +26,16 @@ from support.waiting import eventually
 
 RECONNECTS = "processor_correction_listener_reconnects_total"
 UP = "processor_correction_listener_up"
+SENT = "processor_corrections_sent_total"
+FRAMES_SENT = "processor_frames_sent_total"
 #: PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more; ids only keep ours under a tenth of that.
 SMALL_PAYLOAD = 800
 
 
 @dataclass
 class Corrections:
-    """What these steps remember: when race control's latest change was committed, and the listener's reconnects
-    before the scenario broke anything."""
+    """What these steps remember: the listener's reconnects before the scenario broke anything."""
 
-    changed_at: float | None = None
     reconnects_before: float | None = None
 
 
@@ -41,15 +43,17 @@ def _corrections(context: StepContext) -> Corrections:
     return context.world.state(Corrections, Corrections)
 
 
+def _race_control(context: StepContext) -> RaceControl:
+    return context.world.state(RaceControl, RaceControl)
+
+
 def _changed(context: StepContext) -> None:
     """Remember when race control's latest change was committed: "within N seconds" counts from here."""
-    _corrections(context).changed_at = time.monotonic()
+    _race_control(context).changed()
 
 
 def _since_change(context: StepContext) -> float:
-    changed_at = _corrections(context).changed_at
-    assert changed_at is not None, "race control changed nothing in this scenario"
-    return time.monotonic() - changed_at
+    return _race_control(context).since_change()
 
 
 def _entry(context: StepContext, number: str, event: str | None = None) -> str:
@@ -84,6 +88,25 @@ def step_flag_every(context: StepContext, tracker: str) -> None:
     changed = context.suite.run(context.world.db.flag_faulty(context.world.device(tracker)))
     _changed(context)
     assert changed > 0, f"{tracker} has no position to flag"
+
+
+@when("race control flags the position of {tracker} at {time:Time} as faulty, then thinks better of it before saving")
+def step_flag_rolled_back(context: StepContext, tracker: str, time: datetime) -> None:
+    """The flag is made in a transaction that is rolled back: nothing was ever committed."""
+    world = context.world
+    assert world.db.pool is not None
+    changed = context.suite.run(flag_then_roll_back(world.db.pool, world.device(tracker), time))
+    assert_that(changed, equal_to(1), f"positions of {tracker} at {time} flagged before the roll-back")
+
+
+@when('the "{event}" is deleted')
+def step_delete_event(context: StepContext, event: str) -> None:
+    """As the CMS deletes an event: its cars, and their trackers' places on them, go by cascade."""
+    world = context.world
+    assert world.db.pool is not None
+    changed = context.suite.run(delete_event(world.db.pool, world.event(event)))
+    _changed(context)
+    assert_that(changed, equal_to(1), f"the {event} deleted")
 
 
 @when('race control withdraws car {number} from the "{event}"')
@@ -142,6 +165,54 @@ def has_item_for(device_id: str) -> Matcher[Any]:
     return has_item(has_entries(deviceId=device_id))
 
 
+@then("{person} sees {tracker} on car {number} at {latitude:g}, {longitude:g} within {seconds:g} second")
+def step_on_car(context: StepContext, person: str, tracker: str, number: str, latitude: float, longitude: float,
+                seconds: float) -> None:
+    """The map (drawn from every frame, in order) shows the tracker at that place and on that car (``entryId``)."""
+    world = context.world
+    at = _at(world.device(tracker), latitude, longitude)
+    car = world.car(number)
+
+    def on_car(shown: LiveMap) -> bool:
+        return at(shown) and shown[world.device(tracker)].get("entryId") == car
+
+    context.suite.run(wait_for_map(world.viewer(person), world.answers[person]["eventId"], on_car,
+                                   timeout=_remaining(context, seconds),
+                                   what=f"{tracker} on car {number} at {latitude}, {longitude}", names=world.alias_of))
+    print(f"{person}'s map showed {tracker} on car {number} {_since_change(context):.3f} s after the change")
+
+
+@then("{person} is sent the cars on the map afresh, without asking")
+def step_resynced(context: StepContext, person: str) -> None:
+    """A ``subscribed`` for the event she follows, after her own answer, though she asked for nothing since: the
+    Processor's resynchronisation (docs/processor.md, section 4, "Missed notifications")."""
+    world = context.world
+    viewer = world.viewer(person)
+    answer = world.answers[person]
+    since = next(index for index, frame in enumerate(viewer.inbox) if frame is answer) + 1
+    fresh = context.suite.run(viewer.wait_for(
+        lambda f: f.get("type") == "subscribed" and f.get("eventId") == answer["eventId"], since=since,
+        timeout=SETTLE, what=f"a fresh snapshot of the event {person} follows"))
+    print(f"{person} was sent {len(fresh.get('snapshot') or [])} cars afresh")
+
+
+@then("the Processor has counted the {count:d} corrections it sent to {people:Names}")
+def step_corrections_counted(context: StepContext, count: int, people: list[str]) -> None:
+    """Both counters of docs/processor.md section 6, as deltas since the listener was found listening (no
+    correction was sent before: the fans opened their maps after that)."""
+    baseline = _race_control(context).baseline
+    assert baseline is not None, "no step noted the Processor's metrics before race control's change"
+    wanted = {SENT: count, FRAMES_SENT: count}
+
+    async def counted() -> tuple[bool, dict[str, float]]:
+        now = await scrape(context.suite.processor.base_url, _http(context))
+        seen = {SENT: now.delta(baseline, SENT), FRAMES_SENT: now.delta(baseline, FRAMES_SENT, type="correction")}
+        return all(v >= count for v in seen.values()), seen
+
+    seen = context.suite.run(eventually(counted, timeout=SETTLE, what=f"{count} corrections counted"))
+    assert_that(seen, equal_to(wanted), f"corrections counted for {', '.join(people)}")
+
+
 @then("{person}'s map shows {tracker} at {latitude:g}, {longitude:g}")
 def step_map_shows(context: StepContext, person: str, tracker: str, latitude: float, longitude: float) -> None:
     """Checked after the quiet window, so a late frame that undid it (out of order) would be seen."""
@@ -166,10 +237,14 @@ def step_told_nothing(context: StepContext, person: str, event: str) -> None:
 
 # -- the Processor's listener ----------------------------------------------------------------------------------
 
+def _http(context: StepContext) -> aiohttp.ClientSession:
+    assert context.suite.http is not None
+    return context.suite.http
+
+
 async def _listener(context: StepContext) -> tuple[float, float]:
     """(listening now: 1 or 0, reconnects so far) from the main Processor's /metrics."""
-    assert context.suite.http is not None
-    metrics = await scrape(context.suite.processor.base_url, context.suite.http)
+    metrics = await scrape(context.suite.processor.base_url, _http(context))
     return metrics.value(UP), metrics.value(RECONNECTS)
 
 
@@ -193,11 +268,21 @@ def step_listening(context: StepContext) -> None:
     """A positive precondition: after another scenario restarted the database the listener may still be in its
     backoff, and a change made then would reach the map only through the resync that follows."""
     _corrections(context).reconnects_before = _wait_listening(context)
+    _race_control(context).baseline = context.suite.run(scrape(context.suite.processor.base_url, _http(context)))
 
 
 @then("the Processor is listening for race control's corrections again")
 def step_listening_again(context: StepContext) -> None:
     _wait_listening(context, more_reconnects_than=_corrections(context).reconnects_before)
+
+
+@then("the Processor reports that it is not listening for race control's corrections")
+def step_not_listening(context: StepContext) -> None:
+    async def down() -> tuple[bool, float]:
+        up, _ = await _listener(context)
+        return up == 0, up
+
+    context.suite.run(eventually(down, timeout=SETTLE, what=f"{UP} = 0 while the database is down"))
 
 
 # -- the database's announcements (SQL only) -------------------------------------------------------------------

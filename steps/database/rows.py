@@ -10,6 +10,7 @@ from hamcrest import assert_that, close_to, contains_exactly, equal_to, has_prop
 
 from support.clock import ANSWER, SETTLE, STEP
 from support.database.postgres import InsertHold, StoredPosition
+from support.database.race_control import RaceControl
 from support.fans.matchers import COORDINATE_TOLERANCE
 from support.scenario.gherkin import StepContext, parse_time, positions
 from support.trackers.broken import BrokenReports
@@ -186,11 +187,13 @@ def step_fit(context: StepContext, tracker: str, number: str) -> None:
     entry_id = world.car(number)
     context.suite.run(world.db.add_device(world.device(tracker), tracker))
     context.suite.run(world.db.assign_device(entry_id, world.device(tracker)))
+    world.state(RaceControl, RaceControl).changed()
 
 
 @when("{tracker} is taken off its car")
 def step_take_off(context: StepContext, tracker: str) -> None:
     context.suite.run(context.world.db.unassign_device(context.world.device(tracker)))
+    context.world.state(RaceControl, RaceControl).changed()
 
 
 @then("none of the broken reports is stored")
@@ -208,6 +211,7 @@ def step_broken_not_stored(context: StepContext) -> None:
 @when("{tracker} is moved to car {number}")
 def step_move(context: StepContext, tracker: str, number: str) -> None:
     moved = context.suite.run(context.world.db.move_device(context.world.device(tracker), context.world.car(number)))
+    context.world.state(RaceControl, RaceControl).changed()
     assert moved == 1, f"{tracker} was on {moved} cars, expected 1"
 
 

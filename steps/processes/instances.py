@@ -7,7 +7,7 @@ read from Redis (``XPENDING``), what was stored from PostgreSQL, never from the 
 from __future__ import annotations
 
 from behave import given, then, when
-from hamcrest import assert_that, equal_to
+from hamcrest import assert_that, equal_to, only_contains
 
 from support.clock import CATCH_UP, SETTLE
 from support.processes.instances import instances_of
@@ -130,3 +130,22 @@ def step_channel_of(context: StepContext, person: str, name: str) -> None:
     process = instances_of(context.world).instance(name).process
     viewer = context.suite.run(context.world.connect(person, processor=process))
     assert viewer.refusal is None, f"{person}'s connection was refused: {viewer.refusal}"
+
+
+#: The custom setting a writer that keeps ``latest_positions`` itself opens its connections with (section 7).
+KEPT_BY_WRITER = "latest_positions.kept_by_writer"
+
+
+@then("every connection over the slow link that stored positions said it keeps the latest positions itself")
+def step_kept_by_writer(context: StepContext) -> None:
+    """The start-up parameters of each relayed connection that ran an INSERT into positions (the instance behind
+    the link reads every report in a group of its own, so it stores, or tries to store, each one too)."""
+    link = context.world.state(SlowLink)
+
+    async def stored() -> tuple[bool, list[dict[str, str]]]:
+        storing = [connection.parameters for connection in link.connections if connection.stores_positions]
+        return bool(storing), storing
+
+    storing = context.suite.run(eventually(stored, timeout=SETTLE, what="a connection over the link storing positions"))
+    assert_that([parameters.get(KEPT_BY_WRITER) for parameters in storing], only_contains(equal_to("on")),
+                f"{KEPT_BY_WRITER} in the start-up parameters of the connections that stored positions: {storing}")

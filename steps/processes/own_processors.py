@@ -1,5 +1,5 @@
 """Processors of a scenario's own, set up to show one behaviour: a small queue for each fan, frequent keepalive
-checks, few events per fan; and what their fans then experience: stalling, being dropped, a shutdown."""
+checks, few events per fan; and what their fans then experience: stalling, being dropped."""
 
 from __future__ import annotations
 
@@ -7,28 +7,24 @@ import time
 from dataclasses import dataclass
 
 from behave import given, then, when
-from hamcrest import assert_that, equal_to, less_than
+from hamcrest import assert_that, equal_to
 
-from support.clock import ANSWER, CATCH_UP, SETTLE
+from support.clock import ANSWER, CATCH_UP
 from support.fans.deliveries import wait_for_positions
 from support.processes.instances import ScenarioInstances, instances_of
 from support.processes.scrape import MetricsSnapshot
 from support.scenario.gherkin import StepContext
 from support.waiting import eventually
 
-#: WebSocket close code of a Processor shutting down (docs/processor.md, "Close codes").
-CLOSE_GOING_AWAY = 1001
-#: ... and of a fan who did not answer the keepalive ping in time.
+#: WebSocket close code of a fan who did not answer the keepalive ping in time (docs/processor.md, "Close codes").
 CLOSE_KEEPALIVE = 1011
 
 
 @dataclass
 class OwnProcessors:
-    """What these steps remember: an instance's metrics before a fan stalled, and how its shutdown went."""
+    """What these steps remember: an instance's metrics before a fan stalled."""
 
     baseline: MetricsSnapshot | None = None
-    exit_status: int | None = None
-    exit_seconds: float | None = None
 
 
 def _own(context: StepContext) -> OwnProcessors:
@@ -97,32 +93,3 @@ def step_dropped(context: StepContext, name: str, person: str, seconds: float) -
     closed = context.suite.run(viewer.wait_closed(timeout=ANSWER))
     print(f"{person}'s connection ended with {closed}")
     assert_that(closed[0], equal_to(CLOSE_KEEPALIVE), f"{person}'s connection ended with {closed}")
-
-
-# -- shutting down -------------------------------------------------------------------------------------------
-
-@when("Processor {name} is asked to shut down")
-def step_sigterm(context: StepContext, name: str) -> None:
-    process = context.world.state(ScenarioInstances).instance(name).process
-    assert process.running(), f"Processor {name} had already exited:\n{process.tail()}"
-    own = _own(context)
-    began = time.monotonic()
-    own.exit_status = process.stop(timeout=SETTLE)
-    own.exit_seconds = time.monotonic() - began
-
-
-@then("{person} is disconnected with a notice that the live map is going away for a moment")
-def step_going_away(context: StepContext, person: str) -> None:
-    """WebSocket close 1001 (going away): the browser may reconnect to another instance at once."""
-    viewer = context.world.viewer(person)
-    closed = context.suite.run(viewer.wait_closed(timeout=ANSWER))
-    assert_that(closed[0], equal_to(CLOSE_GOING_AWAY), f"{person}'s connection ended with {closed}")
-
-
-@then("Processor {name} exits cleanly within {seconds:g} seconds")
-def step_exit_status(context: StepContext, name: str, seconds: float) -> None:
-    """Cleanly: exit status 0 (docs/processor.md, "Shutdown")."""
-    own = _own(context)
-    print(f"Processor {name} exited with {own.exit_status} after {own.exit_seconds:.2f} s")
-    assert_that(own.exit_status, equal_to(0), "exit status")
-    assert_that(own.exit_seconds, less_than(seconds), "seconds from SIGTERM to exit")

@@ -211,6 +211,16 @@ class Database:
             list(client_ports), since, mentioning.lower(),
         ))
 
+    async def finished_query_ports(self, client_ports: Iterable[int], *, since: datetime, mentioning: str) -> list[int]:
+        """The ports among ``client_ports`` whose sessions have finished a query that started after ``since`` and
+        mentions ``mentioning`` (as :meth:`finished_queries` counts them), in the order the queries started."""
+        rows = await self._pool.fetch(
+            "SELECT client_port FROM pg_stat_activity WHERE client_port = ANY($1::int[]) AND state = 'idle'"
+            " AND query_start >= $2 AND position($3 in lower(query)) > 0 ORDER BY query_start",
+            list(client_ports), since, mentioning.lower(),
+        )
+        return [int(row["client_port"]) for row in rows]
+
     async def lock_waiters(self, mode: str) -> int:
         """How many sessions wait for a lock of ``mode`` (e.g. ``AccessShareLock``) on ``positions`` right now."""
         return int(await self._pool.fetchval(

@@ -23,6 +23,8 @@ live buffer.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
@@ -34,6 +36,11 @@ from ..trackers.record import Key
 from ..waiting import eventually
 from .deliveries import key_of, wait_for_positions
 from .viewer import Frame
+
+#: How long the snapshot's answer is held on its way at least: a little more than the 2 s a Processor must wait
+#: for a query's result (docs/processor.md, section 10, ``db.query-wait``). A duration the suite imposes, not a
+#: deadline: never scaled by ``-D timeout_factor``.
+QUERY_WAIT = 2.5
 
 
 @dataclass
@@ -104,8 +111,9 @@ async def open_while_answer_travels(world: World, person: str, event: str, link:
     """Open ``person``'s map so that its snapshot is read *before* positions are stored, while they are
     published *before* the Processor has the snapshot (``link`` holds PostgreSQL's answers to the instance
     ``person`` is connected to; ``observer`` follows the event on the same instance). Only positions buffered
-    from before the snapshot query can reach ``person``: the snapshot does not hold them. Returns the answer
-    and the positions ``publish`` sent, which become the scenario's :class:`LoadingWindow`."""
+    from before the snapshot query can reach ``person``: the snapshot does not hold them. The answer is held
+    :data:`QUERY_WAIT` seconds at least, so a Processor that gives up on a query sooner fails here. Returns the
+    answer and the positions ``publish`` sent, which become the scenario's :class:`LoadingWindow`."""
     db = world.db
     viewer = world.viewer(person)
     began = await db.server_clock()
@@ -118,6 +126,7 @@ async def open_while_answer_travels(world: World, person: str, event: str, link:
 
     await eventually(snapshot_read, timeout=SETTLE,
                      what=f"the snapshot query for {person} to have run on the server")
+    held_since = time.monotonic()
     window = list(await publish())
     world.state(LoadingWindow, LoadingWindow).keys = window
     event_id = world.event(event)
@@ -126,6 +135,7 @@ async def open_while_answer_travels(world: World, person: str, event: str, link:
                                   f"receives them")
     answered_early = [f for f in viewer.inbox[since:] if f.get("eventId") == event_id]
     assert not answered_early, f"{person}'s map opened while its snapshot was held up: {answered_early}"
+    await asyncio.sleep(max(0.0, QUERY_WAIT - (time.monotonic() - held_since)))  # a hold of its own length, not a wait
     link.release()
     world.answers[person] = await viewer.wait_for(
         lambda f: f.get("eventId") == event_id and f.get("type") in ("subscribed", "error"),

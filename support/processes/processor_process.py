@@ -103,14 +103,28 @@ class ProcessorProcess:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self, timeout: float = SETTLE) -> int | None:
-        """SIGTERM to the whole process group, then SIGKILL to it after ``timeout`` (scaled by the suite's clock);
-        return the exit status of the command (the launcher's, when there is one)."""
+    def stop(self, timeout: float = SETTLE, signum: signal.Signals = signal.SIGTERM) -> int | None:
+        """``signum`` (SIGTERM, or SIGINT as from the keyboard) to the whole process group, then SIGKILL to it
+        after ``timeout`` (scaled by the suite's clock); return the exit status of the command (the launcher's,
+        when there is one)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self._signal_group(signum)
+        return self.wait_stopped(timeout)
+
+    def interrupt(self, signum: signal.Signals = signal.SIGTERM) -> None:
+        """``signum`` to the whole process group, without waiting: a shutdown begins (see :meth:`wait_stopped`)."""
+        assert self.running(), "the Processor is not running"
+        self._signal_group(signum)
+
+    def wait_stopped(self, timeout: float = SETTLE) -> int | None:
+        """Wait ``timeout`` (scaled) for the command to exit after a signal, SIGKILL its group if it has not, reap
+        what is left of the group; return the command's exit status."""
         timeout = within(timeout)
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self._signal_group(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -127,6 +127,14 @@ def _entry_order(entry_id: str) -> tuple[int, int]:
     return int(milliseconds), int(sequence)
 
 
+async def pending_ids(redis: aioredis.Redis, stream: str, group: str, consumer: str | None = None,
+                      count: int = 10_000) -> list[str]:
+    """The entry ids ``group`` (or only its ``consumer``) still owes (``XPENDING`` in its extended form), oldest
+    first."""
+    entries = await redis.xpending_range(stream, group, min="-", max="+", count=count, consumername=consumer)
+    return [_text(entry["message_id"]) for entry in entries]
+
+
 async def dead_letters(redis: aioredis.Redis, stream: str, source_ids: Collection[str]) -> list[DeadLetter]:
     """The dead letters of ``stream`` whose ``source_id`` is one of ``source_ids``, in the order they were added.
 
