@@ -100,5 +100,6 @@ Feature: The live map survives trouble in the services around it
     When Processor P is overwhelmed while tracker-A reports 3 positions
     Then Alice is told that her live map fell behind and to come back
     And Processor P has counted 1 fan it could not keep up to date
+    And the operator sees how late the news reached it, and that Alice was not counted as too slow
     When Alice comes back to the "Rally of Tirana" through Processor P
     Then Alice sees where tracker-A is now

@@ -2,6 +2,7 @@
 
 from steps.processes import (  # noqa: F401  # imported for their step definitions
     counters,
+    halls,
     instances,
     outages,
     overload,

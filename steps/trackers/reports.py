@@ -3,6 +3,7 @@ continuously, broken. The World publishes every report and records it (support/t
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 from behave import given, then, when
@@ -102,6 +103,20 @@ def step_backlog(context: StepContext, tracker: str) -> None:
     context.suite.run(context.world.publish_together(rows))
 
 
+@when("{trackers:Names} send {count:d} positions they could not send before, all at once and out of order")
+def step_backlog_generated(context: StepContext, trackers: list[str], count: int) -> None:
+    """Trackers back in coverage upload their backlogs together: ``count`` positions, the trackers taking turns a
+    second apart, sent in one round trip in a scrambled order (neither oldest nor newest first), so that only
+    sorting by time shows them in time order."""
+    start = _next_start(context)
+    planned = [Position(trackers[index % len(trackers)], start + timedelta(seconds=index),
+                        round(41.30 + index * 1e-4, 6), round(19.80 + index * 1e-4, 6)) for index in range(count)]
+    order = list(range(count))
+    random.Random(count).shuffle(order)  # the same scrambled order every run
+    assert order not in (sorted(order), sorted(order, reverse=True)), "the backlog must be sent out of order"
+    context.suite.run(context.world.publish_together([planned[index] for index in order]))
+
+
 # -- in bursts ---------------------------------------------------------------------------------------------
 
 @given('the trackers of the "{event}" have reported {count:d} positions in a burst')
@@ -112,6 +127,11 @@ def step_burst(context: StepContext, event: str, count: int) -> None:
     aliases = [alias for alias, device_id in world.devices.items() if device_id in devices]
     assert aliases, f"no tracker is on a car of the {event}"
     context.suite.run(world.publish_burst(aliases, count, _next_start(context)))
+
+
+@when("{tracker} reports {count:d} positions in a burst")
+def step_tracker_burst(context: StepContext, tracker: str, count: int) -> None:
+    context.suite.run(context.world.publish_burst([tracker], count, _next_start(context)))
 
 
 @when("{trackers:Names} each report {count:d} positions, taking turns")

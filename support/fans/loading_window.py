@@ -18,11 +18,14 @@ with the same time: the fan must see each once.
 The other side of the boundary, positions committed just *after* the snapshot was read but published while
 its answer travels to the Processor, is opened with a :class:`~support.processes.slow_link.SlowLink` between one
 instance and PostgreSQL (:func:`open_while_answer_travels`): those positions can only reach the fan from the
-live buffer.
+live buffer. The answer is held at least :data:`HELD_AT_LEAST` seconds, so an instance that gives up on a query's
+result sooner than the contract allows (``db.query-wait``: at least 2 s) fails to open the map.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
@@ -32,9 +35,13 @@ from ..processes.slow_link import SlowLink
 from ..scenario.world import World
 from ..trackers.record import Key
 from ..waiting import eventually
-from .deliveries import key_of, wait_for_positions
+from .deliveries import key_of, since_latest_snapshot, wait_for_positions
 from .viewer import Frame
 
+#: How long a snapshot's answer is held on its way, at least, from the moment the fan asked: below the 2 s the
+#: contract promises an instance waits for a query's result (docs/processor.md section 10, ``db.query-wait``),
+#: with room for the fan's request to reach the instance, and far above what storing the window's positions takes.
+HELD_AT_LEAST = 1.5
 
 @dataclass
 class LoadingWindow:
@@ -82,11 +89,11 @@ async def open_while_loading(world: World, person: str, event: str, hold: Insert
 
 
 def times_seen(frames: list[Frame], event_id: str, wanted: Collection[Key]) -> dict[Key, int]:
-    """How often each wanted position reached a fan for ``event_id``: snapshot items and live frames together."""
+    """How often each wanted position reached a fan for ``event_id``: snapshot items and live frames together,
+    from the event's latest snapshot on (a resync in place resets the count: support/fans/deliveries.py,
+    since_latest_snapshot)."""
     seen = {key: 0 for key in wanted}
-    for frame in frames:
-        if frame.get("eventId") != event_id:
-            continue
+    for frame in since_latest_snapshot(frames, event_id):
         if frame.get("type") == "subscribed":
             items = frame.get("snapshot") or []
         elif frame.get("type") == "position":
@@ -110,6 +117,7 @@ async def open_while_answer_travels(world: World, person: str, event: str, link:
     viewer = world.viewer(person)
     began = await db.server_clock()
     link.hold()
+    asked = time.monotonic()
     since = await world.start_opening(person, event)
 
     async def snapshot_read() -> tuple[bool, int]:
@@ -126,6 +134,8 @@ async def open_while_answer_travels(world: World, person: str, event: str, link:
                                   f"receives them")
     answered_early = [f for f in viewer.inbox[since:] if f.get("eventId") == event_id]
     assert not answered_early, f"{person}'s map opened while its snapshot was held up: {answered_early}"
+    held = max(0.0, asked + HELD_AT_LEAST - time.monotonic())
+    await asyncio.sleep(held)  # pacing: the answer stays held this long (the instance must wait for it)
     link.release()
     world.answers[person] = await viewer.wait_for(
         lambda f: f.get("eventId") == event_id and f.get("type") in ("subscribed", "error"),
