@@ -7,5 +7,6 @@ from steps.fans import (  # noqa: F401  # imported for their step definitions
     maps,
     positions,
     security,
+    snapshots,
     web_clients,
 )

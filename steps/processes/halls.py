@@ -33,6 +33,7 @@ from support.trackers.publisher import render_ts
 from support.waiting import eventually
 
 GAPS = "processor_live_gaps_total"
+SUBSCRIPTIONS = "processor_subscriptions"
 #: How far a message's ``published`` may be from when the suite heard it (Unix seconds): the same host's clock,
 #: so only the time the message took; generous, like every limit (a wrong unit is off by years).
 PUBLISHED_SKEW = ANSWER
@@ -401,3 +402,18 @@ def step_snapshot_shows(context: StepContext, person: str, tracker: str, latitud
                 f"{person}'s map when it opened")
     assert_that(context.world.viewer(person).closed_with, none(), f"how {person}'s connection ended")
 
+
+
+# -- the maps open on a service ----------------------------------------------------------------------------------
+
+@then("the operator sees {count:d} live map open on the service in the {hall} hall")
+@then("the operator sees {count:d} live maps open on the service in the {hall} hall")
+def step_maps_open(context: StepContext, count: int, hall: str) -> None:
+    """``processor_subscriptions`` of that service (started in the scenario): one per (fan, event) followed."""
+    instances = instances_of(context.world)
+
+    async def open_maps() -> tuple[bool, float]:
+        value = (await instances.metrics(hall)).value(SUBSCRIPTIONS)
+        return value == count, value
+
+    context.suite.run(eventually(open_maps, timeout=ANSWER, what=f"{SUBSCRIPTIONS} to be {count}"))

@@ -32,6 +32,8 @@ REASONS = {
 #: The columns of a feature file's "reports this position" table, and the payload key each one fills.
 CAR_TELEMETRY = {"speed (km/h)": "speed", "heading (°)": "angle", "altitude (m)": "altitude",
                  "satellites": "satellites"}
+#: A cell of that table for a detail the tracker leaves out of its report.
+NOT_SENT = "not sent"
 
 
 def _next_start(context: StepContext) -> datetime:
@@ -76,11 +78,14 @@ def step_report_local_time(context: StepContext, tracker: str, latitude: float, 
 
 @when("{tracker} reports this position at {time:Time}:")
 def step_report_with_telemetry(context: StepContext, tracker: str, time: datetime) -> None:
-    """One row: latitude, longitude and the car's speed, heading, altitude and satellites (CAR_TELEMETRY)."""
+    """One row: latitude, longitude and the car's speed, heading, altitude and satellites (CAR_TELEMETRY); a cell
+    reading ``not sent`` leaves that detail out of the report."""
     assert len(context.table.rows) == 1, "one position per step"
     row = context.table[0]
-    payload: dict[str, float | int] = {key: float(row[column]) for column, key in CAR_TELEMETRY.items()}
-    payload["satellites"] = int(row["satellites"])
+    payload: dict[str, float | int | None] = {
+        key: None if row[column].strip() == NOT_SENT else float(row[column]) for column, key in CAR_TELEMETRY.items()}
+    if payload["satellites"] is not None:
+        payload["satellites"] = int(row["satellites"])
     context.suite.run(context.world.publish(tracker, time, float(row["latitude"]), float(row["longitude"]),
                                             payload=payload))
 

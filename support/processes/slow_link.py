@@ -11,6 +11,9 @@ first *result* of a command (a ``DataRow`` or ``CommandComplete``, PostgreSQL pr
 everything after it. So statements still get prepared, queries run and finish on the server (a query's
 snapshot is taken while the Processor waits), and their results wait in the relay. :meth:`SlowLink.release`
 passes everything on, in order. Requests from the Processor always go through.
+
+:meth:`SlowLink.cut` makes the database unreachable for that instance alone: every relayed connection is cut and
+new ones are closed as soon as they open, until :meth:`SlowLink.mend`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class SlowLink:
         self._port = parts.port or 5432
         self._server: asyncio.Server | None = None
         self._holding = False
+        self._cut = False
         self._released = asyncio.Event()
         self._released.set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -70,7 +74,23 @@ class SlowLink:
         self.held_ports.clear()
         self._released.set()
 
+    async def cut(self) -> None:
+        """Cut every relayed connection, and close new ones at once, until :meth:`mend`."""
+        self._cut = True
+        for task in list(self._tasks):
+            task.cancel()
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+
+    def mend(self) -> None:
+        """Relay new connections again."""
+        self._cut = False
+
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        if self._cut:
+            client_writer.close()
+            return
         try:
             server_reader, server_writer = await asyncio.open_connection(self._host, self._port)
         except OSError:

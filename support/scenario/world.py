@@ -212,11 +212,11 @@ class World:
     # -- telemetry -------------------------------------------------------------------------------------
 
     async def publish(self, alias: str, ts: datetime, latitude: float, longitude: float, *,
-                      ts_text: str | None = None, payload: Mapping[str, float | int] | None = None) -> Report:
+                      ts_text: str | None = None, payload: Mapping[str, float | int | None] | None = None) -> Report:
         """Publish a position as the tracker would.
 
         ``ts_text`` sends the time as written (e.g. with a local offset) instead of in UTC; ``payload``
-        replaces the default altitude, angle, speed and satellites."""
+        replaces the default altitude, angle, speed and satellites (``None`` leaves one out)."""
         fields = car_entry(self.device(alias), ts, latitude, longitude, **(payload or {}))
         if ts_text is not None:
             fields["ts"] = ts_text
