@@ -7,4 +7,5 @@ from steps.processes import (  # noqa: F401  # imported for their step definitio
     outages,
     overload,
     own_processors,
+    silence,
 )
