@@ -116,7 +116,7 @@ Feature: Several Processors share the work
   Scenario: Positions a service must store again, because its connection failed just after it stored them, reach nobody twice
     Given the service in the north hall stores the trackers' reports over a connection the suite can cut
     And Alice follows the "Rally of Tirana" through the service in the north hall
-    When the connection of the service in the north hall fails just as it next tells the others what it stored
+    When the connection of the service in the north hall fails whenever it tells the others what it stored
     And the trackers of the "Rally of Tirana" report 40 positions in a burst
     Then the connection of the service in the north hall failed as it told the others about them
     And each of the 40 positions is stored exactly once

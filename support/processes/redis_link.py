@@ -9,8 +9,9 @@ says, without touching Redis itself (so it works on every lane, and the run's ot
 * :meth:`RedisLink.hold_channel` keeps back what Redis sends on the connections that subscribed to a channel (the
   live channel's messages) until :meth:`RedisLink.release_channel`;
 * :meth:`RedisLink.drop_channel` cuts those connections: the instance must subscribe again;
-* :meth:`RedisLink.lose_next_publish` cuts the connection that next sends a ``PUBLISH``, before it reaches Redis
-  (with whatever else that write carried, the batch's ``XACK`` among it);
+* :meth:`RedisLink.lose_publishes` cuts every connection that sends a ``PUBLISH``, before it reaches Redis (with
+  whatever else that write carried, the batch's ``XACK`` among it), until :meth:`RedisLink.keep_publishes`: a retry
+  of the same round trip on a new connection is lost too;
 * :meth:`RedisLink.go_silent` stops relaying anything either way, like a frozen Redis, until :meth:`speak_again`.
 
 Commands are recognised in the client's bytes by their RESP name (``$7\\r\\nPUBLISH\\r\\n``, case-insensitive), which
@@ -63,7 +64,7 @@ class RedisLink:
         self._speaking = asyncio.Event()
         self._speaking.set()
         self._lose_publish = False
-        #: Set once a ``PUBLISH`` was lost on purpose (:meth:`lose_next_publish`).
+        #: Set once a ``PUBLISH`` was lost on purpose (:meth:`lose_publishes`).
         self.publish_lost = asyncio.Event()
         #: How many channel subscriptions were cut (:meth:`drop_channel`).
         self.dropped = 0
@@ -104,10 +105,14 @@ class RedisLink:
         self.dropped += len(cut)
         return len(cut)
 
-    def lose_next_publish(self) -> None:
-        """Cut the next connection that sends a ``PUBLISH``, that write unsent; once (see :attr:`publish_lost`)."""
+    def lose_publishes(self) -> None:
+        """From now on cut every connection that sends a ``PUBLISH``, that write unsent (see :attr:`publish_lost`)."""
         self.publish_lost.clear()
         self._lose_publish = True
+
+    def keep_publishes(self) -> None:
+        """Relay ``PUBLISH`` again; idempotent."""
+        self._lose_publish = False
 
     def go_silent(self) -> None:
         """Relay nothing either way from now on: to the instance, Redis has frozen (its connections stay open)."""
@@ -148,7 +153,6 @@ class RedisLink:
                 if not relayed.subscribed and SUBSCRIBE.search(seen):
                     relayed.subscribed = True
                 if self._lose_publish and PUBLISH.search(seen):
-                    self._lose_publish = False
                     self.publish_lost.set()
                     return  # the connection is cut with this write unsent
                 await self._speaking.wait()

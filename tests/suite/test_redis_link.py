@@ -64,13 +64,19 @@ async def test_the_link_keeps_the_credentials_and_database_of_the_url() -> None:
         await link.close()
 
 
-async def test_the_write_carrying_a_publish_is_lost_and_its_connection_cut() -> None:
+async def test_the_writes_carrying_a_publish_are_lost_and_their_connections_cut_until_kept() -> None:
     server, link, reader, writer = await _linked()
     try:
         assert await _ask(reader, writer, PING) == b"+OK\r\n"
-        link.lose_next_publish()
+        link.lose_publishes()
         assert await _ask(reader, writer, PUBLISH) == b""  # the connection was cut
         assert link.publish_lost.is_set() and b"PUBLISH" not in server.received
+        again, writer = await _linked_connection(link)  # a client's retry, on a new connection
+        assert await _ask(again, writer, PING) == b"+OK\r\n"
+        assert await _ask(again, writer, PUBLISH) == b""
+        link.keep_publishes()
+        again, writer = await _linked_connection(link)
+        assert await _ask(again, writer, PUBLISH) == b"+OK\r\n" and b"PUBLISH" in server.received
     finally:
         writer.close()
         await link.close()
