@@ -4,6 +4,7 @@ from steps.processes import (  # noqa: F401  # imported for their step definitio
     counters,
     halls,
     instances,
+    live_channel,
     outages,
     overload,
     own_processors,

@@ -1,12 +1,7 @@
-"""Services in halls: one that stores the trackers' reports and one that only serves fans, and what they tell each
-other on the live channel (docs/processor.md section 5): its format, what a service does with what it cannot read,
-what it lost, news that arrives late, and a connection that fails just after a batch was stored.
-
-"The service in the north hall" is the scenario's instance ``north`` (support/processes/instances.py); a service
-that only serves fans stores nothing (its consumer group starts past every entry), so every position reaches its
-fans through the live channel; it reaches Redis through a :class:`~support.processes.redis_link.RedisLink` the
-scenario can trouble. The channel itself is heard and spoken on with
-:class:`~support.processes.live_channel.LiveChannel`.
+"""Services in halls (support/processes/halls.py): one that stores the trackers' reports and one that only serves
+fans; what they do when what the others tell them is lost or arrives late (docs/processor.md section 5, "Falling
+behind"), when a connection fails just after a batch was stored, and the maps open on them. The format of what they
+tell each other is steps/processes/live_channel.py.
 """
 
 from __future__ import annotations
@@ -14,75 +9,38 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
 
 from behave import given, then, when
-from hamcrest import assert_that, equal_to, has_entries, has_item, has_length, none
+from hamcrest import assert_that, equal_to, has_entries, has_item, none
 
 from support.clock import ANSWER, SETTLE, within
 from support.fans.matchers import a_position
+from support.processes.halls import MADE_UP, Halls, channel_of_scenario, halls_of, in_hall, link_of
 from support.processes.instances import Instance, instances_of
-from support.processes.live_channel import POSITION_FIELDS, Heard, LiveChannel, message
+from support.processes.live_channel import LiveChannel, message
 from support.processes.overload import LAG_BOUND_MS
 from support.processes.redis_link import RedisLink
 from support.scenario.gherkin import StepContext
-from support.scenario.world import World
-from support.trackers.publisher import render_ts
 from support.waiting import eventually
 
 GAPS = "processor_live_gaps_total"
 SUBSCRIPTIONS = "processor_subscriptions"
-#: How far a message's ``published`` may be from when the suite heard it (Unix seconds): the same host's clock,
-#: so only the time the message took; generous, like every limit (a wrong unit is off by years).
-PUBLISHED_SKEW = ANSWER
-#: How the publishers the suite makes up begin (no instance's consumer name does).
-MADE_UP = "nobody/"
-
-
-@dataclass
-class Halls:
-    """What these steps remember: which hall stores, the suite's ear on the channel, marks taken before a trouble."""
-
-    storing: str | None = None
-    channel: LiveChannel | None = None
-    #: The publisher of each hall's messages before it restarted.
-    earlier_publisher: dict[str, str] = field(default_factory=dict)
-    #: How much the channel had heard when a hall restarted.
-    heard_before_restart: int = 0
-    #: Each instance's log size before the suite said something unreadable.
-    log_marks: dict[str, int] = field(default_factory=dict)
-    #: Each fan's inbox length, and the gap counter of each instance, before a trouble.
-    inbox_marks: dict[str, int] = field(default_factory=dict)
-    gaps_before: dict[str, float] = field(default_factory=dict)
-    #: The report whose news was last seen sent, and when (``time.monotonic()``).
-    told: tuple[str, float] | None = None
 
 
 def _halls(context: StepContext) -> Halls:
-    return context.world.state(Halls, Halls)
+    return halls_of(context.world)
 
 
 def _instance(context: StepContext, hall: str) -> Instance:
-    return instances_of(context.world).instance(hall)
+    return in_hall(context.world, hall)
 
 
 def _link(context: StepContext, hall: str) -> RedisLink:
-    link = _instance(context, hall).link
-    assert link is not None, f"the service in the {hall} hall reaches Redis directly, not over a link"
-    return link
+    return link_of(context.world, hall)
 
 
 def _channel(context: StepContext) -> LiveChannel:
-    """The suite's own connection to the scenario's live channel (listening only if a step asked for it)."""
-    halls = _halls(context)
-    if halls.channel is None:
-        instances = instances_of(context.world)
-        assert context.suite.endpoints is not None
-        halls.channel = LiveChannel(context.suite.endpoints.redis_url, instances.stream)
-        context.world.cleanups.append(halls.channel.close)
-    return halls.channel
+    return channel_of_scenario(context.world)
 
 
 # -- the services --------------------------------------------------------------------------------------------
@@ -128,157 +86,6 @@ def step_open_in_hall(context: StepContext, person: str, event: str, hall: str) 
     if person not in world.viewers:
         context.suite.run(world.connect(person, processor=_instance(context, hall).process))
     context.suite.run(world.open_map(person, event))
-
-
-@when("the service in the {hall} hall restarts")
-def step_restart_hall(context: StepContext, hall: str) -> None:
-    """SIGTERM, then started again with the same settings (a redeployment)."""
-    halls = _halls(context)
-    channel = _channel(context)
-    publishers = [heard.header().get("publisher") for heard in channel.heard if _readable(heard)]
-    assert publishers, f"the service in the {hall} hall has told the others nothing yet"
-    halls.earlier_publisher[hall] = str(publishers[-1])
-    halls.heard_before_restart = len(channel.heard)
-    instances = instances_of(context.world)
-    status = instances.stop(hall)
-    assert_that(status, equal_to(0), f"the exit status of the service in the {hall} hall")
-    instances.restart(hall)
-
-
-# -- listening to the channel --------------------------------------------------------------------------------
-
-@given("someone listens to what the services tell each other")
-def step_listen(context: StepContext) -> None:
-    context.suite.run(_channel(context).listen())
-
-
-def _readable(heard: Heard) -> bool:
-    """One of the services' own messages, not something the suite said (its made-up publishers are ``nobody/…``)."""
-    try:
-        return not str(heard.header().get("publisher", "")).startswith(MADE_UP)
-    except (ValueError, AssertionError):
-        return False
-
-
-async def _expected_items(world: World) -> Counter[tuple[Any, ...]]:
-    """One item per (position, event) for every report so far of a tracker on a car, with the contract's fields of
-    section 4 in the order of section 5 (a tracker on two cars of one event: the car of lowest entry id)."""
-    event_of_entry = {entry_id: world.event(event) for (event, _), entry_id in world.entries.items()}
-    cars: dict[str, dict[str, str]] = {}
-    for device_id in {report.device_id for report in world.published.reports}:
-        for entry_id in sorted(await world.db.cars_of_device(device_id), reverse=True):
-            if entry_id in event_of_entry:
-                cars.setdefault(device_id, {})[event_of_entry[entry_id]] = entry_id
-    expected: Counter[tuple[Any, ...]] = Counter()
-    for report in world.published.reports:
-        payload = report.payload
-        for event_id, entry_id in cars.get(report.device_id, {}).items():
-            expected[_comparable([event_id, entry_id, report.device_id, render_ts(report.ts), report.latitude,
-                                  report.longitude, payload.get("altitude"), payload.get("speed"),
-                                  payload.get("angle"), payload.get("satellites"), report.entry_id])] += 1
-    return expected
-
-
-def _comparable(item: list[Any]) -> tuple[Any, ...]:
-    """An item as a hashable tuple, numbers as floats rounded far below any coordinate's precision."""
-    return tuple(round(float(value), 9) if isinstance(value, (int, float)) and not isinstance(value, bool)
-                 else value for value in item)
-
-
-def _problems(heard: list[Heard]) -> list[str]:
-    """Where the services' messages depart from the format of section 5: two lines, a header with ``publisher``,
-    ``seq`` and ``published`` (Unix seconds, about when it was heard), items of eleven fields in ``ts`` order."""
-    problems = []
-    for number, one in enumerate(heard, 1):
-        header = one.header()
-        if not (isinstance(header.get("publisher"), str) and header["publisher"]):
-            problems.append(f"message {number}: publisher {header.get('publisher')!r}")
-        if not isinstance(header.get("seq"), int) or isinstance(header.get("seq"), bool):
-            problems.append(f"message {number}: seq {header.get('seq')!r}")
-        published = header.get("published")
-        if not isinstance(published, (int, float)) or abs(one.received - published) > within(PUBLISHED_SKEW):
-            problems.append(f"message {number}: published {published!r}, heard at {one.received:.3f}")
-        items = one.positions()
-        wrong = [item for item in items if len(item) != len(POSITION_FIELDS)]
-        if wrong:
-            problems.append(f"message {number}: items of {len(wrong[0])} fields, not {len(POSITION_FIELDS)}")
-        times = [item[POSITION_FIELDS.index("ts")] for item in items if len(item) == len(POSITION_FIELDS)]
-        if times != sorted(times):
-            problems.append(f"message {number}: times not in order: {times}")
-    return problems
-
-
-@then("the service in the {hall} hall told the others of each position once per event, in messages numbered "
-      "from 1 without a gap, each in time order")
-def step_told_each_once(context: StepContext, hall: str) -> None:
-    world = context.world
-    channel = _channel(context)
-    expected = context.suite.run(_expected_items(world))
-
-    missing: list[tuple[Any, ...]] = []
-
-    def complete(heard: list[Heard]) -> bool:
-        items = Counter(_comparable(item) for one in heard if _readable(one) for item in one.positions())
-        missing[:] = [key for key, count in expected.items() if items[key] < count]
-        return not missing
-
-    try:
-        heard = [one for one in context.suite.run(channel.wait_until(
-            complete, timeout=SETTLE, what=f"every position of this scenario, from the service in the {hall} hall"))
-            if _readable(one)]
-    except AssertionError as failure:
-        raise AssertionError(f"{failure}\nnot heard ({len(missing)}), e.g. {missing[:3]}") from None
-    assert_that(_problems(heard), equal_to([]), "how the messages depart from the format of section 5")
-    headers = [one.header() for one in heard]
-    assert_that({header["publisher"] for header in headers}, has_length(1), "publishers heard (one service stores)")
-    assert_that([header["seq"] for header in headers], equal_to(list(range(1, len(heard) + 1))), "the numbers")
-    items = Counter(_comparable(item) for one in heard for item in one.positions())
-    assert_that(dict(items), equal_to(dict(expected)),
-                f"the items told, in the field order {POSITION_FIELDS} (each (position, event) once)")
-
-
-@when("someone tells the services two things they cannot read")
-def step_say_unreadable(context: StepContext) -> None:
-    """Garbage, and a well-formed header whose positions are not a list: each is to be ignored with one warning
-    (section 5). Every service's log is marked first."""
-    halls = _halls(context)
-    instances = instances_of(context.world)
-    halls.log_marks = {name: one.process.log_size() for name, one in instances.instances.items()}
-    channel = _channel(context)
-    unreadable = [b"this is not a live message", message(f"{MADE_UP}{secrets.token_hex(4)}", 1)
-                  .split(b"\n")[0] + b'\n{"not": "a list of positions"}']
-    for raw in unreadable:
-        reached = context.suite.run(channel.say(raw))
-        assert reached >= len(instances.instances), f"{raw!r} reached {reached} subscribers"
-
-
-@then("the service in the {hall} hall noted each thing it could not read once in its log")
-def step_noted_once(context: StepContext, hall: str) -> None:
-    """Read after a positive barrier: a later position reached a fan of that service through the channel."""
-    process = _instance(context, hall).process
-    mark = _halls(context).log_marks[hall]
-    warnings = [line for line in process.log_since(mark) if " WARNING " in line]
-    assert_that(warnings, has_length(2), f"warnings in the log of the service in the {hall} hall since the suite "
-                                         f"said two unreadable things: {warnings}")
-
-
-@then("the restarted service in the {hall} hall numbers its messages from 1 again, under a new name")
-def step_new_publisher(context: StepContext, hall: str) -> None:
-    halls = _halls(context)
-    channel = _channel(context)
-    before = halls.earlier_publisher[hall]
-
-    def told(heard: list[Heard]) -> bool:
-        return any(_readable(one) and one.header().get("publisher") != before
-                   for one in heard[halls.heard_before_restart:])
-
-    heard = context.suite.run(channel.wait_until(told, timeout=SETTLE, what="a message of the restarted service"))
-    later = [one for one in heard[halls.heard_before_restart:] if _readable(one)]
-    assert_that(_problems(later), equal_to([]), "how the messages depart from the format of section 5")
-    headers = [one.header() for one in later]
-    assert_that([(header["publisher"] != before, header["seq"]) for header in headers],
-                equal_to([(True, seq) for seq in range(1, len(headers) + 1)]),
-                f"(a publisher other than {before!r}, seq) of each message after the restart: {headers}")
 
 
 # -- losing what the others said ------------------------------------------------------------------------------
