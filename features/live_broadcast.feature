@@ -151,7 +151,7 @@ Feature: Live broadcast of the cars' positions
     And Alice has the live map of the "Rally of Prishtina" open
     And the database stalls and stores nothing for now
     When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
-    And the Processor is storing it
+    And the service is storing it
     Then Alice gets no new position of tracker-A
     When tracker-A and tracker-P send 12 positions they could not send before, all at once and out of order
     And the database is no longer stalled

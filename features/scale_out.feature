@@ -120,7 +120,7 @@ Feature: Several Processors share the work
     And the trackers of the "Rally of Tirana" report 40 positions in a burst
     Then the connection of the service in the north hall failed as it told the others about them
     And each of the 40 positions is stored exactly once
-    And no report is left pending
+    And every report has been dealt with
     And Alice receives all 40 of them, each on the map of its own event
     And Alice never receives the same position twice
 

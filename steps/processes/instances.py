@@ -86,6 +86,7 @@ def step_both_about_to_store(context: StepContext, first: str, second: str) -> N
 
 
 @then("no report is left pending")
+@then("every report has been dealt with")
 def step_nothing_pending(context: StepContext) -> None:
     """Every entry was acknowledged by its group (XPENDING empty), whoever took it first."""
     instances = instances_of(context.world)
