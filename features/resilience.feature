@@ -59,6 +59,16 @@ Feature: The live map survives trouble in the services around it
     When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
     Then Alice sees tracker-A move to 41.3290, 19.8210 within 10 seconds
 
+  @silent-link
+  Scenario: A service whose link to the trackers' reports goes silent says so in time, answering health checks at once
+    Given a service with the default settings, and a second one set to give up on an unanswered read after 2 seconds (a test setting)
+    When the link of both services to the trackers' reports goes silent
+    Then within 3 seconds both services report that the trackers' reports cannot be reached, answering every health check within a second
+    And the second service reports within 3.5 seconds that no positions are coming in, and the first one between 3.5 and 7 seconds
+    When the link speaks again
+    Then within 1.5 seconds both services report that the trackers' reports can be reached again
+    And both services are healthy again
+
   @slow-consumer
   Scenario Outline: A fan who stops reading is disconnected without slowing anyone else
     Given a service that <setting>
@@ -173,5 +183,6 @@ Feature: The live map survives trouble in the services around it
     When Processor P is overwhelmed while tracker-A reports 3 positions
     Then Alice is told that her live map fell behind and to come back
     And Processor P has counted 1 fan it could not keep up to date
+    And the operator sees how late the news reached it, and that Alice was not counted as too slow
     When Alice comes back to the "Rally of Tirana" through Processor P
     Then Alice sees where tracker-A is now

@@ -15,6 +15,7 @@ import sys
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from websockets.asyncio.server import serve
 
 from . import config as config_module
@@ -52,7 +53,10 @@ class App:
             config.redis_url,
             socket_timeout=config.redis_timeout,
             socket_connect_timeout=min(config.redis_timeout, 2.0),
-            retry=Retry(NoBackoff(), 1),
+            # A broken connection is retried once, on a new one; a timeout is not: the command may have run, and
+            # a read blocked on a frozen Redis must fail at PROCESSOR_REDIS_TIMEOUT, not at twice that
+            # (docs/processor.md section 2, /healthz).
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=10,
         )
         self.store = Store(config.database_url)

@@ -57,8 +57,14 @@ class LiveReader:
         subscribed_before = False
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            connection = None
             try:
                 await pubsub.subscribe(self.channel)
+                # redis-py reconnects a pub/sub connection that broke while it reads, and subscribes again by
+                # itself: without this callback such a loss would go unnoticed (never counted, never resynced).
+                connection = pubsub.connection
+                if connection is not None:
+                    connection.register_connect_callback(self._subscribed_again)
                 self.subscribed = True
                 if subscribed_before:
                     logger.info("subscribed to %s again", self.channel)
@@ -80,10 +86,18 @@ class LiveReader:
                 await asyncio.sleep(delay)
             finally:
                 self.subscribed = False
+                if connection is not None:
+                    connection.deregister_connect_callback(self._subscribed_again)
                 try:
                     await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]  # redis-py leaves aclose unannotated
                 except Exception as exc:  # the connection is already broken; the next round reconnects
                     logger.debug("closing the live subscription: %s", exc)
+
+    def _subscribed_again(self, connection: object) -> None:
+        """redis-py connected the subscription's connection again, after its own callback subscribed it again:
+        whatever was published while the connection was down never arrived."""
+        self.sequences.forget()
+        self._lost("the live channel's connection was lost and subscribed again")
 
     async def handle(self, data: bytes | str) -> None:
         """Check one live-channel message for lag and gaps, then fan it out."""

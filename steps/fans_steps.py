@@ -9,5 +9,6 @@ from steps.fans import (  # noqa: F401  # imported for their step definitions
     positions,
     refusals,
     security,
+    snapshots,
     web_clients,
 )

@@ -231,6 +231,7 @@ def step_fit_both(context: StepContext, trackers: list[str], first: str, second:
 # -- a position waiting to be stored ------------------------------------------------------------------------
 
 @when("the Processor is storing it")
+@when("the service is storing it")
 def step_storing(context: StepContext) -> None:
     """The Processor has read the report and its insert waits for the held table."""
 

@@ -83,15 +83,17 @@ def step_live_once_on_lowest(context: StepContext, person: str, trackers: list[s
 
 def _as_reported(report: Report) -> dict[str, Any]:
     """What a fan must be shown of ``report``: where and when, and the car's speed, heading, altitude and
-    satellites as it reported them."""
+    satellites as it reported them, ``null`` for each it left out (docs/processor.md section 4, "Frames")."""
     payload = report.payload
+
+    def reported(key: str) -> Any:
+        return None if payload.get(key) is None else close_to(payload[key], COORDINATE_TOLERANCE)
+
     return {"deviceId": report.device_id, "ts": render_ts(report.ts),
             "lat": close_to(report.latitude, COORDINATE_TOLERANCE),
             "lon": close_to(report.longitude, COORDINATE_TOLERANCE),
-            "speed": close_to(payload["speed"], COORDINATE_TOLERANCE),
-            "heading": close_to(payload["angle"], COORDINATE_TOLERANCE),
-            "altitude": close_to(payload["altitude"], COORDINATE_TOLERANCE),
-            "satellites": payload["satellites"]}
+            "speed": reported("speed"), "heading": reported("angle"), "altitude": reported("altitude"),
+            "satellites": payload.get("satellites")}
 
 
 def _reported(context: StepContext, tracker: str) -> Report:

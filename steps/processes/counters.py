@@ -109,3 +109,25 @@ def step_batch_timed(context: StepContext) -> None:
     deltas = context.suite.run(eventually(observed, timeout=ANSWER, what=f"{BATCH_SECONDS} to observe a batch"))
     assert_that(deltas["+Inf bucket"], equal_to(deltas["count"]), f"{BATCH_SECONDS}: the +Inf bucket and the count")
     assert_that(deltas["sum"], greater_than_or_equal_to(0), f"{BATCH_SECONDS}_sum moved by this much")
+
+
+# -- what fans were sent, and the maps open ---------------------------------------------------------------------
+
+FRAMES_SENT = "processor_frames_sent_total"
+
+
+@then("the operator sees {count:d} positions sent out to fans")
+def step_positions_sent(context: StepContext, count: int) -> None:
+    """``processor_frames_sent_total{type="position"}`` of the main Processor over the scenario: one per fan per
+    position (read after every fan got it; its frames are counted when queued, before they are written)."""
+    world = context.world
+    baseline = world.baseline
+    assert baseline is not None, "no position was reported in this scenario"
+
+    async def counted() -> tuple[bool, float]:
+        delta = (await world.metrics()).delta(baseline, FRAMES_SENT, type="position")
+        return delta >= count, delta
+
+    delta = context.suite.run(eventually(counted, timeout=ANSWER, what=f"{FRAMES_SENT} to rise by {count}"))
+    assert_that(delta, equal_to(count), f'{FRAMES_SENT}{{type="position"}} moved by this much')
+

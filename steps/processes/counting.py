@@ -1,5 +1,5 @@
 """Counted before passed on: what a service has counted by the time another instance receives its positions, with
-the service kept waiting right after it passes them on (support/processes/redis_link.py, counting.py)."""
+the service kept waiting right after it passes them on (support/processes/publish_hold.py, counting.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from support.clock import ANSWER
 from support.processes.backlog import ServiceUnderTest
 from support.processes.counting import ChannelListener
 from support.processes.instances import instances_of
-from support.processes.redis_link import RedisLink
+from support.processes.publish_hold import PublishHold
 from support.processes.scrape import MetricsSnapshot
 from support.scenario.gherkin import StepContext
 
@@ -24,17 +24,17 @@ COUNTERS = {"stored": "processor_positions_stored_total", "duplicate": "processo
 class Counting:
     """The link the service reaches Redis through, the suite's listener, and the service's counters before."""
 
-    link: RedisLink
+    link: PublishHold
     listener: ChannelListener | None = None
     baseline: MetricsSnapshot | None = None
 
 
 @given("a service of this scenario's own, which the suite can keep waiting right after it passes positions on")
 def step_service_behind_link(context: StepContext) -> None:
-    """The service reaches Redis through a :class:`RedisLink`; nothing is held until a step arms it."""
+    """The service reaches Redis through a :class:`PublishHold`; nothing is held until a step arms it."""
     world, endpoints = context.world, context.suite.endpoints
     assert endpoints is not None
-    link = RedisLink(endpoints.redis_url)
+    link = PublishHold(endpoints.redis_url)
     context.suite.run(link.start())
     instances = instances_of(world)
     world.cleanups.append(link.close)

@@ -33,6 +33,7 @@ def step_one_group(context: StepContext, first: str, second: str) -> None:
         instances.start(name)
 
 
+ORPHANS = "processor_live_broadcast_orphan_records_total"
 #: How long work may sit with a dead instance before another takes it over, in the crash scenario
 #: (PROCESSOR_CLAIM_IDLE_MS; the default, 30 s, would make the scenario wait that long).
 QUICK_TAKEOVER_MS = 300
@@ -85,6 +86,7 @@ def step_both_about_to_store(context: StepContext, first: str, second: str) -> N
 
 
 @then("no report is left pending")
+@then("every report has been dealt with")
 def step_nothing_pending(context: StepContext) -> None:
     """Every entry was acknowledged by its group (XPENDING empty), whoever took it first."""
     instances = instances_of(context.world)
@@ -95,6 +97,22 @@ def step_nothing_pending(context: StepContext) -> None:
 
     owed = context.suite.run(eventually(settled, timeout=CATCH_UP, what="every group's pending list to be empty"))
     assert_that({group: p.total for group, p in owed.items()}, equal_to({group: 0 for group in owed}))
+
+
+@then("the two services together counted each of the {count:d} positions of {tracker} once as an orphan")
+def step_orphans_once(context: StepContext, count: int, tracker: str) -> None:
+    """``processor_live_broadcast_orphan_records_total`` summed over the scenario's instances (each started in it, so
+    counting from 0): each orphan is counted by the instance that stored it, and by no other. Read after no report
+    was left pending (every batch was counted before it was acknowledged); waited for all the same."""
+    instances = instances_of(context.world)
+    assert len(instances.instances) == 2, f"the scenario runs {len(instances.instances)} services, not two"
+
+    async def counted() -> tuple[bool, float]:
+        total = sum([(await instances.metrics(name)).value(ORPHANS) for name in instances.instances])
+        return total >= count, total
+
+    total = context.suite.run(eventually(counted, timeout=SETTLE, what=f"{ORPHANS} to reach {count} in all"))
+    assert_that(total, equal_to(count), f"{ORPHANS}, summed over the instances")
 
 
 @given("Processor {name} is set up to read one telemetry stream on its own, handing stuck work over only after "
@@ -113,8 +131,10 @@ def step_restart(context: StepContext, name: str) -> None:
 @given("Processor {first} stores the reports of one telemetry stream, and Processor {second} serves fans from the "
        "same stream over a slow link to the database")
 def step_slow_link_pair(context: StepContext, first: str, second: str) -> None:
-    """``second`` reaches PostgreSQL through a :class:`SlowLink` the scenario can stall; it reads the stream in
-    a consumer group of its own, so ``first`` stores every position while ``second``'s answers are held."""
+    """``second`` reaches PostgreSQL through a :class:`SlowLink` the scenario can stall, and stores nothing (its
+    consumer group starts past every entry): ``first`` stores every position and publishes it while ``second``'s
+    answers are held. Were ``second`` to store too, its INSERT (one autocommit statement) could win the race on the
+    server while the relay held its result, and ``first``, finding only duplicates, would publish nothing."""
     instances = instances_of(context.world)
     endpoints = context.suite.endpoints
     assert endpoints is not None
@@ -122,7 +142,7 @@ def step_slow_link_pair(context: StepContext, first: str, second: str) -> None:
     context.suite.run(link.start())
     context.world.cleanups.append(link.close)
     instances.start(first)
-    instances.start(second, group=f"group-{second}", PROCESSOR_DATABASE_URL=link.url)
+    instances.start(second, stores=False, PROCESSOR_DATABASE_URL=link.url)
 
 
 @given("{person} has the live channel of Processor {name} open")

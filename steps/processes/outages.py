@@ -15,7 +15,7 @@ from hamcrest import assert_that
 
 from support.clock import RECOVER, SETTLE, STEP
 from support.fans.matchers import an_error
-from support.processes.healthz import Health, main_processor_healthy, wait_for_health
+from support.processes.healthz import HEALTHY, Health, healthy, main_processor_healthy, says, wait_for_health
 from support.processes.instances import instances_of
 from support.scenario.gherkin import StepContext
 from support.services.base import service_control
@@ -164,7 +164,7 @@ def step_reports_consumer_stopped(context: StepContext, name: str) -> None:
     base_url = instances_of(context.world).instance(name).process.base_url
     wanted = {"status": "unavailable", "redis": "up", "postgres": "up", "consumer": "stopped"}
 
-    status, body = _await_health(context, lambda status, body: status == 503 and body == wanted, timeout=SETTLE,
+    status, body = _await_health(context, lambda status, body: status == 503 and says(body, wanted), timeout=SETTLE,
                                  what=f"/healthz of {name} to say {wanted}", base_url=base_url)
     print(f"/healthz {status} {body} {_since(_outage(context).down_at):.2f} s after the stream was overwritten")
 
@@ -173,6 +173,6 @@ def step_reports_consumer_stopped(context: StepContext, name: str) -> None:
 def step_private_healthy_again(context: StepContext, name: str) -> None:
     base_url = instances_of(context.world).instance(name).process.base_url
 
-    _await_health(context, lambda status, _: status == 200, timeout=STEP,
-                  what=f"/healthz of {name} to answer 200", base_url=base_url)
+    _await_health(context, healthy, timeout=STEP, what=f"/healthz of {name} to answer 200 with {HEALTHY}",
+                  base_url=base_url)
     print(f"Processor {name} healthy again {_since(_outage(context).back_at):.2f} s after the repair")

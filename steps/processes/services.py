@@ -12,7 +12,7 @@ from support.services.ports import free_port
 
 
 def _start(context: StepContext, *, without: tuple[str, ...] = (), **overrides: str) -> None:
-    instances_of(context.world).start(THAT_SERVICE, without=without, **overrides)
+    instances_of(context.world).start(THAT_SERVICE, without=without, settings=overrides)
 
 
 @given("a service that keeps the usual limits")

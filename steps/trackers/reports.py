@@ -4,6 +4,7 @@ continuously (broken reports: steps/trackers/broken.py). The World publishes eve
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 from behave import given, when
@@ -21,6 +22,8 @@ OUTAGE_REPORTS_START = datetime(2026, 5, 2, 14, 0, tzinfo=UTC)
 #: The columns of a feature file's "reports this position" table, and the payload key each one fills.
 CAR_TELEMETRY = {"speed (km/h)": "speed", "heading (°)": "angle", "altitude (m)": "altitude",
                  "satellites": "satellites"}
+#: A cell of that table for a detail the tracker leaves out of its report.
+NOT_SENT = "not sent"
 
 
 def _next_start(context: StepContext) -> datetime:
@@ -65,11 +68,14 @@ def step_report_local_time(context: StepContext, tracker: str, latitude: float, 
 
 @when("{tracker} reports this position at {time:Time}:")
 def step_report_with_telemetry(context: StepContext, tracker: str, time: datetime) -> None:
-    """One row: latitude, longitude and the car's speed, heading, altitude and satellites (CAR_TELEMETRY)."""
+    """One row: latitude, longitude and the car's speed, heading, altitude and satellites (CAR_TELEMETRY); a cell
+    reading ``not sent`` leaves that detail out of the report."""
     assert len(context.table.rows) == 1, "one position per step"
     row = context.table[0]
-    payload: dict[str, float | int] = {key: float(row[column]) for column, key in CAR_TELEMETRY.items()}
-    payload["satellites"] = int(row["satellites"])
+    payload: dict[str, float | int | None] = {
+        key: None if row[column].strip() == NOT_SENT else float(row[column]) for column, key in CAR_TELEMETRY.items()}
+    if payload["satellites"] is not None:
+        payload["satellites"] = int(row["satellites"])
     context.suite.run(context.world.publish(tracker, time, float(row["latitude"]), float(row["longitude"]),
                                             payload=payload))
 
@@ -92,6 +98,20 @@ def step_backlog(context: StepContext, tracker: str) -> None:
     context.suite.run(context.world.publish_together(rows))
 
 
+@when("{trackers:Names} send {count:d} positions they could not send before, all at once and out of order")
+def step_backlog_generated(context: StepContext, trackers: list[str], count: int) -> None:
+    """Trackers back in coverage upload their backlogs together: ``count`` positions, the trackers taking turns a
+    second apart, sent in one round trip in a scrambled order (neither oldest nor newest first), so that only
+    sorting by time shows them in time order."""
+    start = _next_start(context)
+    planned = [Position(trackers[index % len(trackers)], start + timedelta(seconds=index),
+                        round(41.30 + index * 1e-4, 6), round(19.80 + index * 1e-4, 6)) for index in range(count)]
+    order = list(range(count))
+    random.Random(count).shuffle(order)  # the same scrambled order every run
+    assert order not in (sorted(order), sorted(order, reverse=True)), "the backlog must be sent out of order"
+    context.suite.run(context.world.publish_together([planned[index] for index in order]))
+
+
 # -- in bursts ---------------------------------------------------------------------------------------------
 
 def _burst(context: StepContext, event: str, count: int, *, together: bool = False) -> None:
@@ -112,6 +132,11 @@ def step_burst(context: StepContext, event: str, count: int) -> None:
 def step_burst_together(context: StepContext, event: str, count: int) -> None:
     """In one MULTI/EXEC: all of them are in the stream before the Processor's next read, a backlog."""
     _burst(context, event, count, together=True)
+
+
+@when("{tracker} reports {count:d} positions in a burst")
+def step_tracker_burst(context: StepContext, tracker: str, count: int) -> None:
+    context.suite.run(context.world.publish_burst([tracker], count, _next_start(context)))
 
 
 @when("{trackers:Names} each report {count:d} positions, taking turns")

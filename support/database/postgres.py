@@ -204,9 +204,13 @@ class Database:
 
     async def finished_queries(self, client_ports: Iterable[int], *, since: datetime, mentioning: str) -> int:
         """How many sessions from ``client_ports`` have finished a query that started after ``since`` and
-        whose text mentions ``mentioning`` (their latest query, as ``pg_stat_activity`` shows it)."""
+        whose text mentions ``mentioning`` (their latest query, as ``pg_stat_activity`` shows it).
+
+        Finished: the session waits for its client's next command, ``idle``, or ``idle in transaction`` when the
+        query ran inside an explicit transaction (the contract does not say which an implementation uses)."""
         return int(await self._pool.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE client_port = ANY($1::int[]) AND state = 'idle'"
+            "SELECT count(*) FROM pg_stat_activity WHERE client_port = ANY($1::int[])"
+            " AND state IN ('idle', 'idle in transaction')"
             " AND query_start >= $2 AND position($3 in lower(query)) > 0",
             list(client_ports), since, mentioning.lower(),
         ))

@@ -18,7 +18,8 @@ with the same time: the fan must see each once.
 The other side of the boundary, positions committed just *after* the snapshot was read but published while
 its answer travels to the Processor, is opened with a :class:`~support.processes.slow_link.SlowLink` between one
 instance and PostgreSQL (:func:`open_while_answer_travels`): those positions can only reach the fan from the
-live buffer.
+live buffer. The answer is held at least :data:`HELD_AT_LEAST` seconds, so an instance that gives up on a query's
+result sooner than the contract allows (``db.query-wait``: at least 2 s) fails to open the map.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ..processes.slow_link import SlowLink
 from ..scenario.world import World
 from ..trackers.record import Key
 from ..waiting import eventually
-from .deliveries import key_of, wait_for_positions
+from .deliveries import key_of, since_latest_snapshot, wait_for_positions
 from .viewer import Frame
 
 #: How long the snapshot's answer is held on its way at least: a little more than the 2 s a Processor must wait
@@ -89,11 +90,11 @@ async def open_while_loading(world: World, person: str, event: str, hold: Insert
 
 
 def times_seen(frames: list[Frame], event_id: str, wanted: Collection[Key]) -> dict[Key, int]:
-    """How often each wanted position reached a fan for ``event_id``: snapshot items and live frames together."""
+    """How often each wanted position reached a fan for ``event_id``: snapshot items and live frames together,
+    from the event's latest snapshot on (a resync in place resets the count: support/fans/deliveries.py,
+    since_latest_snapshot)."""
     seen = {key: 0 for key in wanted}
-    for frame in frames:
-        if frame.get("eventId") != event_id:
-            continue
+    for frame in since_latest_snapshot(frames, event_id):
         if frame.get("type") == "subscribed":
             items = frame.get("snapshot") or []
         elif frame.get("type") == "position":

@@ -1,6 +1,6 @@
 """What a service has counted at the moment another instance receives its positions: the suite listens on the
 service's live channel (``<stream>:live``, docs/processor.md section 1) like another instance would, and scrapes
-the service's ``/metrics`` as soon as the first message arrives (support/processes/redis_link.py keeps the service
+the service's ``/metrics`` as soon as the first message arrives (support/processes/publish_hold.py keeps the service
 waiting meanwhile)."""
 
 from __future__ import annotations

@@ -15,6 +15,19 @@ from ..waiting import eventually
 
 #: What ``/healthz`` answered: its HTTP status and JSON body.
 Health = tuple[int, dict[str, Any]]
+#: The body of a healthy ``/healthz`` (docs/processor.md section 2); only these keys are compared, so an
+#: implementation may add its own (a version, say).
+HEALTHY = {"status": "ok", "redis": "up", "postgres": "up", "consumer": "running"}
+
+
+def says(body: dict[str, Any], wanted: dict[str, str]) -> bool:
+    """Whether ``body`` has every key of ``wanted`` with that value (other keys are the implementation's own)."""
+    return all(body.get(key) == value for key, value in wanted.items())
+
+
+def healthy(status: int, body: dict[str, Any]) -> bool:
+    """200 with the healthy body (:data:`HEALTHY`)."""
+    return status == 200 and says(body, HEALTHY)
 
 
 async def health(http: aiohttp.ClientSession, base_url: str) -> Health:
@@ -42,8 +55,8 @@ async def main_processor_healthy(suite: Suite, timeout: float = STEP) -> float:
     http, db, redis = suite.http, suite.db, suite.publisher.redis
     began = time.monotonic()
 
-    await wait_for_health(http, suite.processor.base_url, lambda status, _: status == 200,
-                          timeout=timeout, what="the main Processor to be healthy again")
+    await wait_for_health(http, suite.processor.base_url, healthy,
+                          timeout=timeout, what=f"the main Processor to be healthy again: 200 with {HEALTHY}")
 
     async def suite_db() -> tuple[bool, str]:
         await db.positions_of_devices([])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..run.suite import Suite
@@ -18,6 +19,7 @@ from ..scenario.world import World
 from ..trackers.publisher import TelemetryPublisher
 from ..trackers.stream import Pending, delete_keys, pending
 from .processor_process import ProcessorProcess
+from .redis_link import RedisLink
 from .scrape import MetricsSnapshot, scrape
 
 #: The name of the one service a scenario starts for what it is for ("a service that ...", then "that service").
@@ -25,6 +27,10 @@ THAT_SERVICE = "that service"
 #: Batch size of scenario instances: small, so that a burst is spread over several batches (and instances)
 #: and a killed instance holds only part of it.
 READ_COUNT = "50"
+#: Where the suite starts the consumer group of an instance that is to store nothing: past every entry id a
+#: stream will hand out (ids are milliseconds since 1970; this one is in the year 2286). The instance finds its
+#: group there (creating it is idempotent: docs/processor.md section 5, "Ingest") and is never given an entry.
+BEYOND_EVERY_ENTRY = "9999999999999-0"
 
 
 @dataclass
@@ -36,6 +42,8 @@ class Instance:
     group: str
     #: The variables it was started with beyond the suite's own, to start it again the same way.
     overrides: dict[str, str] = field(default_factory=dict)
+    #: The relay it reaches Redis through, when the scenario troubles that link (:meth:`ScenarioInstances.start`).
+    link: RedisLink | None = None
 
     @property
     def consumer(self) -> str:
@@ -59,6 +67,7 @@ class ScenarioInstances:
         self.publisher = TelemetryPublisher(suite.endpoints.redis_url, self.stream)
         self.instances: dict[str, Instance] = {}
         self._processes: list[ProcessorProcess] = []
+        self._links: list[RedisLink] = []
         #: Variables every instance of this scenario gets (e.g. a short claim idle time).
         self.common: dict[str, str] = {"PROCESSOR_READ_COUNT": READ_COUNT}
         world.publisher = self.publisher
@@ -66,19 +75,39 @@ class ScenarioInstances:
 
     # -- instances (called from steps, on the steps' thread: starting waits for health) ----------------
 
-    def start(self, name: str, *, group: str = "processor", without: tuple[str, ...] = (),
-              **overrides: str) -> Instance:
+    def start(self, name: str, *, group: str = "processor", without: tuple[str, ...] = (), stores: bool = True,
+              linked: bool = False, settings: Mapping[str, str] | None = None, **overrides: str) -> Instance:
         """Start instance ``name`` in consumer ``group`` of the private stream; return once it is healthy.
-        ``without``: variables the suite would set that this instance does not get (their defaults apply)."""
+
+        ``settings`` and ``overrides``: its environment beyond the suite's (``settings`` for a mapping a step
+        built; the two are merged, ``overrides`` last).
+        ``without``: variables the suite would set that this instance does not get (their defaults apply).
+        ``stores=False``: in a group of its own that the suite creates past every entry (:data:`BEYOND_EVERY_ENTRY`),
+        so it stores nothing and only serves fans, from the live channel. ``linked``: it reaches Redis through a
+        :class:`RedisLink` the scenario can trouble (:attr:`Instance.link`)."""
         assert name not in self.instances, f"an instance called {name!r} already runs in this scenario"
+        overrides = {**(settings or {}), **overrides}
+        if not stores:
+            group = f"group-{name}"
+            self.suite.run(self._group_past_every_entry(group))
+        link = None
+        if linked:
+            assert self.suite.endpoints is not None
+            link = RedisLink(self.suite.endpoints.redis_url)
+            self._links.append(link)
+            self.suite.run(link.start())
+            overrides = {"PROCESSOR_REDIS_URL": link.url, **overrides}
         env = {**self.common, "PROCESSOR_STREAM": self.stream, "PROCESSOR_GROUP": group, **overrides}
         already = len(self.suite.processors)
         try:
             process = self.suite.start_processor(f"{name}-{self.token}".replace(" ", "-"), without=without, **env)
         finally:  # stopped in clean-up even when it never became healthy
             self._processes.extend(self.suite.processors[already:])
-        self.instances[name] = Instance(name, process, group, env)
+        self.instances[name] = Instance(name, process, group, env, link)
         return self.instances[name]
+
+    async def _group_past_every_entry(self, group: str) -> None:
+        await self.publisher.redis.xgroup_create(self.stream, group, id=BEYOND_EVERY_ENTRY, mkstream=True)
 
     def restart(self, name: str) -> Instance:
         """Start instance ``name`` again after it died, with the same variables: the same consumer name in
@@ -91,12 +120,18 @@ class ScenarioInstances:
         finally:
             self._processes.extend(self.suite.processors[already:])
         assert process.env["PROCESSOR_CONSUMER"] == old.consumer, "the restarted instance has another consumer name"
-        self.instances[name] = Instance(name, process, old.group, old.overrides)
+        self.instances[name] = Instance(name, process, old.group, old.overrides, old.link)
         return self.instances[name]
 
     def instance(self, name: str) -> Instance:
         assert name in self.instances, f"no Processor called {name!r} in this scenario (known: {list(self.instances)})"
         return self.instances[name]
+
+    def stop(self, name: str) -> int | None:
+        """SIGTERM, as a redeployment does; return its exit status."""
+        process = self.instance(name).process
+        assert process.running(), f"Processor {name} had already exited:\n{process.tail()}"
+        return process.stop()
 
     def kill(self, name: str) -> None:
         """SIGKILL: the instance dies mid-work, acknowledging nothing and closing nothing."""
@@ -120,9 +155,11 @@ class ScenarioInstances:
     # -- clean-up --------------------------------------------------------------------------------------
 
     async def clean_up(self) -> None:
-        """Stop every instance (in parallel, off the I/O loop: stopping blocks), forget them, delete the keys."""
+        """Stop every instance (in parallel, off the I/O loop: stopping blocks), forget them, close their links,
+        delete the keys."""
         await asyncio.gather(*(asyncio.to_thread(process.stop) for process in self._processes))
         self.suite.processors[:] = [p for p in self.suite.processors if p not in self._processes]
+        await asyncio.gather(*(link.close() for link in self._links), return_exceptions=True)
         try:
             await delete_keys(self.publisher.redis, self.prefix)
         finally:

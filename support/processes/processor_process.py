@@ -175,6 +175,22 @@ class ProcessorProcess:
                 killed, deadline = True, time.monotonic() + ANSWER
             time.sleep(0.02)  # poll interval of a deadline-bounded wait for processes that are not our children
 
+    def log_size(self) -> int:
+        """Where its log ends now: a mark for :meth:`log_since`."""
+        try:
+            return self.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def log_since(self, mark: int) -> list[str]:
+        """The lines its log gained after ``mark`` (:meth:`log_size`)."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(mark)
+                return log.read().decode("utf-8", "replace").splitlines()
+        except FileNotFoundError:
+            return []
+
     def tail(self, lines: int = 50) -> str:
         """The last ``lines`` lines of its stderr, and of its stdout when it wrote anything there."""
         if not self.log_path.exists():

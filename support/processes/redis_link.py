@@ -1,35 +1,52 @@
-"""A link to Redis the suite can hold up: a TCP relay between one Processor instance and Redis.
+"""A link to Redis the suite can trouble on purpose: a TCP relay between one Processor instance and Redis.
 
-"Every position of a batch is counted before its live message is published" (docs/processor.md, section 10) is
-about a moment that passes in microseconds. The relay stretches it: once :meth:`RedisLink.hold_after_publish` is
-armed, the first connection that sends a ``PUBLISH`` gets no more answers from Redis until :meth:`release`. Redis
-still receives the command and delivers the message to its subscribers (the suite among them), but the instance
-waits for the reply, so whatever it does only *after* publishing has not happened yet when the suite sees the
-message. Requests always go through; only that one connection's answers wait, so the instance's other
-connections (reading the stream, health probes, the live channel's subscription) carry on.
+Some contract rules are about what an instance does when its link to Redis misbehaves: the live channel's
+messages arrive late (section 5, "Falling behind"), the channel subscription is lost (section 5, "Gaps"), the
+round trip that publishes a stored batch and acknowledges it fails after the commit (section 5, "Broadcast"), Redis
+stops answering (section 2, ``/healthz``). The relay makes each of these happen to one instance, when the scenario
+says, without touching Redis itself (so it works on every lane, and the run's other Processors see nothing):
 
-A connection's answers are held from the moment the ``PUBLISH`` passes: redis-py (and any client that waits for
-each reply, or each pipeline's replies, before it sends more on the connection) has no answer outstanding then.
+* :meth:`RedisLink.hold_channel` keeps back what Redis sends on the connections that subscribed to a channel (the
+  live channel's messages) until :meth:`RedisLink.release_channel`;
+* :meth:`RedisLink.drop_channel` cuts those connections: the instance must subscribe again;
+* :meth:`RedisLink.lose_publishes` cuts every connection that sends a ``PUBLISH``, before it reaches Redis (with
+  whatever else that write carried, the batch's ``XACK`` among it), until :meth:`RedisLink.keep_publishes`: a retry
+  of the same round trip on a new connection is lost too;
+* :meth:`RedisLink.go_silent` stops relaying anything either way, like a frozen Redis, until :meth:`speak_again`.
+
+Commands are recognised in the client's bytes by their RESP name (``$7\\r\\nPUBLISH\\r\\n``, case-insensitive), which
+is how every Redis client sends them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from ..clock import ANSWER
 
-#: How a command name looks on the wire (RESP bulk string), matched without regard to case.
-PUBLISH = b"\r\nPUBLISH\r\n"
+#: How Redis clients name the commands the relay watches for (RESP bulk strings).
+PUBLISH = re.compile(rb"\$7\r\npublish\r\n", re.IGNORECASE)
+SUBSCRIBE = re.compile(rb"\$(9\r\n|10\r\n[ps])subscribe\r\n", re.IGNORECASE)
+#: Bytes of the previous chunk kept to find a command name split between two reads.
+OVERLAP = 16
 
 
-@dataclass
-class _Connection:
-    held: bool = False
-    #: The last bytes the client sent, so a command split across two reads is still recognised.
-    tail: bytes = b""
+@dataclass(eq=False)
+class _Relayed:
+    """One relayed connection: both writers, and whether the client subscribed to a channel on it."""
+
+    client: asyncio.StreamWriter
+    server: asyncio.StreamWriter
+    subscribed: bool = False
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def cut(self) -> None:
+        for writer in (self.client, self.server):
+            writer.close()
 
 
 class RedisLink:
@@ -41,13 +58,16 @@ class RedisLink:
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or 6379
         self._server: asyncio.Server | None = None
-        self._armed = False
-        self._released = asyncio.Event()
-        self._released.set()
-        #: Set once a connection's answers are held (the instance has published and waits for the reply).
-        self.holding = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: list[asyncio.StreamWriter] = []
+        self._connections: set[_Relayed] = set()
+        self._channel_flowing = asyncio.Event()
+        self._channel_flowing.set()
+        self._speaking = asyncio.Event()
+        self._speaking.set()
+        self._lose_publish = False
+        #: Set once a ``PUBLISH`` was lost on purpose (:meth:`lose_publishes`).
+        self.publish_lost = asyncio.Event()
+        #: How many channel subscriptions were cut (:meth:`drop_channel`).
+        self.dropped = 0
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
@@ -61,16 +81,48 @@ class RedisLink:
         credentials = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
         return urlunsplit((parts.scheme, f"{credentials}127.0.0.1:{port}", parts.path, parts.query, parts.fragment))
 
-    def hold_after_publish(self) -> None:
-        """From now on, the first connection that sends a ``PUBLISH`` gets no answer until :meth:`release`."""
-        self._armed = True
-        self._released.clear()
-        self.holding.clear()
+    @property
+    def channel_subscribers(self) -> int:
+        """How many relayed connections subscribed to a channel and are still open."""
+        return sum(1 for relayed in self._connections if relayed.subscribed)
 
-    def release(self) -> None:
-        """Pass the held answers on, and everything after them; idempotent."""
-        self._armed = False
-        self._released.set()
+    # -- troubles --------------------------------------------------------------------------------------
+
+    def hold_channel(self) -> None:
+        """From now on, keep back what Redis sends to subscribed connections (their channel messages)."""
+        self._channel_flowing.clear()
+
+    def release_channel(self) -> None:
+        """Pass on what was kept back, in order, and everything after it; idempotent."""
+        self._channel_flowing.set()
+
+    def drop_channel(self) -> int:
+        """Cut every connection that subscribed to a channel (the instance loses its subscription); return how
+        many were cut."""
+        cut = [relayed for relayed in self._connections if relayed.subscribed]
+        for relayed in cut:
+            relayed.cut()
+        self.dropped += len(cut)
+        return len(cut)
+
+    def lose_publishes(self) -> None:
+        """From now on cut every connection that sends a ``PUBLISH``, that write unsent (see :attr:`publish_lost`)."""
+        self.publish_lost.clear()
+        self._lose_publish = True
+
+    def keep_publishes(self) -> None:
+        """Relay ``PUBLISH`` again; idempotent."""
+        self._lose_publish = False
+
+    def go_silent(self) -> None:
+        """Relay nothing either way from now on: to the instance, Redis has frozen (its connections stay open)."""
+        self._speaking.clear()
+
+    def speak_again(self) -> None:
+        """Relay again, what was held first; idempotent."""
+        self._speaking.set()
+
+    # -- relaying --------------------------------------------------------------------------------------
 
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
@@ -78,55 +130,57 @@ class RedisLink:
         except OSError:
             client_writer.close()
             return
-        self._writers += [client_writer, server_writer]
-        connection = _Connection()
-        pumps = [asyncio.create_task(self._requests(client_reader, server_writer, connection)),
-                 asyncio.create_task(self._answers(server_reader, client_writer, connection))]
-        self._tasks.update(pumps)
-        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-        for task in pumps:
-            task.cancel()
-        await asyncio.gather(*pumps, return_exceptions=True)
-        self._tasks.difference_update(pumps)
-        for writer in (client_writer, server_writer):
-            writer.close()
+        relayed = _Relayed(client_writer, server_writer)
+        self._connections.add(relayed)
+        relayed.tasks = [asyncio.create_task(self._requests(client_reader, relayed)),
+                         asyncio.create_task(self._answers(server_reader, relayed))]
+        try:
+            await asyncio.wait(relayed.tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in relayed.tasks:
+                task.cancel()
+            await asyncio.gather(*relayed.tasks, return_exceptions=True)
+            self._connections.discard(relayed)
+            relayed.cut()
 
-    async def _requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        connection: _Connection) -> None:
-        """Client to server, untouched; marks the connection held when it publishes while the link is armed (before
-        the command goes on, so no answer to it can slip through)."""
+    async def _requests(self, reader: asyncio.StreamReader, relayed: _Relayed) -> None:
+        """Client to server: notes subscriptions; loses a ``PUBLISH`` when asked to; waits while silent."""
+        tail = b""
         with contextlib.suppress(OSError):
             while data := await reader.read(65536):
-                seen = connection.tail + data
-                if self._armed and PUBLISH in seen.upper():
-                    self._armed = False
-                    connection.held = True
-                    self.holding.set()
-                connection.tail = seen[-len(PUBLISH):]
-                writer.write(data)
-                await writer.drain()
+                seen = tail + data
+                tail = seen[-OVERLAP:]
+                if not relayed.subscribed and SUBSCRIBE.search(seen):
+                    relayed.subscribed = True
+                if self._lose_publish and PUBLISH.search(seen):
+                    self.publish_lost.set()
+                    return  # the connection is cut with this write unsent
+                await self._speaking.wait()
+                relayed.server.write(data)
+                await relayed.server.drain()
 
-    async def _answers(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                       connection: _Connection) -> None:
-        """Server to client, untouched, except that a held connection's answers wait for :meth:`release`."""
+    async def _answers(self, reader: asyncio.StreamReader, relayed: _Relayed) -> None:
+        """Server to client: held while silent, and on a subscribed connection while the channel is held."""
         with contextlib.suppress(OSError):
             while data := await reader.read(65536):
-                if connection.held:
-                    await self._released.wait()
-                    connection.held = False
-                writer.write(data)
-                await writer.drain()
+                await self._speaking.wait()
+                if relayed.subscribed:
+                    await self._channel_flowing.wait()
+                relayed.client.write(data)
+                await relayed.client.drain()
 
     async def close(self) -> None:
         """Stop listening and cut every relayed connection."""
-        self.release()
+        self.release_channel()
+        self.speak_again()
         if self._server is not None:
             self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for writer in self._writers:
-            writer.close()
+        for relayed in list(self._connections):
+            relayed.cut()
+            for task in relayed.tasks:
+                task.cancel()
+        await asyncio.gather(*(task for relayed in list(self._connections) for task in relayed.tasks),
+                             return_exceptions=True)
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), ANSWER)

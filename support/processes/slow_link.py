@@ -20,7 +20,8 @@ The relay reads the Processor's side too, message by message: each connection's 
 hold never keeps back) and whether it stores positions (an ``INSERT`` into ``positions``, section 10). The
 listener's connection alone can be cut (:meth:`SlowLink.cut_listeners`) or silenced, its bytes dropped both
 ways while the sockets stay open (:meth:`SlowLink.silence_listeners`: a connection that died without a word),
-and new connections can be turned away for a while (:meth:`SlowLink.refuse`).
+and new connections can be turned away for a while (:meth:`SlowLink.refuse`). :meth:`SlowLink.cut` makes the
+database unreachable for that instance alone (every connection cut, new ones turned away) until :meth:`SlowLink.mend`.
 """
 
 from __future__ import annotations
@@ -228,6 +229,17 @@ class SlowLink:
 
     def admit(self) -> None:
         self._refusing = False
+
+    async def cut(self) -> None:
+        """The database unreachable for this instance alone: every relayed connection cut, and new ones closed at
+        once, until :meth:`mend`."""
+        self.refuse()
+        for connection in self.connections:
+            connection.cut()
+
+    def mend(self) -> None:
+        """Relay new connections again."""
+        self.admit()
 
     # -- relaying ------------------------------------------------------------------------------------------
 

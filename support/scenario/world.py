@@ -217,13 +217,13 @@ class World:
     # -- telemetry -------------------------------------------------------------------------------------
 
     async def publish(self, alias: str, ts: datetime, latitude: float, longitude: float, *,
-                      ts_text: str | None = None, payload: Mapping[str, float | int] | None = None,
+                      ts_text: str | None = None, payload: Mapping[str, float | int | None] | None = None,
                       rewrite: Callable[[dict[str, str]], None] | None = None) -> Report:
         """Publish a position as the tracker would.
 
         ``ts_text`` sends the time as written (e.g. with a local offset) instead of in UTC; ``payload``
-        replaces the default altitude, angle, speed and satellites; ``rewrite`` changes the stream fields last
-        (another codec, another spelling: support/trackers/formats.py)."""
+        replaces the default altitude, angle, speed and satellites (``None`` leaves one out); ``rewrite`` changes
+        the stream fields last (another codec, another spelling: support/trackers/formats.py)."""
         fields = car_entry(self.device(alias), ts, latitude, longitude, **(payload or {}))
         if ts_text is not None:
             fields["ts"] = ts_text

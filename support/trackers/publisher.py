@@ -45,8 +45,10 @@ CAR_PAYLOAD: dict[str, float | int] = {"altitude": 110.0, "angle": 90.0, "speed"
 
 
 def car_entry(device_id: str, ts: datetime, latitude: float, longitude: float, **payload: Any) -> dict[str, str]:
-    """The stream fields of a car's report: :data:`CAR_PAYLOAD`, with ``payload`` replacing any of it."""
-    return position_entry(device_id, ts, latitude, longitude, **{**CAR_PAYLOAD, **payload})
+    """The stream fields of a car's report: :data:`CAR_PAYLOAD`, with ``payload`` replacing any of it (``None``:
+    the tracker leaves that detail out)."""
+    record = {key: value for key, value in {**CAR_PAYLOAD, **payload}.items() if value is not None}
+    return position_entry(device_id, ts, latitude, longitude, **record)
 
 
 def position_entry(device_id: str, ts: datetime, latitude: float, longitude: float, *, codec: str = "8E",

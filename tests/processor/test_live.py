@@ -2,6 +2,9 @@
 resynchronised, fans shown the past closed past the bound, malformed messages ignored, and this instance's own
 messages skipped. Pub/sub loses messages silently; these checks are how the Processor notices."""
 
+import asyncio
+from typing import Any
+
 from processor.client import Client
 from processor.hub import CLOSE_BEHIND, Hub
 from processor.live import LiveReader
@@ -102,3 +105,61 @@ async def test_this_instances_own_messages_are_skipped_it_dispatched_them_alread
     assert [(f["type"], f.get("deviceId")) for f in conn.frames] == [("subscribed", None), ("position", "d2")]
     assert value(metrics, "processor_live_gaps_total") == 0
     assert value(metrics, "processor_live_dispatch_lag_seconds") == 0.5  # the other publisher's message only
+
+
+class _ReconnectingConnection:
+    """redis-py's pub/sub connection as the reader sees it: callbacks run on every reconnect, which redis-py does by
+    itself (and subscribes again) when the connection breaks while the reader waits for a message."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[Any] = []
+
+    def register_connect_callback(self, callback: Any) -> None:
+        self.callbacks.append(callback)
+
+    def deregister_connect_callback(self, callback: Any) -> None:
+        self.callbacks.remove(callback)
+
+    async def reconnect(self) -> None:
+        for callback in list(self.callbacks):
+            result = callback(self)
+            if result is not None:
+                await result
+
+
+class _PubSub:
+    def __init__(self, connection: _ReconnectingConnection) -> None:
+        self.connection = connection
+
+    async def subscribe(self, channel: str) -> None:
+        return None
+
+    async def get_message(self, **_: Any) -> None:
+        await asyncio.sleep(0.001)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _Redis:
+    def __init__(self) -> None:
+        self.connection = _ReconnectingConnection()
+
+    def pubsub(self, **_: Any) -> _PubSub:
+        return _PubSub(self.connection)
+
+
+async def test_a_subscription_redis_py_restores_by_itself_is_counted_as_a_loss_and_resyncs(metrics):
+    """The connection breaks and redis-py reconnects and subscribes again without telling the reader: what was
+    published meanwhile is lost all the same (docs/processor.md section 5, "Gaps")."""
+    redis, resyncs = _Redis(), list[int]()
+    r = LiveReader(redis, "ch", Hub(metrics), metrics, resync=lambda: resyncs.append(1))  # type: ignore[arg-type]  # a fake with only what the reader uses
+    task = asyncio.create_task(r.run())
+    while not r.subscribed:
+        await asyncio.sleep(0.001)
+    assert value(metrics, "processor_live_gaps_total") == 0 and resyncs == []
+    await redis.connection.reconnect()
+    assert value(metrics, "processor_live_gaps_total") == 1 and resyncs == [1]
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert redis.connection.callbacks == []  # a pooled connection keeps no callback of a reader that stopped
