@@ -42,7 +42,7 @@ Feature: Fans get the right answer whatever the CMS says about them
     And the page of our web site asks why Alice would be turned away
     Then Alice is turned away until she signs in again
     And the page learns that Alice must sign in
-    And the service counts the refusals as sessions that are not valid, not as a CMS outage
+    And the service has counted the refusals as sessions that are not valid, not as a CMS outage
 
     Examples:
       | how                                          |
@@ -58,7 +58,7 @@ Feature: Fans get the right answer whatever the CMS says about them
     And Alice opens the live map of the "Rally of Prishtina"
     Then Alice is told that watching the "Rally of Prishtina" is forbidden
     And for the event that does not exist, Alice was told <answer>
-    And the service counts <counted>
+    And the service has counted <counted>
 
     Examples:
       | what the CMS reveals                                  | answer                                          | counted                                                           |
@@ -73,7 +73,7 @@ Feature: Fans get the right answer whatever the CMS says about them
     Then Alice is told to try again in a moment
     When Carol tries to open the live channel
     Then Carol is turned away for now and told to try again in a moment
-    And the service counts both refusals as the CMS limiting requests, not as a CMS outage
+    And the service has counted both refusals as the CMS limiting requests, not as a CMS outage
     When the CMS limit passes
     Then Alice can still open the live map of the "Rally of Tirana"
     And Carol can open the live map of the "Rally of Tirana" again
@@ -126,7 +126,7 @@ Feature: Fans get the right answer whatever the CMS says about them
     And the CMS is down and <how it fails>
     When Alice opens the live map of the "Rally of Tirana"
     Then Alice is told within 3 seconds that the live map is unavailable for now
-    And the service counts the refusal as a CMS outage
+    And the service has counted the refusal as a CMS outage
     When the CMS is back
     Then Alice can still open the live map of the "Rally of Tirana"
 

@@ -123,7 +123,7 @@ def step_told_unavailable_within(context: StepContext, person: str, seconds: flo
     assert_that(took, less_than(seconds), "seconds until the answer")
 
 
-@then("the service counts {what}")
+@then("the service has counted {what}")
 def step_counts(context: StepContext, what: str) -> None:
     assert what in COUNTED, f"no count called {what!r} (known: {list(COUNTED)})"
     rose = context.suite.run(counted_since_start(context.world))
@@ -143,7 +143,8 @@ def step_default_service(context: StepContext, duration: str) -> None:
 @given("the live map is served by a service that gives the CMS {duration} to answer (a test setting)")
 def step_service_with_timeout(context: StepContext, duration: str) -> None:
     world = context.world
-    world.service = instances_of(world).start("cms-timeout", PROCESSOR_DIRECTUS_TIMEOUT=str(seconds_of(duration))).process
+    timeout = str(seconds_of(duration))
+    world.service = instances_of(world).start("cms-timeout", PROCESSOR_DIRECTUS_TIMEOUT=timeout).process
 
 
 @then('{person} can open the live map of the "{event}" again')

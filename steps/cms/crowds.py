@@ -134,7 +134,8 @@ def step_refused_unasked(context: StepContext, person: str) -> None:
     refusal = assert_refused(context.world.viewer(person), 503)
     retry_after = refusal.headers.get("retry-after", "")
     assert_that(retry_after.isdigit() and int(retry_after) >= 1, equal_to(True), f"Retry-After: {retry_after!r}")
-    assert_that([str(r) for r in requests_about(context.world, person)], equal_to([]), f"the CMS was asked about {person}")
+    asked = [str(r) for r in requests_about(context.world, person)]
+    assert_that(asked, equal_to([]), f"what the CMS was asked about {person}")
 
 
 # -- a crowd -----------------------------------------------------------------------------------------------------

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from behave import given, then, when
 from hamcrest import all_of, assert_that, equal_to, has_entries, has_item, instance_of, is_not
+from hamcrest.core.matcher import Matcher
 
 from support.clock import ANSWER
 from support.cms.visitors import add_visitor, refusals, requests_about, start_counting
@@ -27,7 +29,7 @@ PLAIN_REFUSALS = {
     "as not allowed, calling her access forbidden": (403, "FORBIDDEN"),
 }
 #: What an error frame must carry for a person to read: a ``message`` (docs/processor.md, ``ws.frames.error.message``).
-READABLE = has_entries(message=all_of(instance_of(str), is_not(equal_to(""))))
+READABLE: Matcher[Any] = has_entries(message=all_of(instance_of(str), is_not(equal_to(""))))  # type: ignore[arg-type]  # hamcrest's all_of is typed for one element type; the matchers are of str
 
 
 @dataclass

@@ -60,6 +60,9 @@ NO_ACCESS = "You don't have permission to access this."
 OUTAGES = ("503", "silent", "restricted")
 #: A plain refusal's body: what a proxy in front of Directus answers (text, no Directus error object).
 PLAIN_BODIES = {401: "401 Unauthorized", 403: "403 Forbidden"}
+#: What a request carries from arrival to its record: requests open when it arrived, its limiter window.
+OPEN_ON_ARRIVAL = web.RequestKey("open_on_arrival", int)
+LIMITER_WINDOW = web.RequestKey("limiter_window", int)
 #: Seconds an old session cookie stays valid after ``/auth/refresh`` (Directus: about 10 s).
 REFRESH_GRACE = 10.0
 
@@ -322,7 +325,7 @@ class DirectusStub:
 
         async def handle(request: web.Request) -> web.StreamResponse:
             self._open += 1
-            request["open"] = self._open
+            request[OPEN_ON_ARRIVAL] = self._open
             try:
                 if self.delay > 0:
                     await asyncio.sleep(self.delay)  # the stand-in plays a slow CMS
@@ -334,8 +337,8 @@ class DirectusStub:
 
     def _record(self, request: web.Request, token: str | None, status: int, code: str | None) -> None:
         self.requests.append(SeenRequest(time.monotonic(), request.method, request.path, token, status,
-                                         request.query_string, code, request.get("open", 1),
-                                         request.get("window")))
+                                         request.query_string, code, request.get(OPEN_ON_ARRIVAL, 1),
+                                         request.get(LIMITER_WINDOW)))
 
     def _answer(self, request: web.Request, token: str | None, status: int, data: dict[str, Any] | None = None, *,
                 code: str | None = None, message: str = NO_ACCESS, reason: str | None = None,
@@ -371,7 +374,7 @@ class DirectusStub:
         if self.rate is not None:
             client = request.remote or "?"
             wait = self.rate.take(client, self.clock())
-            request["window"] = self.rate.number.get(client, 1)
+            request[LIMITER_WINDOW] = self.rate.number.get(client, 1)
             if wait is not None:
                 reset = datetime.now(UTC) + timedelta(seconds=wait)
                 return self._answer(
