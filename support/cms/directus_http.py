@@ -23,7 +23,7 @@ class SeenRequest:
     status: int
     query: str = ""
     code: str | None = None
-    #: Requests open at the stand-in when this one arrived, itself included.
+    #: Requests of the same scenario open at the stand-in when this one arrived, itself included.
     open: int = 1
     #: Which window of the rate limiter it was counted in (1, 2, … per client; None: no limit was set).
     window: int | None = None

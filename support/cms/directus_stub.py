@@ -44,6 +44,7 @@ import itertools
 import re
 import secrets
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -105,7 +106,10 @@ class DirectusStub:
     _issued: dict[str, int] = field(default_factory=dict)
     _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
-    _open: int = 0
+    #: Requests open now, by the scenario (numbered by :meth:`reset_modes`) they arrived in: a request an earlier
+    #: scenario left waiting (a silent CMS holds answers for seconds) does not count as open in a later one.
+    _open: Counter[int] = field(default_factory=Counter)
+    _scenario: int = 0
 
     # -- configuration (called by scenarios) -----------------------------------------------------------
 
@@ -199,7 +203,9 @@ class DirectusStub:
         self.down = None
 
     def reset_modes(self) -> None:
-        """Undo every mode a scenario set: the next scenario finds a healthy, unlimited, default CMS."""
+        """Undo every mode a scenario set: the next scenario finds a healthy, unlimited, default CMS, and counts
+        only its own requests as open."""
+        self._scenario += 1
         self.down = None
         self.rate = None
         self.delay = 0.0
@@ -272,14 +278,15 @@ class DirectusStub:
         """``route``, counting the requests open at once, and answering :attr:`delay` seconds late."""
 
         async def handle(request: web.Request) -> web.StreamResponse:
-            self._open += 1
-            request[OPEN_ON_ARRIVAL] = self._open
+            scenario = self._scenario
+            self._open[scenario] += 1
+            request[OPEN_ON_ARRIVAL] = self._open[scenario]
             try:
                 if self.delay > 0:
                     await asyncio.sleep(self.delay)  # the stand-in plays a slow CMS
                 return await route(request)
             finally:
-                self._open -= 1
+                self._open[scenario] -= 1
 
         return handle
 
