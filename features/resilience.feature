@@ -17,6 +17,7 @@ Feature: The live map survives trouble in the services around it
     Given the CMS is down and <how it fails>
     When Alice tries to open the live channel
     Then Alice is turned away within 3 seconds because signing in is unavailable
+    And the service has counted the refusal as a CMS outage
     When the CMS is back
     Then Alice can open the live map of the "Rally of Tirana" again
 
@@ -24,6 +25,7 @@ Feature: The live map survives trouble in the services around it
       | how it fails                        |
       | answers every request with an error |
       | does not answer at all              |
+      | is not running at all               |
 
   @postgres-outage @needs-service-control
   Scenario: Positions reported while the database is down are stored once it is back

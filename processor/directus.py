@@ -67,7 +67,8 @@ PACING_QUIET = 10.0
 
 class Outcome(enum.Enum):
     OK = "ok"
-    UNAUTHORIZED = "unauthorized"  # the session is dead: INVALID_CREDENTIALS, INVALID_TOKEN, TOKEN_EXPIRED, 401
+    UNAUTHORIZED = "unauthorized"  # the session is dead: INVALID_CREDENTIALS, INVALID_TOKEN, TOKEN_EXPIRED, 401;
+    # on /users/me also a 403 FORBIDDEN or a 403 without an error code
     SHARE = "share"  # a share-link session: Directus knows it, but it is no signed-in user
     FORBIDDEN = "forbidden"  # 403 FORBIDDEN (also for events that do not exist)
     NOT_FOUND = "not_found"  # 404: only from a CMS configured to reveal unknown events
@@ -147,6 +148,10 @@ def classify(kind: str, reply: Reply) -> tuple[Outcome, str | None]:
     if reply.status == 403 and code == "FORBIDDEN":
         # /users/me never answers FORBIDDEN in Directus; if a CMS does, its caller is signed in as nobody.
         return (Outcome.FORBIDDEN if kind == "item" else Outcome.UNAUTHORIZED), None
+    if reply.status == 403 and code is None and kind == "me":
+        # A plain 403 on the question "who is this?" (a proxy or an auth extension in front of Directus, a
+        # simple stand-in): the visitor is not accepted as signed in, so signing in is what helps.
+        return Outcome.UNAUTHORIZED, None
     if reply.status == 404 and kind == "item":
         return Outcome.NOT_FOUND, None
     return Outcome.UNAVAILABLE, None

@@ -1,3 +1,3 @@
 """The CMS room's steps (steps/cms/): behave loads this file, importing them registers their steps."""
 
-from steps.cms import availability, sessions  # noqa: F401  # imported for their step definitions
+from steps.cms import availability, crowds, sessions  # noqa: F401  # imported for their step definitions

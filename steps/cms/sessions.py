@@ -1,16 +1,19 @@
 """Who is signed in, and who may watch what, as the CMS (the Directus stand-in) answers: sessions that die
-in each way Directus knows, share links, nameless sessions, events that do not exist."""
+in each way Directus knows, share links, nameless sessions, plain refusals without a reason, events that do not
+exist (hidden as Directus hides them, or revealed by a CMS configured to)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from behave import given, then, when
-from hamcrest import assert_that, equal_to, has_item
+from hamcrest import all_of, assert_that, equal_to, has_entries, has_item, instance_of, is_not
+from hamcrest.core.matcher import Matcher
 
 from support.clock import ANSWER
-from support.cms.visitors import add_visitor, refusals, requests_about
+from support.cms.visitors import add_visitor, refusals, requests_about, start_counting
 from support.fans.matchers import an_error, assert_refused
 from support.fans.viewer import Frame
 from support.processes.scrape import MetricsSnapshot
@@ -18,6 +21,15 @@ from support.scenario.gherkin import StepContext
 
 #: The name the World gives the event that exists neither in the database nor in the CMS.
 NOWHERE = "an event that does not exist"
+#: How the CMS turns a visitor away, in the feature's words -> the status and error code of its every answer
+#: (None: a plain refusal, no Directus error object).
+PLAIN_REFUSALS = {
+    "as not signed in, giving no reason": (401, None),
+    "as not allowed, giving no reason": (403, None),
+    "as not allowed, calling her access forbidden": (403, "FORBIDDEN"),
+}
+#: What an error frame must carry for a person to read: a ``message`` (docs/processor.md, ``ws.frames.error.message``).
+READABLE: Matcher[Any] = has_entries(message=all_of(instance_of(str), is_not(equal_to(""))))  # type: ignore[arg-type]  # hamcrest's all_of is typed for one element type; the matchers are of str
 
 
 @dataclass
@@ -112,13 +124,50 @@ def step_open_nowhere(context: StepContext, person: str) -> None:
     _sessions(context).nowhere_answer = context.suite.run(context.world.open_map(person, NOWHERE))
 
 
-@then("{person} got the same answer for the event that does not exist")
+@given("the CMS hides which events exist, as Directus does")
+def step_cms_hides_events(context: StepContext) -> None:
+    """The stand-in's default: an event that does not exist is 403 FORBIDDEN, like a forbidden one."""
+    assert not context.suite.stub.unknown_events_404, "the stand-in reveals unknown events"
+    context.suite.run(start_counting(context.world))
+
+
+@given("the CMS is configured to reveal which events do not exist")
+def step_cms_reveals_events(context: StepContext) -> None:
+    """404 for an event that does not exist (``DirectusStub.unknown_events_404``; Directus itself never does)."""
+    context.suite.stub.unknown_events_404 = True
+    context.suite.run(start_counting(context.world))
+
+
+@then("for the event that does not exist, {person} was told exactly what she was told for the forbidden one")
 def step_same_answer(context: StepContext, person: str) -> None:
-    existing = {k: v for k, v in context.world.answers[person].items() if k != "eventId" and not k.startswith("_")}
+    """Key for key, ``message`` included, apart from ``eventId`` (docs/processor.md,
+    ``ws.subscribe.unknown-as-forbidden``); and both answers carry a message a person can read."""
     answer = _sessions(context).nowhere_answer
     assert answer is not None, f"{person} did not open the map of an event that does not exist"
+    assert_that(context.world.answers[person], READABLE, "the answer for a forbidden event")
+    existing = {k: v for k, v in context.world.answers[person].items() if k != "eventId" and not k.startswith("_")}
     nowhere = {k: v for k, v in answer.items() if k != "eventId" and not k.startswith("_")}
     assert_that(nowhere, equal_to(existing), "the answer for a missing event differs from a forbidden one")
+
+
+@then("for the event that does not exist, {person} was told that it does not exist")
+def step_told_not_found(context: StepContext, person: str) -> None:
+    answer = _sessions(context).nowhere_answer
+    assert answer is not None, f"{person} did not open the map of an event that does not exist"
+    assert_that(answer, all_of(an_error("not_found", context.world.event(NOWHERE)), READABLE))
+
+
+@given("the CMS turns {person} away {how}")
+def step_plain_refusal(context: StepContext, person: str, how: str) -> None:
+    """From now on every request with ``person``'s session is answered with that status and no error code (or
+    the code named): a proxy or an auth extension in front of Directus. Counting starts here."""
+    assert how in PLAIN_REFUSALS, f"no refusal called {how!r} (known: {list(PLAIN_REFUSALS)})"
+    stub, someone = context.suite.stub, context.world.person(person)
+    old = someone.cookie
+    someone.cookie = stub.sign_in_refused(*PLAIN_REFUSALS[how])
+    if old is not None:
+        stub.forget(cookies=[old], users=[], events=[])
+    context.suite.run(start_counting(context.world))
 
 
 @given("the CMS says {person} is signed in but does not say who he is")

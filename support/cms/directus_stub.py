@@ -17,77 +17,55 @@ against this stand-in. What real Directus does, and this stand-in does too:
 * the rate limiter counts per client IP in fixed windows and answers 429 ``REQUESTS_EXCEEDED`` with
   ``Retry-After`` (whole seconds, rounded) and ``extensions.limit``.
 
+Beyond what the recordings hold, it can play what stands around a real Directus, each mode off unless a scenario
+turns it on:
+
+* **an outage** (:meth:`DirectusStub.go_down`): every request answered 503 ``SERVICE_UNAVAILABLE``, or held
+  past the Processor's timeout (``"silent"``), or 403 ``RESOURCE_RESTRICTED`` (``"restricted"``: Directus
+  answers a route its licence locks with that code, directus/directus#27495); and **not running at all**
+  (:meth:`DirectusStub.stop_listening`: the port refuses connections, open ones are closed);
+* **a slow CMS** (:attr:`DirectusStub.delay`): every answer, 429s included, comes that many seconds late, as
+  through a busy proxy; the stand-in records how many requests were open when each arrived
+  (:attr:`SeenRequest.open`) and in which of the rate limiter's windows it fell (:attr:`SeenRequest.window`);
+* **a plain refusal** (:meth:`DirectusStub.sign_in_refused`): a session whose every request is answered 401 or
+  403 without an error code (as a proxy or an auth extension in front of Directus answers, and as simple
+  stand-ins do), or with a code the recordings never show on ``/users/me`` (403 ``FORBIDDEN``).
+
 Each scenario signs its own people in with fresh session cookies and grants them events; modes (rotated
-secret, rate limit, outage, 404s) are set per scenario and undone by :meth:`DirectusStub.reset_modes`, which the
-World's clean-up calls. The stand-in records every request it saw, for assertions ("the CMS was not
-consulted") and for failure reports.
+secret, rate limit, outage, slowness, 404s) are set per scenario and undone by :meth:`DirectusStub.reset_modes`,
+which the World's clean-up calls (a scenario that stops the stand-in listening starts it again itself). The
+stand-in records every request it saw, for assertions ("the CMS was not consulted") and for failure reports.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import math
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
-SESSION_COOKIE = "directus_session_token"
+from .directus_http import SESSION_COOKIE, RateLimit, SeenRequest, session_of, token_of
+
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE | re.ASCII)
 
 NO_ACCESS = "You don't have permission to access this."
+#: How the CMS can fail as a whole (:meth:`DirectusStub.go_down`).
+OUTAGES = ("503", "silent", "restricted")
+#: A plain refusal's body: what a proxy in front of Directus answers (text, no Directus error object).
+PLAIN_BODIES = {401: "401 Unauthorized", 403: "403 Forbidden"}
+#: What a request carries from arrival to its record: requests open when it arrived, its limiter window.
+OPEN_ON_ARRIVAL = web.RequestKey("open_on_arrival", int)
+LIMITER_WINDOW = web.RequestKey("limiter_window", int)
 #: Seconds an old session cookie stays valid after ``/auth/refresh`` (Directus: about 10 s).
 REFRESH_GRACE = 10.0
-
-
-@dataclass(frozen=True)
-class SeenRequest:
-    at: float
-    method: str
-    #: The path without its query string (an implementation may add ``?fields=id``; paths are compared).
-    path: str
-    session: str | None
-    status: int
-    query: str = ""
-    code: str | None = None
-
-    def __str__(self) -> str:
-        who = f"session …{self.session[-6:]}" if self.session else "no session"
-        query = f"?{self.query}" if self.query else ""
-        code = f" {self.code}" if self.code else ""
-        return f"{self.method} {self.path}{query} ({who}) -> {self.status}{code}"
-
-
-@dataclass
-class RateLimit:
-    """Directus's IP rate limiter (rate-limiter-flexible, memory store): ``points`` requests per fixed window
-    of ``window`` seconds, the window starting at the first request after the previous one ended. ``window``
-    None: the limit holds until lifted (a scenario decides when it passes)."""
-
-    points: int
-    window: float | None
-    started: dict[str, float] = field(default_factory=dict)
-    used: dict[str, int] = field(default_factory=dict)
-    #: What a client not yet seen has spent in the current window (``points``: the window is used up).
-    spent: int = 0
-
-    def take(self, client: str, now: float) -> float | None:
-        """Count one request; return None when allowed, else the seconds until the window ends."""
-        if self.window is not None and now - self.started.get(client, -math.inf) >= self.window:
-            self.used[client] = 0 if client in self.started else self.spent
-            self.started[client] = now
-        self.used[client] = self.used.get(client, self.spent) + 1
-        if self.used[client] <= self.points:
-            return None
-        if self.window is None:
-            return 1.0  # no end known: Directus would name its window; one second is what it names by default
-        return self.started[client] + self.window - now
 
 
 @dataclass
@@ -107,15 +85,18 @@ class DirectusStub:
     static: set[str] = field(default_factory=set)
     #: Sessions answered "signed in" with neither a user id nor a share (no real Directus does this).
     nameless: set[str] = field(default_factory=set)
-    #: Sessions ``/users/me`` answers 403 ``FORBIDDEN`` for (no recorded Directus does; the contract names it).
-    forbidden_me: set[str] = field(default_factory=set)
+    #: Sessions every request of which is refused: token -> (status, error code or None for a plain refusal).
+    refused: dict[str, tuple[int, str | None]] = field(default_factory=dict)
     #: token -> monotonic time after which a refreshed-away cookie stops working.
     refreshed: dict[str, float] = field(default_factory=dict)
     requests: list[SeenRequest] = field(default_factory=list)
     #: ``None``: answering normally. ``"503"``: every request gets 503. ``"silent"``: every request is held
     #: for :attr:`silence` seconds (longer than the Processor's Directus timeout) before a 503, as if down.
+    #: ``"restricted"``: every request gets 403 ``RESOURCE_RESTRICTED`` (a route its licence locks).
     down: str | None = None
     silence: float = 3.0
+    #: Seconds every answer is late (0: answering at once).
+    delay: float = 0.0
     #: Sessions issued before this sequence number were signed with a secret since rotated.
     secret_since: int = 0
     rate: RateLimit | None = None
@@ -125,6 +106,10 @@ class DirectusStub:
     _issued: dict[str, int] = field(default_factory=dict)
     _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
+    #: Requests open now, by the scenario (numbered by :meth:`reset_modes`) they arrived in: a request an earlier
+    #: scenario left waiting (a silent CMS holds answers for seconds) does not count as open in a later one.
+    _open: Counter[int] = field(default_factory=Counter)
+    _scenario: int = 0
 
     # -- configuration (called by scenarios) -----------------------------------------------------------
 
@@ -160,8 +145,14 @@ class DirectusStub:
 
     def sign_in_forbidden(self) -> str:
         """A session ``/users/me`` answers 403 ``FORBIDDEN`` for, as for the public role on a locked-down CMS."""
+        return self.sign_in_refused(403, "FORBIDDEN")
+
+    def sign_in_refused(self, status: int, code: str | None = None) -> str:
+        """A session the CMS turns away on every request with ``status`` and ``code`` (None: a plain refusal,
+        no Directus error object at all, as a proxy or an auth extension in front of Directus answers)."""
+        assert status in PLAIN_BODIES, status
         token = self._issue()
-        self.forbidden_me.add(token)
+        self.refused[token] = (status, code)
         return f"{SESSION_COOKIE}={token}"
 
     def grant(self, user_id: str, event_id: str) -> None:
@@ -209,16 +200,19 @@ class DirectusStub:
         self.rate = None
 
     def go_down(self, how: str) -> None:
-        assert how in ("503", "silent"), how
+        assert how in OUTAGES, how
         self.down = how
 
     def come_back(self) -> None:
         self.down = None
 
     def reset_modes(self) -> None:
-        """Undo every mode a scenario set: the next scenario finds a healthy, unlimited, default CMS."""
+        """Undo every mode a scenario set: the next scenario finds a healthy, unlimited, default CMS, and counts
+        only its own requests as open."""
+        self._scenario += 1
         self.down = None
         self.rate = None
+        self.delay = 0.0
         self.secret_since = 0
         self.unknown_events_404 = False
 
@@ -227,8 +221,9 @@ class DirectusStub:
             token = session_of(cookie) or ""
             for table in (self.sessions, self.shares, self.refreshed, self._issued):
                 table.pop(token, None)
-            for bag in (self.revoked, self.expired, self.static, self.nameless, self.forbidden_me):
+            for bag in (self.revoked, self.expired, self.static, self.nameless):
                 bag.discard(token)
+            self.refused.pop(token, None)
         for user in users:
             self.grants.pop(user, None)
             self.reads_all.discard(user)
@@ -236,6 +231,10 @@ class DirectusStub:
 
     def requests_since(self, mark: int) -> list[SeenRequest]:
         return self.requests[mark:]
+
+    @property
+    def listening(self) -> bool:
+        return self._runner is not None
 
     # -- HTTP ------------------------------------------------------------------------------------------
 
@@ -246,25 +245,59 @@ class DirectusStub:
     def application(self) -> web.Application:
         """The aiohttp application (served by :meth:`start`, or by a test client in the unit lane)."""
         app = web.Application()
-        app.router.add_get("/users/me", self._users_me)
-        app.router.add_get("/items/{collection}/{item_id}", self._item)
+        app.router.add_get("/users/me", self._counted(self._users_me))
+        app.router.add_get("/items/{collection}/{item_id}", self._counted(self._item))
         return app
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.application(), access_log=None)
+        """Listen on a free port, or on :attr:`port` again once it has been chosen (after :meth:`stop_listening`)."""
+        # A short shutdown: stopping must not wait for answers the stand-in is holding back on purpose.
+        self._runner = web.AppRunner(self.application(), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise RuntimeError(f"the CMS stand-in could not listen on port {self.port} again: {exc}") from exc
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp's private server: set once the site has started
+
+    async def stop_listening(self) -> None:
+        """The CMS is not running at all: its port refuses connections, and the open ones are closed (as when
+        its process ends). :meth:`start` brings it back on the same port."""
+        await self.close()
 
     async def close(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
+    def open_at_most(self, since: int = 0) -> int:
+        """The most requests open at once among those recorded from index ``since`` on (0: none recorded)."""
+        return max((seen.open for seen in self.requests[since:]), default=0)
+
+    def _counted(self, route: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """``route``, counting the requests open at once, and answering :attr:`delay` seconds late."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            scenario = self._scenario
+            self._open[scenario] += 1
+            request[OPEN_ON_ARRIVAL] = self._open[scenario]
+            try:
+                if self.delay > 0:
+                    await asyncio.sleep(self.delay)  # the stand-in plays a slow CMS
+                return await route(request)
+            finally:
+                self._open[scenario] -= 1
+
+        return handle
+
     def _record(self, request: web.Request, token: str | None, status: int, code: str | None) -> None:
         self.requests.append(SeenRequest(time.monotonic(), request.method, request.path, token, status,
-                                         request.query_string, code))
+                                         request.query_string, code, request.get(OPEN_ON_ARRIVAL, 1),
+                                         request.get(LIMITER_WINDOW)))
 
     def _answer(self, request: web.Request, token: str | None, status: int, data: dict[str, Any] | None = None, *,
                 code: str | None = None, message: str = NO_ACCESS, reason: str | None = None,
@@ -285,8 +318,6 @@ class DirectusStub:
         the expiry (401 ``TOKEN_EXPIRED``), then the session row (gone: 401 ``INVALID_CREDENTIALS``)."""
         if token in self.shares or token in self.nameless:
             return None
-        if token in self.forbidden_me:
-            return self._answer(request, token, 403, code="FORBIDDEN")
         if token not in self.sessions:  # never issued, or forgotten: no JWT, no static token of that value
             return self._answer(request, token, 401, code="INVALID_CREDENTIALS", message="Invalid user credentials.")
         if token not in self.static and self._issued.get(token, 0) < self.secret_since:
@@ -300,7 +331,9 @@ class DirectusStub:
     async def _gate(self, request: web.Request, token: str | None) -> web.Response | None:
         """What answers before any route: the rate limiter, an outage, dead credentials."""
         if self.rate is not None:
-            wait = self.rate.take(request.remote or "?", self.clock())
+            client = request.remote or "?"
+            wait = self.rate.take(client, self.clock())
+            request[LIMITER_WINDOW] = self.rate.number.get(client, 1)
             if wait is not None:
                 reset = datetime.now(UTC) + timedelta(seconds=wait)
                 return self._answer(
@@ -309,17 +342,26 @@ class DirectusStub:
                     extensions={"limit": self.rate.points, "reset": reset.isoformat().replace("+00:00", "Z")},
                     headers={"Retry-After": str(round(wait))},
                 )
+        if self.down == "restricted":
+            return self._answer(request, token, 403, code="RESOURCE_RESTRICTED",
+                                message="items is a restricted resource", extensions={"category": "items"})
         if self.down is not None:
             answer = self._answer(request, token, 503, code="SERVICE_UNAVAILABLE", message="Service unavailable.")
             if self.down == "silent":
                 await asyncio.sleep(self.silence)  # the stand-in plays a CMS that does not answer in time
             return answer
+        if token in self.refused:
+            status, code = self.refused[token]
+            if code is None:
+                self._record(request, token, status, None)
+                return web.Response(status=status, text=PLAIN_BODIES[status])
+            return self._answer(request, token, status, code=code)
         if token is not None:
             return self._credentials(request, token)
         return None
 
     async def _users_me(self, request: web.Request) -> web.Response:
-        token = _token_of(request)
+        token = token_of(request)
         if (refused := await self._gate(request, token)) is not None:
             return refused
         if token is None:
@@ -331,7 +373,7 @@ class DirectusStub:
         return self._answer(request, token, 200, {"id": self.sessions[token]})
 
     async def _item(self, request: web.Request) -> web.Response:
-        token = _token_of(request)
+        token = token_of(request)
         if (refused := await self._gate(request, token)) is not None:
             return refused
         collection, item_id = request.match_info["collection"], request.match_info["item_id"]
@@ -355,31 +397,4 @@ class DirectusStub:
         return self._answer(request, token, 200, data)
 
 
-def _cookie_values(cookie_header: str, name: str) -> Iterable[str]:
-    """Every value of cookie ``name`` in a ``Cookie`` header, in order (as Directus's parser sees them)."""
-    for part in cookie_header.split(";"):
-        key, sep, value = part.strip().partition("=")
-        if sep and key.strip() == name:
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1]
-            yield value
-
-
-def session_of(cookie_header: str) -> str | None:
-    """The session token Directus reads from a ``Cookie`` header: the **first** cookie of that name."""
-    return next(iter(_cookie_values(cookie_header or "", SESSION_COOKIE)), None)
-
-
-def _token_of(request: web.Request) -> str | None:
-    """Directus's token order: ``?access_token=``, then ``Authorization: Bearer``, then the session cookie."""
-    if "access_token" in request.query:
-        return request.query["access_token"]
-    authorization = request.headers.get("Authorization", "")
-    if authorization.lower().startswith("bearer "):
-        return authorization[7:].strip()
-    cookies = "; ".join(request.headers.getall("Cookie", []))
-    return session_of(cookies)
-
-
-__all__ = ["SESSION_COOKIE", "DirectusStub", "RateLimit", "SeenRequest"]
+__all__ = ["SESSION_COOKIE", "DirectusStub", "RateLimit", "SeenRequest", "session_of"]

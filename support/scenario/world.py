@@ -66,6 +66,11 @@ class World:
         self.viewers: dict[str, Viewer] = {}
         #: Each person's latest answer to opening a map: ``subscribed`` (with its snapshot) or ``error``.
         self.answers: dict[str, Frame] = {}
+        #: When (``time.monotonic()``) each person last asked to open a map, to time the answer.
+        self.asked_at: dict[str, float] = {}
+        #: The Processor this scenario's fans use when a step names none: the run's main one, unless a step
+        #: gives the scenario one of its own (e.g. one the CMS may keep busy for longer than a scenario).
+        self.service: ProcessorProcess | None = None
         self.stub_mark = len(suite.stub.requests)
         #: The Processor's metrics just before the scenario's first own report (counters are compared as deltas).
         self.baseline: MetricsSnapshot | None = None
@@ -170,9 +175,13 @@ class World:
         person = self.person(name, signed_in=signed_in)
         viewer = Viewer(name, person.cookie)
         self.viewers[name] = viewer
-        await viewer.connect((processor or self.suite.processor).live_url, origin=origin,
-                             receive_buffer=receive_buffer)
+        await viewer.connect((processor or self.processor).live_url, origin=origin, receive_buffer=receive_buffer)
         return viewer
+
+    @property
+    def processor(self) -> ProcessorProcess:
+        """The Processor the scenario's fans use when a step names none (:attr:`service`, else the main one)."""
+        return self.service or self.suite.processor
 
     async def open_map(self, name: str, event: str, *, written: Callable[[str], str] = str) -> Frame:
         """Connect (if needed) and subscribe; return the Processor's answer for that event.
@@ -184,6 +193,7 @@ class World:
         assert viewer.refusal is None, f"{name}'s connection was refused: {viewer.refusal}"
         event_id = self.event(event)
         already = len(viewer.inbox)
+        self.asked_at[name] = time.monotonic()
         await self.start_opening(name, event, written=written)
         self.answers[name] = await viewer.wait_for(
             lambda f: str(f.get("eventId")).lower() == event_id and f.get("type") in ("subscribed", "error"),
@@ -294,8 +304,9 @@ class World:
         return Report(alias, self.device(alias), ts, latitude, longitude, entry_id, sent_at, fields)
 
     async def metrics(self) -> MetricsSnapshot:
+        """The metrics of the Processor the scenario's fans use (:attr:`processor`)."""
         assert self.suite.http is not None
-        return await scrape(self.suite.processor.base_url, self.suite.http)
+        return await scrape(self.processor.base_url, self.suite.http)
 
     # -- clean-up and reports --------------------------------------------------------------------------
 

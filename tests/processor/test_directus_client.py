@@ -155,6 +155,13 @@ async def test_recorded_answer_maps_to_outcome(version: str, entry: dict[str, An
     ("item", 404, b'{"errors":[{"message":"x","extensions":{"code":"ROUTE_NOT_FOUND"}}]}', O.NOT_FOUND),
     ("me", 404, b"", O.UNAVAILABLE),
     ("item", 401, b"", O.UNAUTHORIZED),
+    # a plain refusal of "who is this?" (a proxy or an auth extension in front of Directus): sign in
+    ("me", 401, b"401 Unauthorized", O.UNAUTHORIZED),
+    ("me", 403, b"403 Forbidden", O.UNAUTHORIZED),
+    ("me", 403, b"", O.UNAUTHORIZED),
+    ("me", 403, b'{"errors":[{"message":"Forbidden"}]}', O.UNAUTHORIZED),  # an error object without a code
+    ("me", 403, b'{"errors":[{"message":"x","extensions":{"code":"FORBIDDEN"}}]}', O.UNAUTHORIZED),
+    ("me", 403, b'{"errors":[{"message":"x","extensions":{"code":"RESOURCE_RESTRICTED"}}]}', O.UNAVAILABLE),
 ])
 def test_answers_no_recording_holds(kind: str, status: int, body: bytes, outcome: Outcome) -> None:
     assert classify(kind, Reply(status, body))[0] is outcome
