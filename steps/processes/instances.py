@@ -6,6 +6,8 @@ read from Redis (``XPENDING``), what was stored from PostgreSQL, never from the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from behave import given, then, when
 from hamcrest import assert_that, equal_to, only_contains
 
@@ -141,7 +143,12 @@ def step_slow_link_pair(context: StepContext, first: str, second: str) -> None:
     link = context.world.state(SlowLink, lambda: SlowLink(endpoints.database_url))
     context.suite.run(link.start())
     context.world.cleanups.append(link.close)
-    instances.start(first)
+    # ``first`` reaches PostgreSQL through a relay of its own that never holds anything: it only reads what the
+    # storing connections say when they open (section 7, ``latest_positions.kept_by_writer``).
+    writer = context.world.state(WriterLink, lambda: WriterLink(SlowLink(endpoints.database_url)))
+    context.suite.run(writer.link.start())
+    context.world.cleanups.append(writer.link.close)
+    instances.start(first, PROCESSOR_DATABASE_URL=writer.link.url)
     instances.start(second, stores=False, PROCESSOR_DATABASE_URL=link.url)
 
 
@@ -156,11 +163,17 @@ def step_channel_of(context: StepContext, person: str, name: str) -> None:
 KEPT_BY_WRITER = "latest_positions.kept_by_writer"
 
 
+@dataclass
+class WriterLink:
+    """The pass-through relay of the instance that stores the scenario's positions (never held)."""
+
+    link: SlowLink
+
+
 @then("every connection over the slow link that stored positions said it keeps the latest positions itself")
 def step_kept_by_writer(context: StepContext) -> None:
-    """The start-up parameters of each relayed connection that ran an INSERT into positions (the instance behind
-    the link reads every report in a group of its own, so it stores, or tries to store, each one too)."""
-    link = context.world.state(SlowLink)
+    """The start-up parameters of each connection of the storing instance that ran an INSERT into positions."""
+    link = context.world.state(WriterLink).link
 
     async def stored() -> tuple[bool, list[dict[str, str]]]:
         storing = [connection.parameters for connection in link.connections if connection.stores_positions]
