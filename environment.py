@@ -6,18 +6,19 @@ from behave.model_core import Status
 from support import clock
 from support.run.fixtures import browser_missing, live_services, run_order, say, scenario_world
 from support.run.interrupts import sigterm_aborts_the_run
-from support.run.reports import add_requested_reports, attach_diagnostics
+from support.run.reports import add_reports_to_this_run, attach_diagnostics
 from support.run.settings import Settings
 from support.services.base import ServiceControlUnsupported, service_control
 from support.services.leftovers import sweep_earlier_runs
+
+# -D report=...: behave runs no hook in a dry run, but it runs this file; the reports start with the run either way.
+add_reports_to_this_run(globals(), say)
 
 
 def before_all(context):
     sigterm_aborts_the_run()
     context.settings = Settings.from_userdata(context.config.userdata)
     clock.set_factor(context.settings.timeout_factor)
-    for target in add_requested_reports(context):
-        say(f"report: {target}")
     if cleaned := sweep_earlier_runs():  # what a killed run left running, before this run starts its own
         say(cleaned)
     use_fixture(run_order, context)

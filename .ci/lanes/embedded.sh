@@ -7,5 +7,5 @@ source .ci/lanes/lib.sh
 lane_init embedded
 
 echo "== lane embedded: behave -D services=embedded"
-# Its HTML and JSON reports are the run's own: reports/acceptance.html, reports/acceptance.json.
+# Its reports are the run's own: reports/html/index.html (the living documentation), reports/acceptance.json.
 lane_behave -D services=embedded -D report_dir=reports

@@ -3,9 +3,10 @@
 #   lane_init <name>            reports/<name>/ emptied; .venv-ci made if the lane runs alone
 #   lane_cannot_run <reason>    the lane cannot run on this machine: a failure under CI=true, else a skip
 #   lane_behave [behave args]   the acceptance suite as every lane runs it (services required, random
-#                               order, @load included, skips shown), JUnit, acceptance.html and
-#                               acceptance.json in reports/<name>/ (later -D arguments win), then the
-#                               lane's line `acceptance[<name>]: N passed, N failed, N skipped`
+#                               order, @load included, skips shown), JUnit, the living documentation
+#                               (html/index.html) and acceptance.json in reports/<name>/ (later -D
+#                               arguments win), then the lane's line
+#                               `acceptance[<name>]: N passed, N failed, N skipped`
 #   LANE_ALLOW_SKIP_TAGS=(...)  tags (without @) whose scenarios may be skipped in this lane
 #   apt_install <pkg>...        install Debian packages if missing (root with apt only), services kept down
 

@@ -11,12 +11,15 @@ from ``after_step``):
 * allure-behave: ``allure.attach`` (an attachment of the step, when the Allure formatter is active);
 * the console and JUnit: printed, so behave's capture puts it under the failure and in ``system-out``.
 
-``-D report=html,json,allure`` adds those formatters to a plain ``behave`` run (see the README, "Reports").
+The living documentation (support/livingdoc/, ``-D report=html``) takes ``context.attach`` like the JSON
+formatter. ``-D report=html,html-page,json,allure`` adds those formatters to a plain ``behave`` run, a dry run
+included (see the README, "Reports").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping, MutableSequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,7 +31,8 @@ DIAGNOSTICS_TITLE = "What the suite saw"
 
 #: ``-D report=`` kinds -> (formatter, file or directory under ``-D report_dir``).
 REPORTS: dict[str, tuple[str, str]] = {
-    "html": ("behave_html_pretty_formatter:PrettyHTMLFormatter", "acceptance.html"),
+    "html": ("support.livingdoc.formatter:LivingDocFormatter", "html"),
+    "html-page": ("behave_html_pretty_formatter:PrettyHTMLFormatter", "acceptance.html"),
     "json": ("behave.formatter.json:PrettyJSONFormatter", "acceptance.json"),
     "allure": ("allure_behave.formatter:AllureFormatter", "allure-results"),
 }
@@ -54,26 +58,58 @@ def _load(spec: str) -> type[Formatter]:
     return cast("type[Formatter]", getattr(module, class_name))
 
 
-def add_requested_reports(context: Context) -> list[Path]:
-    """Add the formatters ``-D report`` asks for to this run; return where they write.
+def add_requested_reports(config: Any, formatters: MutableSequence[Formatter]) -> list[Path]:
+    """Add the formatters ``-D report`` asks for to ``formatters`` (the runner's); return where they write.
 
-    Called from ``before_all``: behave has built its formatters from ``-f``/``-o`` by then but has not yet
-    shown them a feature, and it closes every formatter in its list after ``after_all``, so an added one
-    sees the whole run exactly like one given on the command line (without ``-o``'s positional pairing,
-    where ``-f html-pretty -o x.html -f progress`` and ``-f progress -f html-pretty -o x.html`` differ).
+    Called when behave has built its formatters from ``-f``/``-o`` but has not yet shown them a feature; it
+    closes every formatter in its list after ``after_all``, so an added one sees the whole run exactly like
+    one given on the command line (without ``-o``'s positional pairing, where ``-f html-pretty -o x.html -f
+    progress`` and ``-f progress -f html-pretty -o x.html`` differ).
     """
-    userdata = context.config.userdata
-    kinds = requested_reports(userdata)
+    userdata = config.userdata
     directory = Path(userdata.get("report_dir", DEFAULT_REPORT_DIR))
     written = []
-    for kind in kinds:
+    for kind in requested_reports(userdata):
         spec, name = REPORTS[kind]
         target = directory / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        formatter = _load(spec)(StreamOpener(filename=str(target)), context.config)
-        context._runner.formatters.append(formatter)  # behave offers no public way to add one at run time
+        formatters.append(_load(spec)(StreamOpener(filename=str(target)), config))
         written.append(target)
     return written
+
+
+def add_reports_to_this_run(hooks: dict[str, Any], say: Callable[[str], None] = print) -> None:
+    """Make ``-D report`` work in every run, a dry run included: call it from environment.py's top level.
+
+    behave runs no hook at all in a dry run (``before_all`` included), yet the specification should be
+    readable before anything runs. What it does run in a dry run is environment.py itself, with the runner's
+    hook dictionary as its globals; so this finds that runner and wraps its ``run_model``, which behave calls
+    right after building the formatters. behave 1.3.3 offers no public way to add a formatter at run time;
+    ``tests/suite/test_reports.py`` runs a dry run to keep this honest.
+    """
+    runner = _runner_owning(hooks)
+    if runner is None:  # environment.py imported outside a behave run (a test reading it)
+        return
+    requested_reports(runner.config.userdata)  # an unknown report fails now, before services start
+    run_model = runner.run_model
+
+    def run_model_with_reports(*args: Any, **kwargs: Any) -> Any:
+        for target in add_requested_reports(runner.config, runner.formatters):
+            say(f"report: {target}")
+        return run_model(*args, **kwargs)
+
+    runner.run_model = run_model_with_reports
+
+
+def _runner_owning(hooks: dict[str, Any]) -> Any:
+    """The behave runner whose ``hooks`` dictionary is ``hooks`` (environment.py's globals), from the stack."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        candidate = frame.f_locals.get("self")
+        if candidate is not None and getattr(candidate, "hooks", None) is hooks:
+            return candidate
+        frame = frame.f_back  # type: ignore[assignment]  # None ends the loop
+    return None
 
 
 def _formatters(context: Context) -> Iterable[Any]:
