@@ -53,10 +53,27 @@ def _log_lines(context: StepContext) -> list[str]:
 
 
 def _before_announcing(context: StepContext) -> None:
-    """Note the main Processor's counters and log length: what the announcement changes is compared with them."""
-    assert context.suite.http is not None
+    """Note the main Processor's counters and log length: what the announcement changes is compared with them.
+
+    Announcements of earlier scenarios' clean-ups (cars deleted: ``withdrawn``) may still be on their way, and would
+    be counted as this scenario's. So first a barrier: one unreadable announcement of the suite's own, sent now.
+    The channel delivers in commit order and the Processor reads it in that order, so once that one is counted
+    (and logged), so is everything committed before it; the baseline is taken after it."""
+    http = context.suite.http
+    assert http is not None
+    base_url = context.suite.processor.base_url
+    before = context.suite.run(scrape(base_url, http))
+    lines_before = len(_log_lines(context))
+    context.suite.run(announce(_pool(context), unreadable()))
+
+    async def barrier_counted() -> tuple[bool, float]:
+        now = await scrape(base_url, http)
+        warned = any(level in line for line in _log_lines(context)[lines_before:] for level in WARNING_LEVELS)
+        return now.delta(before, BAD_NOTIFICATIONS) >= 1 and warned, now.delta(before, BAD_NOTIFICATIONS)
+
+    context.suite.run(eventually(barrier_counted, timeout=SETTLE, what="the suite's barrier announcement counted"))
     race_control = _race_control(context)
-    race_control.baseline = context.suite.run(scrape(context.suite.processor.base_url, context.suite.http))
+    race_control.baseline = context.suite.run(scrape(base_url, http))
     race_control.log_lines = len(_log_lines(context))
 
 
