@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
+import threading
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -149,6 +151,7 @@ class App:
         await self.stopping.wait()
         if self.exit_code == EXIT_OK:
             logger.info("shutting down")
+        _exit_by_deadline(self)
         await self._shutdown(ws_server)
         return self.exit_code
 
@@ -176,6 +179,20 @@ class App:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(closing, 0.3)
         logger.info("stopped")
+
+
+def _exit_by_deadline(app: App) -> None:
+    """The contract's exit within 5 s (section 8) holds even if a library's task ignores cancellation or a thread
+    of the loop's executor hangs while the loop closes: past the deadline, the process ends with its status."""
+
+    def give_up() -> None:
+        logging.getLogger(__name__).error("shutdown did not finish within %.1f s; exiting", HARD_DEADLINE + 0.1)
+        logging.shutdown()
+        os._exit(app.exit_code)
+
+    watchdog = threading.Timer(HARD_DEADLINE + 0.1, give_up)
+    watchdog.daemon = True  # never keeps a finished process alive
+    watchdog.start()
 
 
 async def main(config: Config) -> int:

@@ -254,7 +254,7 @@ def step_dropped_unanswered(context: StepContext, person: str, seconds: int) -> 
     assert_that(after, greater_than_or_equal_to(seconds - 2), "seconds until she was dropped")
     assert_that(after, less_than_or_equal_to(seconds + 5), "seconds until she was dropped")
     viewer = context.world.viewer(person)
-    viewer.resume_reading()
+    context.suite.call(viewer.resume_reading)  # on the loop's thread, which owns the connection
     closed = context.suite.run(viewer.wait_closed(timeout=ANSWER))
     assert_that(closed[0], equal_to(CLOSE_KEEPALIVE), f"{person}'s connection ended with {closed}")
 

@@ -154,7 +154,8 @@ class Viewer:
         if self.paused and self.connection is not None:
             self.paused = False
             self._reading.set()
-            self.connection.transport.resume_reading()
+            if not self.connection.transport.is_closing():  # a connection already dropped has nothing to resume
+                self.connection.transport.resume_reading()
 
     async def close(self) -> None:
         self.resume_reading()
