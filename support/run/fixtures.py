@@ -17,6 +17,8 @@ from ..scenario.world import World
 from ..services import ServicesUnavailable
 from .ordering import shuffle_run
 from .settings import Settings
+from .shard_model import keep_only, units_of
+from .shards import assign, estimate, load_durations
 from .suite import Suite
 
 
@@ -26,6 +28,24 @@ def say(message: str) -> None:
     assert stdout is not None  # a test runner always has the interpreter's own stdout
     stdout.write(message.rstrip("\n") + "\n")
     stdout.flush()
+
+
+@fixture  # type: ignore[untyped-decorator]  # behave ships no type information
+def run_shard(context: Context) -> Iterator[None]:
+    """``-D shard=i/n``: keep only shard i's scenarios in the run (support/run/shards.py says how they split)."""
+    settings: Settings = context.settings
+    if settings.shard is not None:
+        index, count = settings.shard
+        features = context._runner.features  # behave offers no public way to narrow the run from a hook
+        units = units_of(features, context.config)
+        durations = load_durations()
+        mine = set(assign([unit for unit, _ in units], count, durations)[index - 1])
+        keep_only(features, {id(item) for unit, item in units if unit.key in mine})
+        chosen = [unit for unit, _ in units if unit.key in mine]
+        seconds = estimate(mine, [unit for unit, _ in units], durations)
+        say(f"shard {index}/{count}: {sum(unit.selected for unit in chosen)} of "
+            f"{sum(unit.selected for unit, _ in units)} scenarios (outlines count once), ~{seconds:.0f} s estimated")
+    yield
 
 
 @fixture  # type: ignore[untyped-decorator]  # behave ships no type information
@@ -40,10 +60,15 @@ def run_order(context: Context) -> Iterator[None]:
 @fixture  # type: ignore[untyped-decorator]  # behave ships no type information
 def live_services(context: Context) -> Iterator[Suite | None]:
     """Start services, schema, CMS stub and Processor; or record why the run is skipped."""
-    suite = Suite(context.settings)
-    context.suite = suite
     context.skip_reason = None
     context.reset_seconds = []
+    if not context._runner.features:  # a shard left with nothing (more shards than scenarios): start nothing
+        context.suite = None
+        say("nothing to run here: no services started")
+        yield None
+        return
+    suite = Suite(context.settings)
+    context.suite = suite
     try:
         suite.start()
     except ServicesUnavailable as exc:
