@@ -154,7 +154,9 @@ class Viewer:
         if self.paused and self.connection is not None:
             self.paused = False
             self._reading.set()
-            self.connection.transport.resume_reading()
+            transport = self.connection.transport
+            if not transport.is_closing():  # a connection the service dropped meanwhile has no loop to read on
+                transport.resume_reading()
 
     async def close(self) -> None:
         self.resume_reading()

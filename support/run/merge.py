@@ -72,6 +72,25 @@ def count_junit(folder: Path) -> Totals:
     return Totals(outcomes.count("passed"), outcomes.count("failed"), outcomes.count("skipped"))
 
 
+def failure_details(folder: Path) -> list[str]:
+    """Each failed test case of a folder of JUnit files, as text: its name, the failure with the failing step and
+    traceback, and what it printed (the suite's "What the suite saw"), for the console of a parallel run whose
+    workers' own console (``--format progress``) only names the failing scenarios."""
+    details = []
+    for report in sorted(folder.glob("*.xml")):
+        for case in ET.parse(report).getroot().iter("testcase"):
+            problem = case.find("failure")
+            if problem is None:
+                problem = case.find("error")
+            if problem is None:
+                continue
+            out = case.find("system-out")
+            printed = (out.text or "").strip() if out is not None else ""
+            details.append(f"{case.get('classname')}: {case.get('name')}\n{problem.get('message', '')}\n"
+                           f"{(problem.text or '').strip()}\n{printed}".rstrip())
+    return details
+
+
 def _feature_status(elements: Iterable[dict[str, Any]]) -> str:
     statuses = {element.get("status") for element in elements}
     for status in ("failed", "error", "undefined", "passed"):

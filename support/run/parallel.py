@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shlex
 import shutil
 import sys
 import time
@@ -40,7 +41,7 @@ from ..services import Endpoints, ServicesUnavailable, start_services
 from ..services.base import ServiceProvider
 from ..services.leftovers import sweep_earlier_runs
 from .interrupts import sigterm_aborts_the_run
-from .merge import Totals, count_junit, merge_json, merge_junit
+from .merge import Totals, count_junit, failure_details, merge_json, merge_junit
 from .settings import POSTGRES_IMAGE, REDIS_IMAGE, REPO_ROOT
 from .workers import Worker, stop_all, wait_all
 
@@ -69,6 +70,12 @@ def defines(args: Sequence[str]) -> dict[str, str]:
 def derived_seed(seed: int, index: int) -> int:
     """Worker ``index``'s seed: distinct per worker, the same for the same run seed."""
     return random.Random(f"{seed}/{index}").randrange(1, 2**31)
+
+
+def replay_argv(behave_args: Sequence[str], index: int, count: int, seed: int | None) -> list[str]:
+    """The command that runs worker ``index``'s scenarios alone, in the same order, on services of its own."""
+    order = ["-D", "order=random", "-D", f"seed={derived_seed(seed, index)}"] if seed is not None else []
+    return ["behave", *behave_args, "-D", f"shard={index}/{count}", *order]
 
 
 def worker_argv(behave_args: Sequence[str], index: int, count: int, folder: Path, *, services: list[str],
@@ -130,12 +137,15 @@ def _merge(workers: Sequence[Worker], reports: Path, kinds: list[str]) -> Totals
 
 
 def _show_failures(workers: Sequence[Worker]) -> None:
+    """A failed worker's log, then each of its failures as its JUnit holds them (step, traceback, what the suite
+    saw), and the command that replays it alone."""
     for worker in workers:
         if worker.returncode != 0:
             print(f"---- {worker.name} ({worker.role}) ended with status {worker.returncode}; its log, "
-                  f"{worker.log}: ----\n{worker.log.read_text(errors='replace').rstrip()}\n---- end of {worker.name}",
-                  flush=True)
-            print(f"replay it alone: {' '.join(worker.argv[2:])}", flush=True)
+                  f"{worker.log}: ----\n{worker.log.read_text(errors='replace').rstrip()}", flush=True)
+            for detail in failure_details(worker.log.parent / "junit"):
+                print(f"---- {worker.name}: failed ----\n{detail}", flush=True)
+            print(f"---- end of {worker.name}; replay it alone: {shlex.join(worker.replay)}", flush=True)
 
 
 def run(jobs: int, reports: Path, behave_args: list[str], timeout: float) -> int:
@@ -159,7 +169,8 @@ def run(jobs: int, reports: Path, behave_args: list[str], timeout: float) -> int
             folder = reports / f"worker-{index}"
             worker = Worker(index, jobs, worker_argv(behave_args, index, jobs, folder, services=services, seed=seed,
                                                      reports=kinds), folder / "behave.log",
-                            role="shared services" if services else f"own services (-D services={mode})")
+                            role="shared services" if services else f"own services (-D services={mode})",
+                            replay=replay_argv(behave_args, index, jobs, seed))
             worker.start(REPO_ROOT)
             workers.append(worker)
             say(f"{worker.name}: {worker.role}, log {worker.log}")

@@ -48,6 +48,8 @@ class Worker:
     log: Path
     #: What the worker is for, in the runner's lines ("own services", "shared services").
     role: str = ""
+    #: The command that runs this worker's scenarios alone (printed when it fails).
+    replay: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     began: float = 0.0
     took: float = 0.0

@@ -11,9 +11,9 @@ from pathlib import Path
 from behave.parser import parse_file
 
 from support.run.durations import lines_to_keys, measured, write
-from support.run.merge import Totals, count_junit, merge_json, merge_junit, scenarios_in_json
+from support.run.merge import Totals, count_junit, failure_details, merge_json, merge_junit, scenarios_in_json
 from support.run.ordering import shuffle_run
-from support.run.parallel import defines, derived_seed, worker_argv
+from support.run.parallel import defines, derived_seed, replay_argv, worker_argv
 from support.run.workers import Worker, stop_all, wait_all
 
 # -- options and command lines ---------------------------------------------------------------------------------
@@ -45,6 +45,12 @@ def test_a_workers_command_runs_its_shard_with_its_reports_after_the_users_optio
     assert "--format" not in worker_argv(["-f", "plain"], 1, 1, tmp_path, services=[], seed=None, reports=["json"])
 
 
+def test_a_failed_worker_is_replayed_alone_with_its_shard_and_seed():
+    assert replay_argv(["--tags=@x"], 2, 3, 42) == ["behave", "--tags=@x", "-D", "shard=2/3", "-D", "order=random",
+                                                     "-D", f"seed={derived_seed(42, 2)}"]
+    assert replay_argv([], 1, 2, None) == ["behave", "-D", "shard=1/2"]
+
+
 # -- merging ---------------------------------------------------------------------------------------------------
 
 def _junit(folder: Path, name: str, cases: str) -> None:
@@ -63,6 +69,12 @@ def test_the_same_feature_from_two_workers_becomes_one_suite_with_the_counts_sum
     merged = (tmp_path / "merged" / "TESTS-a.xml").read_text()
     assert 'tests="3"' in merged and 'failures="1"' in merged and 'skipped="1"' in merged and 'time="3.0' in merged
     assert merged.index('name="one"') < merged.index('name="three"')
+
+
+def test_a_failure_is_shown_with_its_step_traceback_and_what_the_suite_saw(tmp_path):
+    _junit(tmp_path, "TESTS-a.xml", '<testcase classname="a.F" name="one"><failure message="boom">Failing step: x\n'
+           'Traceback ...</failure><system-out>What the suite saw</system-out></testcase><testcase name="two"/>')
+    assert failure_details(tmp_path) == ["a.F: one\nboom\nFailing step: x\nTraceback ...\nWhat the suite saw"]
 
 
 def test_the_json_reports_merge_per_feature_and_list_every_scenario(tmp_path):
