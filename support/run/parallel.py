@@ -136,6 +136,13 @@ def _merge(workers: Sequence[Worker], reports: Path, kinds: list[str]) -> Totals
     return totals
 
 
+def _clear(reports: Path) -> None:
+    """Remove what an earlier parallel run wrote there, and only that: ``--reports`` may name a shared folder."""
+    for old in [*reports.glob("worker-*"), reports / "junit", reports / "allure-results"]:
+        shutil.rmtree(old, ignore_errors=True)
+    (reports / "acceptance.json").unlink(missing_ok=True)
+
+
 def _show_failures(workers: Sequence[Worker]) -> None:
     """A failed worker's log, then each of its failures as its JUnit holds them (step, traceback, what the suite
     saw), and the command that replays it alone."""
@@ -157,7 +164,7 @@ def run(jobs: int, reports: Path, behave_args: list[str], timeout: float) -> int
     if options.get("order") == "random":
         seed = int(options["seed"]) if options.get("seed") else random.SystemRandom().randrange(1, 2**31)
         say(f"scenario order: random, seed {seed} (replay with -D order=random -D seed={seed})")
-    shutil.rmtree(reports, ignore_errors=True)
+    _clear(reports)
     kinds = _report_kinds(options)
     began = time.monotonic()
     provider: ServiceProvider | None = None
@@ -171,8 +178,8 @@ def run(jobs: int, reports: Path, behave_args: list[str], timeout: float) -> int
                                                      reports=kinds), folder / "behave.log",
                             role="shared services" if services else f"own services (-D services={mode})",
                             replay=replay_argv(behave_args, index, jobs, seed))
+            workers.append(worker)  # before it starts: an interrupt right after the start still stops it
             worker.start(REPO_ROOT)
-            workers.append(worker)
             say(f"{worker.name}: {worker.role}, log {worker.log}")
         left = wait_all(workers, began + timeout)
         if left:
