@@ -17,8 +17,8 @@ from ..scenario.world import World
 from ..services import ServicesUnavailable
 from .ordering import shuffle_run
 from .settings import Settings
-from .shard_model import keep_only, units_of
-from .shards import assign, estimate, load_durations
+from .shard_model import keep_shard
+from .shards import load_durations
 from .suite import Suite
 
 
@@ -35,16 +35,8 @@ def run_shard(context: Context) -> Iterator[None]:
     """``-D shard=i/n``: keep only shard i's scenarios in the run (support/run/shards.py says how they split)."""
     settings: Settings = context.settings
     if settings.shard is not None:
-        index, count = settings.shard
-        features = context._runner.features  # behave offers no public way to narrow the run from a hook
-        units = units_of(features, context.config)
-        durations = load_durations()
-        mine = set(assign([unit for unit, _ in units], count, durations)[index - 1])
-        keep_only(features, {id(item) for unit, item in units if unit.key in mine})
-        chosen = [unit for unit, _ in units if unit.key in mine]
-        seconds = estimate(mine, [unit for unit, _ in units], durations)
-        say(f"shard {index}/{count}: {sum(unit.selected for unit in chosen)} of "
-            f"{sum(unit.selected for unit, _ in units)} scenarios (outlines count once), ~{seconds:.0f} s estimated")
+        # behave offers no public way to narrow the run from a hook: its runner's list, in place
+        say(keep_shard(context._runner.features, context.config, *settings.shard, load_durations()))
     yield
 
 

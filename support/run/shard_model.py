@@ -9,12 +9,12 @@ JUnit and JSON count only this shard. Also used by the listing of ``python -m su
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableSequence, Sequence
+from collections.abc import Iterator, Mapping, MutableSequence, Sequence
 from pathlib import Path
 from typing import Any
 
 from .settings import REPO_ROOT
-from .shards import Unit, unit_key
+from .shards import Unit, assign, estimate, unit_key
 
 
 def feature_file(filename: str) -> str:
@@ -70,3 +70,15 @@ def keep_only(features: MutableSequence[Any], keep: set[int]) -> None:
                                       if id(item) in keep or (_is_rule(item) and holds_units(item))]
             container.scenarios[:] = [item for item in container.scenarios if id(item) in keep]
     features[:] = [feature for feature in features if holds_units(feature)]
+
+
+def keep_shard(features: MutableSequence[Any], config: Any, index: int, count: int,
+               durations: Mapping[str, float]) -> str:
+    """Keep only shard ``index`` of ``count`` in ``features`` (in place); return the run's line saying so."""
+    units = units_of(features, config)
+    plain = [unit for unit, _ in units]
+    mine = set(assign(plain, count, durations)[index - 1])
+    keep_only(features, {id(item) for unit, item in units if unit.key in mine})
+    selected = sum(unit.selected for unit in plain if unit.key in mine)
+    return (f"shard {index}/{count}: {selected} of {sum(unit.selected for unit in plain)} scenarios (outlines count "
+            f"once), ~{estimate(mine, plain, durations):.0f} s estimated")

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from support.run.settings import REPO_ROOT, Settings, SettingsError
-from support.run.shard_model import keep_only, units_of
+from support.run.shard_model import keep_only, keep_shard, units_of
 from support.run.shards import PINNED_TO_FIRST, ShardError, Unit, assign, load_durations, parse_shard, weights
 
 units_strategy = st.lists(
@@ -117,6 +117,19 @@ def test_keeping_a_shard_removes_the_other_units_from_both_of_behaves_lists(tmp_
     assert [item.name for item in feature.run_items] == [item.name for item in feature.scenarios] == ["Three <n>"]
     keep_only(features, set())
     assert features == []
+
+
+def test_two_shards_of_a_feature_run_its_scenarios_once_between_them(tmp_path: Path):
+    path = tmp_path / "sample.feature"
+    path.write_text(FEATURE)
+    config = Configuration(command_args=[], load_config=False)
+    ran = []
+    for index in (1, 2):
+        features = [parse_file(str(path))]
+        line = keep_shard(features, config, index, 2, {})
+        assert line.startswith(f"shard {index}/2: ") and "of 3 scenarios" in line
+        ran += [item.name for feature in features for item in feature.run_items]
+    assert sorted(ran) == ["One", "Three <n>", "Two"]
 
 
 def _real_units(*args):
