@@ -206,8 +206,10 @@ def run(jobs: int, reports: Path, behave_args: list[str], timeout: float) -> int
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m support.run.parallel", description=__doc__.splitlines()[0],
-                                     allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        prog="python -m support.run.parallel", description=__doc__.splitlines()[0], allow_abbrev=False,
+        usage="%(prog)s [-j N] [--reports DIR] [--timeout SECONDS] [behave args...]",
+        epilog="Every other argument goes to each worker's behave (README, 'In parallel, and in shards').")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="behave processes (default: %(default)s)")
     parser.add_argument("--reports", type=Path, default=Path("reports/parallel"),
                         help="where the workers' and the merged reports go (default: %(default)s)")
