@@ -17,7 +17,7 @@ from ..scenario.world import World
 from ..services import ServicesUnavailable
 from .ordering import shuffle_run
 from .settings import Settings
-from .shard_model import keep_shard
+from .shard_model import keep_shard, runs_anything
 from .shards import load_durations
 from .suite import Suite
 
@@ -54,9 +54,9 @@ def live_services(context: Context) -> Iterator[Suite | None]:
     """Start services, schema, CMS stub and Processor; or record why the run is skipped."""
     context.skip_reason = None
     context.reset_seconds = []
-    if not context._runner.features:  # a shard left with nothing (more shards than scenarios): start nothing
+    if not runs_anything(context._runner.features, context.config):  # e.g. a shard of more shards than scenarios
         context.suite = None
-        say("nothing to run here: no services started")
+        say("no scenario to run here: no services started")
         yield None
         return
     suite = Suite(context.settings)

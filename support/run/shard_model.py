@@ -52,6 +52,11 @@ def units_of(features: Sequence[Any], config: Any) -> list[tuple[Unit, Any]]:
     return found
 
 
+def runs_anything(features: Sequence[Any], config: Any) -> bool:
+    """Whether the run's selection leaves any scenario of ``features`` to run (else it needs no services)."""
+    return any(unit.selected for unit, _ in units_of(features, config))
+
+
 def _is_rule(item: Any) -> bool:
     return type(item).__name__ == "Rule"
 
