@@ -4,7 +4,7 @@ from behave import use_fixture
 from behave.model_core import Status
 
 from support import clock
-from support.run.fixtures import browser_missing, live_services, run_order, say, scenario_world
+from support.run.fixtures import browser_missing, live_services, run_order, run_shard, say, scenario_world
 from support.run.interrupts import sigterm_aborts_the_run
 from support.run.reports import add_reports_to_this_run, attach_diagnostics
 from support.run.settings import Settings
@@ -21,6 +21,7 @@ def before_all(context):
     clock.set_factor(context.settings.timeout_factor)
     if cleaned := sweep_earlier_runs():  # what a killed run left running, before this run starts its own
         say(cleaned)
+    use_fixture(run_shard, context)  # -D shard=i/n: this shard's scenarios only, before they are shuffled
     use_fixture(run_order, context)
     use_fixture(live_services, context)
 

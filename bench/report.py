@@ -343,8 +343,15 @@ def _suite_md(suite: dict[str, Any] | None) -> list[str]:
                 f"{_n(r.get('schema'), 2)} s | {_n(r.get('processor'), 2)} s | {_n(r.get('booted'), 2)} s | "
                 f"{_n(r.get('reset_ms'), 1)} ms | {_n(r.get('bodies'), 2)} s | {_n(r.get('other'), 2)} s | "
                 f"{r.get('scenarios')} | {'yes' if r.get('all_passed') else '**no**'} |")
+    parallel, single = _get(suite, "whole", "parallel"), _get(suite, "whole", "warm")
+    if parallel and single:
+        lines.append(f"| whole suite, warm, `python -m support.run.parallel -j {parallel.get('jobs')}` | "
+                     f"{_n(parallel.get('wall'), 2)} s | | | | | | | | {parallel.get('scenarios')} | "
+                     f"{'yes' if parallel.get('all_passed') else '**no**'} |")
+        lines += ["", f"Parallel: each run right after a single-process warm run (same-session A/B); speed-up "
+                  f"{single['wall'] / parallel['wall']:.2f}× (median {single['wall']:.2f} s → {parallel['wall']:.2f} s)."]
     walls = [f"{label} {temp}: " + ", ".join(f"{w:.2f}" for w in _get(suite, label, temp, "wall_all") or [])
-             for label in ("live", "whole") for temp in ("cold", "warm") if _get(suite, label, temp)]
+             for label in ("live", "whole") for temp in ("cold", "warm", "parallel") if _get(suite, label, temp)]
     lines += ["", "Every run's wall time (s): " + "; ".join(walls) + "."]
     x = suite.get("services_experiment")
     if isinstance(x, dict) and "disk_median" in x:

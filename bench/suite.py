@@ -1,4 +1,6 @@
-"""Suite speed: wall time of the six ``@live`` scenarios and of the whole suite, cold and warm.
+"""Suite speed: wall time of the six ``@live`` scenarios and of the whole suite, cold and warm, and of the whole
+suite warm through the parallel runner (``python -m support.run.parallel -j 2``), each of its runs right after a
+single-process warm run (same-session A/B: the machine's load changes between sessions, less between neighbours).
 
 Each run is a real ``.venv/bin/behave`` subprocess on the embedded services. *Cold*: ``SUITE_CACHE_DIR`` is a
 fresh empty directory, so the run ``initdb``s its PostgreSQL cluster. *Warm*: the cache holds the cluster
@@ -26,6 +28,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BEHAVE = REPO / ".venv" / "bin" / "behave"
+PYTHON = REPO / ".venv" / "bin" / "python"
+#: Workers of the parallel runner's figure (two cores: the suite mostly waits, so two already help).
+PARALLEL_JOBS = 2
+SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed, (\d+) skipped$", re.MULTILINE)
 
 STARTED = re.compile(r"started in: (.*)")
 PHASE = re.compile(r"(\w+) ([0-9.]+) s")
@@ -95,6 +101,27 @@ def _bodies(report: Path) -> tuple[float, int, dict[str, int]]:
     return total, scenarios, statuses
 
 
+def parallel_once(jobs: int, cache: Path, timeout: float = 600.0) -> dict[str, Any]:
+    """One run of the whole default suite through the parallel runner; its wall time and totals."""
+    with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:
+        argv = [str(PYTHON), "-m", "support.run.parallel", "-j", str(jobs), "--reports", tmp,
+                "-D", "services=embedded", "-D", "require_services=true"]
+        began = time.monotonic()
+        try:
+            proc = subprocess.run(argv, cwd=REPO, env=dict(os.environ, SUITE_CACHE_DIR=str(cache)),
+                                  capture_output=True, text=True, timeout=timeout)
+            output, status = proc.stdout + proc.stderr, proc.returncode
+        except subprocess.TimeoutExpired:
+            output, status = "", -1
+        wall = time.monotonic() - began
+    totals = SUMMARY.findall(output)
+    passed, failed, _skipped = (int(n) for n in totals[-1]) if totals else (0, 0, 0)
+    run: dict[str, Any] = {"wall": wall, "status": status, "scenarios": passed + failed, "jobs": jobs}
+    if status != 0:
+        run["tail"] = "\n".join(output.splitlines()[-25:])
+    return run
+
+
 KEYS = ("wall", "services", "schema", "processor", "booted", "reset_ms", "bodies", "other")
 
 
@@ -126,12 +153,20 @@ def measure(repeats: int, say: Callable[[str], None], *, whole_suite: bool = Tru
                         shutil.rmtree(fresh, ignore_errors=True)
                 cold.append(run)
                 say(f"  suite {label} cold #{i + 1}: {run['wall']:.2f} s wall, status {run['status']}")
+            parallel: list[dict[str, Any]] = []
             for i in range(repeats):
                 run = behave_once(tags, warm_cache)
                 warm.append(run)
                 say(f"  suite {label} warm #{i + 1}: {run['wall']:.2f} s wall, status {run['status']}")
+                if label == "whole":  # right after its single-process neighbour: same-session A/B
+                    run = parallel_once(PARALLEL_JOBS, warm_cache)
+                    parallel.append(run)
+                    say(f"  suite {label} warm parallel -j {PARALLEL_JOBS} #{i + 1}: {run['wall']:.2f} s wall, "
+                        f"status {run['status']}")
             results[label] = {"cold": median_of(cold), "warm": median_of(warm),
-                              "runs": {"cold": cold, "warm": warm}}
+                              "runs": {"cold": cold, "warm": warm, "parallel": parallel}}
+            if parallel:
+                results[label]["parallel"] = {**median_of(parallel), "jobs": PARALLEL_JOBS}
     finally:
         shutil.rmtree(warm_cache, ignore_errors=True)
     return results

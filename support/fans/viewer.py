@@ -79,6 +79,8 @@ class Viewer:
         self.paused = False
         self._reading = asyncio.Event()
         self._reading.set()
+        #: The loop the connection lives on (the suite's I/O loop), once connected.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- connection ------------------------------------------------------------------------------------
 
@@ -105,6 +107,7 @@ class Viewer:
             headers = {name.lower(): value for name, value in exc.response.headers.raw_items()}
             self.refusal = Refusal(exc.response.status_code, body, headers)
             return False
+        self._loop = asyncio.get_running_loop()
         self._reader = asyncio.create_task(self._read(), name=f"viewer-{self.name}")
         return True
 
@@ -151,6 +154,17 @@ class Viewer:
         self.paused = True
 
     def resume_reading(self) -> None:
+        """Read again after :meth:`stop_reading`. Safe from any thread: the transport and the event belong to the
+        suite's I/O loop, and a step calling this from its own thread raced the loop closing the connection (the
+        transport lost its loop halfway through ``resume_reading``), so from another thread the work is handed to
+        the loop, ahead of whatever the step asks of the loop next."""
+        loop = self._loop
+        if loop is not None and not _running_on(loop):
+            loop.call_soon_threadsafe(self._resume_reading)
+        else:
+            self._resume_reading()
+
+    def _resume_reading(self) -> None:
         if self.paused and self.connection is not None:
             self.paused = False
             self._reading.set()
@@ -234,3 +248,11 @@ async def _small_socket(url: str, receive_buffer: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _running_on(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether the caller runs on ``loop`` (in one of its callbacks or tasks)."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

@@ -17,6 +17,8 @@ from ..scenario.world import World
 from ..services import ServicesUnavailable
 from .ordering import shuffle_run
 from .settings import Settings
+from .shard_model import keep_shard, runs_anything
+from .shards import load_durations
 from .suite import Suite
 
 
@@ -26,6 +28,16 @@ def say(message: str) -> None:
     assert stdout is not None  # a test runner always has the interpreter's own stdout
     stdout.write(message.rstrip("\n") + "\n")
     stdout.flush()
+
+
+@fixture  # type: ignore[untyped-decorator]  # behave ships no type information
+def run_shard(context: Context) -> Iterator[None]:
+    """``-D shard=i/n``: keep only shard i's scenarios in the run (support/run/shards.py says how they split)."""
+    settings: Settings = context.settings
+    if settings.shard is not None:
+        # behave offers no public way to narrow the run from a hook: its runner's list, in place
+        say(keep_shard(context._runner.features, context.config, *settings.shard, load_durations()))
+    yield
 
 
 @fixture  # type: ignore[untyped-decorator]  # behave ships no type information
@@ -40,10 +52,15 @@ def run_order(context: Context) -> Iterator[None]:
 @fixture  # type: ignore[untyped-decorator]  # behave ships no type information
 def live_services(context: Context) -> Iterator[Suite | None]:
     """Start services, schema, CMS stub and Processor; or record why the run is skipped."""
-    suite = Suite(context.settings)
-    context.suite = suite
     context.skip_reason = None
     context.reset_seconds = []
+    if not runs_anything(context._runner.features, context.config):  # e.g. a shard of more shards than scenarios
+        context.suite = None
+        say("no scenario to run here: no services started")
+        yield None
+        return
+    suite = Suite(context.settings)
+    context.suite = suite
     try:
         suite.start()
     except ServicesUnavailable as exc:

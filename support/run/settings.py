@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .shards import ShardError, parse_shard
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: The run's option values that name services; defined here (the providers import them), so reading the options
@@ -50,6 +52,8 @@ class Settings:
     require_browser: bool = False
     #: Scales every deadline the suite waits for (support/clock.py); 2 on a machine twice as slow.
     timeout_factor: float = 1.0
+    #: ``-D shard=i/n``: run only shard i of n (support/run/shards.py); ``None``: every scenario.
+    shard: tuple[int, int] | None = None
 
     @classmethod
     def from_userdata(cls, userdata: Mapping[str, str]) -> Settings:
@@ -72,6 +76,11 @@ class Settings:
             raise SettingsError(f"-D timeout_factor must be a number, got {factor_text!r}") from None
         if not timeout_factor > 0:
             raise SettingsError(f"-D timeout_factor must be positive, got {factor_text!r}")
+        shard_text = userdata.get("shard", "")
+        try:
+            shard = parse_shard(shard_text) if shard_text else None
+        except ShardError as exc:
+            raise SettingsError(str(exc)) from None
         return cls(
             services=services,
             require_services=_flag(userdata, "require_services"),
@@ -88,4 +97,5 @@ class Settings:
             require_browser=_flag({"require_browser": str(os.environ.get("CI") == "true"), **userdata},
                                   "require_browser"),
             timeout_factor=timeout_factor,
+            shard=shard,
         )

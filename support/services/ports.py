@@ -6,6 +6,15 @@ jobs) may want at the same moment. :func:`fixed_port` takes a machine-wide lock 
 suite's cache folder, which every run and every user of the machine shares), waiting while another run holds it;
 then checks that nothing else listens there, and fails, naming the program, when something does: the promise cannot
 be checked then, and a skip would hide that.
+
+A free port is reserved until it is used. Asking the kernel for a port (``bind`` to port 0) and closing it leaves
+a window until the server binds it, in which another ``bind(0)`` on the machine may be given the same port:
+another worker of a parallel run (support/run/parallel.py), another run, another Processor of the same run. The
+loser's server then fails to bind, and worse, the suite's health check may be answered by the winner. So the port is
+handed over the way ``ephemeral-port-reserve`` does it: a connection is made to it and closed from the accepting side
+first, which leaves that side in TIME_WAIT on the port for a minute. While it is there the kernel gives the port to
+no ``bind(0)``, but a server binding it with ``SO_REUSEADDR`` gets it: asyncio's and uvloop's servers (the
+Processor, the CMS stand-in, the web site, the relays), valkey-server, PostgreSQL and Node's servers all do.
 """
 
 from __future__ import annotations
@@ -30,10 +39,17 @@ class PortBusy(AssertionError):
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """Ask the kernel for a port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port nobody listens on, that no other ``bind(0)`` is given for about a minute (see the docstring)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((host, 0))
+        server.listen(1)
+        port = int(server.getsockname()[1])
+        with socket.create_connection((host, port)) as client:
+            accepted, _ = server.accept()
+            accepted.close()  # the accepting side closes first: its end of the connection waits in TIME_WAIT
+            client.recv(1)  # its FIN has arrived (EOF), so that close was the active one
+    return port
 
 
 @contextlib.contextmanager
