@@ -125,8 +125,17 @@ class Client:
         written (fewer if the queue overflowed)."""
         if self.closed:
             return 0
-        if self.writer is None and self._write_now(b"", wire):
-            return len(items)
+        if self.writer is None:  # _write_now(wire), inlined: this runs once per fan per batch
+            connection = self.connection
+            transport = connection.transport
+            if (transport is not None and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT
+                    and connection.send_in_progress is None):
+                if connection.protocol.state is State.OPEN:
+                    try:
+                        transport.write(wire)
+                    except Exception as exc:  # the transport failed under us: the handler sees the close
+                        logger.debug("direct write to %s failed: %s", self.name, exc)
+                return len(items)
         count = 0
         for data in items:  # backed up: each one waits in the queue under the 1013 rule
             if not self.put(data):
