@@ -44,17 +44,26 @@ _NONE: Mapping[str, Subscription] = {}
 _Framed = tuple[str, str, bytes, bytes]
 
 
-class Subscription:
-    """One (client, event) pair: its boundary, and since when (wall clock) it has been holding for a snapshot."""
+class Subscription(Boundary[bytes, str]):
+    """One (client, event) pair: its boundary (held: positions' encoded bytes, corrections' text), and since when
+    (wall clock) it has been holding for a snapshot.
 
-    __slots__ = ("active", "boundary", "client", "event_id", "since")
+    It *is* its boundary (a subclass, not a field) so that the fan-out reads one object per fan, not two: with
+    hundreds of fans per event, each fan's objects are out of the CPU's caches by the time a batch reaches it."""
+
+    __slots__ = ("active", "client", "event_id", "since")
 
     def __init__(self, client: Client, event_id: str) -> None:
+        super().__init__()
         self.client = client
         self.event_id = event_id
-        self.boundary: Boundary[bytes, str] = Boundary()  # held: positions' encoded bytes, corrections' text
         self.active = False  # counted in processor_subscriptions
         self.since = time.time()
+
+    @property
+    def boundary(self) -> Boundary[bytes, str]:
+        """The snapshot/live boundary: the subscription itself."""
+        return self
 
     def deliver(self, device_id: str, ts: str, data: bytes) -> bool:
         """One encoded position frame (a held one, replayed): :meth:`deliver_many` of one; True if it was sent."""
@@ -274,12 +283,11 @@ class Hub:
         wire = joined
         sent = 0
         for sub in tuple(watched.subs):
-            boundary = sub.boundary
-            if boundary.held is not None:  # the snapshot is still loading: held, one by one
+            if sub.held is not None:  # the snapshot is still loading: held, one by one
                 sub.deliver_many(batch, joined)
                 continue
-            if boundary.watermark is not mark:
-                mark = boundary.watermark
+            if sub.watermark is not mark:
+                mark = sub.watermark
                 if not mark:  # an empty snapshot: everything passes
                     data, wire = items, joined
                 else:
