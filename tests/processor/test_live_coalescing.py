@@ -131,12 +131,17 @@ def test_together_every_fan_sees_what_it_would_have_seen_one_message_at_a_time(s
 
 class FakePubSub:
     """Messages already read (``get_message(timeout=0)`` hands them out without waiting, then ``None``); ``fail``:
-    raise once they are handed out, as a connection lost mid-read would."""
+    raise once they are handed out, as a connection lost mid-read would. It is its own ``connection``, whose
+    ``can_read`` says whether anything is buffered (or the connection broke)."""
 
     def __init__(self, ready: list[bytes], fail: bool = False) -> None:
         self.ready = list(ready)
         self.fail = fail
         self.calls = 0
+        self.connection = self
+
+    async def can_read(self) -> bool:
+        return bool(self.ready) or self.fail
 
     async def get_message(self, ignore_subscribe_messages: bool = False, timeout: float | None = 0.0
                           ) -> dict[str, Any] | None:
@@ -160,6 +165,15 @@ async def test_the_messages_already_read_are_handled_with_the_first_up_to_a_boun
     assert conn.writes == 2 and [f["streamId"] for f in conn.frames[1:]] == ["0-0", "1-0", "2-0"]
     assert len(pubsub.ready) == 2  # left for the next round
     assert COALESCE_MAX >= 2 * 16
+
+
+async def test_nothing_buffered_means_no_read_that_would_wait(metrics):
+    hub = Hub(metrics)
+    conn = FakeConnection()
+    hub.complete(hub.begin(Client(conn, 100, metrics), EVENT), [])
+    pubsub = FakePubSub([])
+    await reader(metrics, hub, 100.0, [])._handle_ready(pubsub, live(position(EVENT, "d1", T[0], "0-0")))  # type: ignore[arg-type]  # the fake pub/sub
+    assert pubsub.calls == 0 and [f["streamId"] for f in conn.frames[1:]] == ["0-0"]
 
 
 async def test_a_failure_while_reading_more_still_sends_what_was_read_then_raises(metrics):
