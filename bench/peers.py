@@ -50,7 +50,7 @@ NODE_DIR = BENCH / "peer_node"
 
 #: Targets doing the Processor's live job (same input, same frames): the strongest of them is the yardstick. The
 #: ``per-message`` variants (not run by default) fan out each message on its own even when several wait, as the
-#: Processor's live reader does: they tell how much of a difference is the peers' coalescing.
+#: Processor's live reader did until it read waiting messages together too: they tell what coalescing is worth.
 SAME_JOB = ("peer-python", "peer-node", "peer-python-per-message", "peer-node-per-message")
 #: Kept beside them for reference: one frame per position, self-fed (no Redis).
 REFERENCES = ("bare-per-position", "raw-write")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
-from typing import Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
-__all__ = ["Boundary", "Held", "HeldCorrection", "HeldPosition", "SharedWatermarks", "Watermarks", "watermarks"]
+__all__ = ["Boundary", "Held", "HeldCorrection", "HeldPosition", "SharedWatermarks", "Watermarks", "admitted",
+           "watermarks"]
 
 #: What the holder keeps of a position and of a correction (the hub: a position's encoded frame, a correction's text).
 P = TypeVar("P")
@@ -80,6 +81,21 @@ class SharedWatermarks:
 
 
 _EMPTY: Mapping[str, str] = {}
+
+#: A live position as the hub frames it: ``(device_id, ts, ...)``.
+Item = TypeVar("Item", bound=tuple[Any, ...])
+
+
+def admitted(watermark: Mapping[str, str], items: list[Item]) -> list[Item]:
+    """The positions (``(device_id, ts, ...)`` tuples) that a boundary open with ``watermark`` admits, in order:
+    :meth:`Boundary.admits_position` of each, judged once per batch for every boundary sharing ``watermark``
+    (subscriptions served by one snapshot query share it, see :class:`SharedWatermarks`). ``items`` itself when
+    all of them pass."""
+    if not watermark:
+        return items
+    get = watermark.get
+    kept = [item for item in items if (mark := get(item[0])) is None or item[1] > mark]
+    return items if len(kept) == len(items) else kept
 
 
 class Boundary(Generic[P, C]):

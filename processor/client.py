@@ -31,6 +31,8 @@ DIRECT_WRITE_LIMIT = 64 * 1024
 #: starts only once the close frame is written out, which a client that stopped reading never lets happen.
 CLOSE_WAIT = 2.0
 
+_OPEN = State.OPEN
+
 
 class Transport(Protocol):
     """The part of ``asyncio.Transport`` the direct write uses: how much is still unsent, and write."""
@@ -85,10 +87,15 @@ class Client:
     """The outbound side of one connection: direct writes, else a bounded frame queue and its writer task. What it
     is subscribed to is the hub's business (:meth:`processor.hub.Hub.subscriptions`)."""
 
-    __slots__ = ("closed", "closer", "connection", "limit", "metrics", "name", "queue", "writer")
+    __slots__ = ("closed", "closer", "connection", "limit", "metrics", "name", "queue", "transport", "writer", "ws")
 
     def __init__(self, connection: Connection, limit: int, metrics: Metrics, name: str = "") -> None:
         self.connection = connection
+        #: The connection's transport (once made) and sans-I/O protocol, kept here: neither changes during a
+        #: connection's life, and the direct write runs once per fan per batch, when the connection's own objects
+        #: are out of the CPU's caches (one object less to fetch per fan).
+        self.transport: Transport | None = connection.transport
+        self.ws: WireProtocol = connection.protocol
         self.limit = limit
         self.metrics = metrics
         self.name = name
@@ -131,8 +138,18 @@ class Client:
         written (fewer if the queue overflowed)."""
         if self.closed:
             return 0
-        if self.writer is None and self._write_now(b"", wire):
-            return len(items)
+        if self.writer is None:  # _write_now(wire), inlined: this runs once per fan per batch
+            transport = self.transport
+            if transport is None:
+                transport = self.transport = self.connection.transport
+            if (transport is not None and transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT
+                    and self.connection.send_in_progress is None):
+                if self.ws.state is _OPEN:
+                    try:
+                        transport.write(wire)
+                    except Exception as exc:  # the transport failed under us: the handler sees the close
+                        logger.debug("direct write to %s failed: %s", self.name, exc)
+                return len(items)
         count = 0
         for data in items:  # backed up: each one waits in the queue under the 1013 rule
             if not self.put(data):
@@ -142,13 +159,14 @@ class Client:
 
     def _write_now(self, data: bytes, wire: bytes | None) -> bool:
         """Write without the writer task when the socket is not backed up; False: queue it instead."""
-        connection = self.connection
-        transport = connection.transport
+        transport = self.transport
+        if transport is None:
+            transport = self.transport = self.connection.transport
         if transport is None or transport.get_write_buffer_size() >= DIRECT_WRITE_LIMIT:
             return False
-        if connection.send_in_progress is not None:  # a fragmented message is being sent: wait in line
+        if self.connection.send_in_progress is not None:  # a fragmented message is being sent: wait in line
             return False
-        if connection.protocol.state is not State.OPEN:
+        if self.ws.state is not _OPEN:
             return True  # closing: like broadcast(), drop it; the handler cleans up
         try:
             transport.write(wire if wire is not None else websocket_text(data))

@@ -82,3 +82,35 @@ async def test_a_client_that_reads_again_within_the_close_wait_gets_its_close_co
     assert client.closer is not None
     await client.closer
     assert not conn.aborted and conn.closed_with == (1013, "slow consumer")
+
+
+async def test_put_many_writes_once_when_free_and_otherwise_queues_each_frame_like_put(metrics):
+    """``put_many`` inlines the direct write (it runs once per fan per batch): the same rules as ``put``."""
+    from websockets.protocol import State
+
+    from processor.websocket_framing import websocket_text
+
+    items = [b'{"n":1}', b'{"n":2}']
+    wire = b"".join(websocket_text(data) for data in items)
+    free = FakeConnection()
+    assert Client(free, 10, metrics).put_many(items, wire) == 2
+    assert free.writes == 1 and [f["n"] for f in free.frames] == [1, 2]
+
+    closing = FakeConnection()
+    closing.protocol.state = State.CLOSING
+    assert Client(closing, 10, metrics).put_many(items, wire) == 2  # dropped, as broadcast() does
+    assert closing.writes == 0 and closing.sent == []
+
+    for conn in (FakeConnection(transport=False), FakeConnection(blocked=True), FakeConnection()):
+        if conn.transport is not None and conn.unblocked.is_set():
+            conn.send_in_progress = object()
+        client = Client(conn, 10, metrics)
+        assert client.put_many(items, wire) == 2
+        assert conn.direct == 0 and len(client.queue or ()) + (client.writer is not None) >= 1
+        conn.send_in_progress = None
+        conn.unblocked.set()
+        await settle()
+        assert [f["n"] for f in conn.frames] == [1, 2]
+
+    small = Client(FakeConnection(blocked=True), 1, metrics)
+    assert small.put_many(items, wire) == 1 and small.closed  # the second frame overflows: 1013
