@@ -16,20 +16,19 @@ inserted and the assignments committed when it started: no cache to invalidate, 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 import orjson
 
-from .protocol import POSITION_FIELDS
+from .protocol import FLOAT_ATTRIBUTES, SNAPSHOT_COLUMNS, subscribed_columns
 from .routing import RoutedPosition, from_row, route
 from .telemetry import Position, format_ts
 
 __all__ = [
-    "REQUIRED_SCHEMA", "REQUIRED_TRIGGERS", "SchemaError", "Store", "StoreResult", "batch_json", "position_json_sql",
+    "REQUIRED_SCHEMA", "REQUIRED_TRIGGERS", "SchemaError", "Store", "StoreResult", "batch_json",
 ]
 
 logger = logging.getLogger("processor.store")
@@ -163,49 +162,29 @@ SELECT r.entry_id, p.device_id, to_char(p.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"H
 """ + SNAPSHOT_ROWS + """ORDER BY p.device_id
 """
 
-
-def position_json_sql(expressions: Mapping[str, str]) -> str:
-    """A PostgreSQL expression rendering one ``<position>`` object as compact JSON text, exactly as
-    :func:`processor.protocol.render` would (keys in :data:`~processor.protocol.POSITION_KEYS` order, no spaces,
-    UTF-8 kept, ``null`` for NULL), from ``expressions``: key -> SQL expression (``ts`` already in the fixed-width
-    text form). Used so that a snapshot of 1,000 trackers is rendered by PostgreSQL instead of by Python row by row
-    (bench/ANALYSIS.md 6a)."""
-    parts = []
-    for index, field in enumerate(POSITION_FIELDS):
-        prefix = ("{" if index == 0 else ",") + json.dumps(field.key) + ":"
-        value = expressions[field.key]
-        if field.json == "number":
-            # float8's text is already JSON's (to_json adds nothing but a function call, ~15 % of the rendering);
-            # Python writes an integral float as 90.0 and -0.0, PostgreSQL as 90 and -0.
-            text = (f"CASE WHEN {value} IS NULL THEN 'null' WHEN {value} = trunc({value}) AND abs({value}) < 1e15"
-                    f" THEN {value}::text || '.0' ELSE {value}::text END")
-        elif field.json == "integer":
-            text = f"coalesce({value}::text, 'null')"
-        else:  # strings: to_json escapes them as JSON must
-            text = f"coalesce(to_json({value})::text, 'null')"
-        parts.append(f"'{prefix}', {text}")
-    return "concat(" + ", ".join(parts) + ", '}')"
-
-
 _TS_TEXT = "to_char(p.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 #: The columns of ``latest_positions`` whose names are not :class:`RoutedPosition`'s attribute names.
 _COLUMNS = {"lat": "latitude", "lon": "longitude"}
 
-#: Each ``<position>`` key of a snapshot row ``s`` as SQL: the event is the query's parameter, the entry's uuid is
-#: rendered as text, every other field is the column of the same name.
-_SNAPSHOT_EXPRESSIONS = {
-    field.key: f"s.{_COLUMNS.get(field.attribute, field.attribute)}" for field in POSITION_FIELDS
-} | {"eventId": "$1::uuid::text", "entryId": "s.entry_id::text"}
+#: The float columns: an ``exotic`` one (magnitude between 0 and 1e-4) makes Python's json module render the frame
+#: instead of orjson (:func:`processor.protocol.subscribed_columns`); NULL and 0 are not exotic.
+_EXOTIC = " OR ".join(f"(s.{_COLUMNS.get(name, name)} <> 0 AND abs(s.{_COLUMNS.get(name, name)}) < 1e-4)"
+                      for name in FLOAT_ATTRIBUTES)
 
-#: The snapshot rendered by PostgreSQL: the ``<position>`` objects as one JSON text (:func:`position_json_sql`)
-#: and the boundary's watermarks as two arrays, from the same rows as :data:`SNAPSHOT_SQL`.
-#: ``ts`` is rendered once per row in the subquery (``OFFSET 0`` keeps the planner from pulling it up and
-#: rendering it once per use: ~1 ms of the ~5 ms rendering at 1,000 trackers).
-SNAPSHOT_JSON_SQL = f"""
-SELECT coalesce(string_agg({position_json_sql(_SNAPSHOT_EXPRESSIONS)}, ',' ORDER BY s.device_id), '') AS positions,
-       coalesce(array_agg(s.device_id ORDER BY s.device_id), '{{}}') AS devices,
-       coalesce(array_agg(s.ts ORDER BY s.device_id), '{{}}') AS stamps
+#: The snapshot as columns, one array each in :data:`processor.protocol.SNAPSHOT_COLUMNS` order (``device_id`` and
+#: ``ts`` are also the boundary's watermarks), from the same rows as :data:`SNAPSHOT_SQL`, plus ``exotic``. The
+#: Processor builds the ``subscribed`` frame from them with orjson (:func:`~processor.protocol.subscribed_columns`):
+#: PostgreSQL rendering 1,000 ``<position>`` objects as JSON text took 4.6 ms of its CPU per snapshot, this query
+#: 2.2 ms, and the Processor's decoding and encoding 1.5 ms instead of 0.8 (bench/ANALYSIS.md, "Issue 21, item
+#: 3"). One row of arrays decodes faster than 1,000 rows. ``ts`` is rendered once per row in the subquery
+#: (``OFFSET 0`` keeps the planner from pulling it up and rendering it once per use).
+_SNAPSHOT_ARRAYS = ", ".join(
+    f"array_agg(s.{_COLUMNS.get(name, name)}{'::text' if name == 'entry_id' else ''} ORDER BY s.device_id) AS {name}"
+    for name in SNAPSHOT_COLUMNS)
+SNAPSHOT_COLUMNS_SQL = f"""
+SELECT {_SNAPSHOT_ARRAYS},
+       coalesce(bool_or({_EXOTIC}), false) AS exotic
 FROM (
     SELECT r.entry_id, p.device_id, {_TS_TEXT} AS ts, p.latitude, p.longitude, p.altitude, p.speed, p.heading,
            p.satellites, p.stream_id
@@ -395,12 +374,15 @@ class Store:
         rows = await self._pool().fetch(SNAPSHOT_SQL, event_id)
         return [from_row(row, event_id, row["entry_id"]) for row in rows]
 
-    async def snapshot_rendered(self, event_id: str) -> tuple[str, list[tuple[str, str]]]:
-        """The same snapshot as :meth:`snapshot`, rendered by PostgreSQL: the ``<position>`` objects as JSON text
-        joined with commas, and ``(device_id, ts)`` per position for the boundary."""
-        row = await self._pool().fetchrow(SNAPSHOT_JSON_SQL, event_id)
+    async def snapshot_frame(self, event_id: str) -> tuple[bytes, list[tuple[str, str]]]:
+        """The same snapshot as :meth:`snapshot`, as the encoded ``subscribed`` frame, and ``(device_id, ts)`` per
+        position for the boundary."""
+        row = await self._pool().fetchrow(SNAPSHOT_COLUMNS_SQL, event_id)
         assert row is not None  # an aggregate always returns one row
-        return row["positions"], list(zip(row["devices"], row["stamps"], strict=False))
+        if row["device_id"] is None:  # no position: array_agg of nothing is NULL
+            return subscribed_columns(event_id, [[] for _ in SNAPSHOT_COLUMNS], False), []
+        columns = [row[name] for name in SNAPSHOT_COLUMNS]
+        return subscribed_columns(event_id, columns, row["exotic"]), list(zip(row["device_id"], row["ts"], strict=True))
 
     async def corrections(self, pairs: Sequence[tuple[str, str]]) -> list[Correction]:
         """What the map of each (event, device) pair should show now (see :data:`CORRECTIONS_SQL`)."""
