@@ -17,7 +17,7 @@ section 5).
 With a backlog, batches go through three stages at once: while one batch's ``INSERT`` runs, the next one is read and
 validated and the one before (committed) is handed to the fans, published and acknowledged. The next ``INSERT``
 goes out as soon as the previous one returns, so PostgreSQL's share of a batch (~12 ms of its CPU per 500) and the
-Processor's (~15 ms: validation, routing, the live message, the ``XACK``) overlap instead of adding up. Batches are
+Processor's (~10 ms: validation, routing, the live message, the ``XACK``) overlap instead of adding up. Batches are
 still stored one after another on one connection, in stream order, and each is published and acknowledged after
 its own commit, in the same order (bench/ANALYSIS.md, "Issue 21, item 2").
 """

@@ -85,7 +85,8 @@ BATCH_COLUMNS: tuple[tuple[str, str], ...] = (
 
 #: What the statement returns per (inserted position, car), as SQL, in :class:`RoutedPosition`'s field order, so
 #: that :func:`processor.routing.route` builds each position with ``RoutedPosition(*row)`` (no lookup by name,
-#: uuids already text): 1.5 ms less Processor CPU per batch of 500 than named columns and uuid objects.
+#: uuids already text): ~1 ms less Processor CPU per batch of 500 than named columns and uuid objects (4.4 -> 3.4 ms
+#: with the same parameters, bench/ANALYSIS.md "Issue 21, item 2").
 _ROUTED_COLUMNS = {
     "event_id": "e.event_id::text", "entry_id": "e.id::text", "device_id": "ins.device_id",
     "ts": "to_char(ins.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')", "lat": "ins.latitude",
@@ -127,8 +128,10 @@ def batch_json(positions: Sequence[Position]) -> str:
     (PostgreSQL's ``float8in`` reads it so), ``ts`` in RFC 3339 with its microseconds and offset, ``None`` as
     ``null``; ``io`` (JSON text the Processor wrote itself) is embedded as it is and becomes the same ``jsonb``
     as the text would. Why JSON and not one array per column: asyncpg's array encoder checks every element
-    against abstract base classes (5 % of the Processor's CPU in a burst); orjson builds the parameter in
-    0.5 ms per 500 positions and the statement runs no slower (bench/ANALYSIS.md, "Issue 21, item 2")."""
+    against abstract base classes (5 % of the Processor's CPU in a burst), while orjson builds this in 0.5 ms per
+    500 positions. Per batch of 500, with routing: the Processor's CPU 3.95 -> 1.54 ms, PostgreSQL's 10.75 ->
+    11.50 ms (it reads JSON a little slower than binary arrays); the Processor's single thread is the scarcer
+    (bench/ANALYSIS.md, "Issue 21, item 2")."""
     return orjson.dumps([
         {"device_id": p.device_id, "ts": p.ts, "latitude": p.latitude, "longitude": p.longitude,
          "altitude": p.altitude, "speed": p.speed, "heading": p.heading, "satellites": p.satellites,
@@ -175,10 +178,10 @@ _EXOTIC = " OR ".join(f"(s.{_COLUMNS.get(name, name)} <> 0 AND abs(s.{_COLUMNS.g
 #: The snapshot as columns, one array each in :data:`processor.protocol.SNAPSHOT_COLUMNS` order (``device_id`` and
 #: ``ts`` are also the boundary's watermarks), from the same rows as :data:`SNAPSHOT_SQL`, plus ``exotic``. The
 #: Processor builds the ``subscribed`` frame from them with orjson (:func:`~processor.protocol.subscribed_columns`):
-#: PostgreSQL rendering 1,000 ``<position>`` objects as JSON text took 4.6 ms of its CPU per snapshot, this query
-#: 2.2 ms, and the Processor's decoding and encoding 1.5 ms instead of 0.8 (bench/ANALYSIS.md, "Issue 21, item
-#: 3"). One row of arrays decodes faster than 1,000 rows. ``ts`` is rendered once per row in the subquery
-#: (``OFFSET 0`` keeps the planner from pulling it up and rendering it once per use).
+#: PostgreSQL rendering 1,000 ``<position>`` objects as JSON text took 4.0 ms of its CPU per snapshot, this query
+#: 1.7 ms, and the Processor's decoding and encoding 1.2 ms instead of 0.7 (bench/ANALYSIS.md, "Issue 21, item
+#: 3"). One row of arrays costs the Processor less than 1,000 rows (1.2 vs 1.8 ms). ``ts`` is rendered once per
+#: row in the subquery (``OFFSET 0`` keeps the planner from pulling it up and rendering it once per use).
 _SNAPSHOT_ARRAYS = ", ".join(
     f"array_agg(s.{_COLUMNS.get(name, name)}{'::text' if name == 'entry_id' else ''} ORDER BY s.device_id) AS {name}"
     for name in SNAPSHOT_COLUMNS)
