@@ -257,6 +257,9 @@ class StoreResult:
     routed: list[RoutedPosition]  # one per (position, event)
 
 
+#: What the insert trigger's ``WHEN`` clause reads: ``on`` when the start-up parameter below reached PostgreSQL.
+KEPT_BY_WRITER_SQL = "SELECT current_setting('latest_positions.kept_by_writer', true)"
+
 #: Every session of the Processor: named, and its INSERT keeps latest_positions itself, so the row trigger steps
 #: aside (INSERT_SQL).
 SESSION_SETTINGS = {"application_name": "processor", "latest_positions.kept_by_writer": "on"}
@@ -278,6 +281,7 @@ class Store:
         self.pool: asyncpg.Pool | None = None
         self._probe: asyncpg.Connection | None = None
         self._writer: asyncpg.Connection | None = None
+        self._told_kept = False  # the warning that kept_by_writer was lost is given once
 
     async def connect(self) -> None:
         """Create the pool (one attempt; the caller owns the backoff)."""
@@ -350,11 +354,28 @@ class Store:
     async def _writer_connection(self) -> asyncpg.Connection:
         """The ingest loop's own connection. INSERT_SQL is one statement, atomic without ``BEGIN``/``COMMIT``, and
         a pooled connection costs a reset query at every release: through the pool a batch took four round trips
-        to PostgreSQL, on this connection it takes one (batches are stored one after another)."""
+        to PostgreSQL, on this connection it takes one (batches are stored one after another).
+
+        A new one first asks PostgreSQL whether ``latest_positions.kept_by_writer`` arrived (docs/processor.md
+        section 7: a pooler may drop it, and then the insert trigger runs too) and says so once if not. That answer
+        is also what a new connection waits for before its first ``INSERT``, as it waited for asyncpg's type
+        introspection of the former array parameters: the ``@answer-in-flight`` scenario relies on an instance
+        whose results are held storing nothing meanwhile (bench/ANALYSIS.md, "Issue 21, item 2")."""
         self._pool()  # not connected yet: down
         if self._writer is None or self._writer.is_closed():
-            self._writer = await asyncpg.connect(self.dsn, timeout=5.0, command_timeout=self.command_timeout,
-                                                 server_settings=SESSION_SETTINGS)
+            connection = await asyncpg.connect(self.dsn, timeout=5.0, command_timeout=self.command_timeout,
+                                               server_settings=SESSION_SETTINGS)
+            try:
+                kept = await connection.fetchval(KEPT_BY_WRITER_SQL)
+            except BaseException:
+                connection.terminate()
+                raise
+            if kept != "on" and not self._told_kept:
+                self._told_kept = True
+                logger.warning("latest_positions.kept_by_writer did not reach PostgreSQL (a connection pooler that "
+                               "drops start-up parameters?): its insert trigger runs as well, correct but ~25 us per "
+                               "row slower (docs/processor.md, section 7)")
+            self._writer = connection
         return self._writer
 
     async def insert(self, positions: Sequence[Position]) -> StoreResult:

@@ -1,6 +1,7 @@
 """The insert's one parameter (processor.store.batch_json), pure, no database: every column the statement reads is a
 key of every object, and every value reads back as exactly the value validated (the same double, the same instant,
-the same io), because a position stored differently from what was published would put two truths on the map."""
+the same io), because a position stored differently from what was published would put two truths on the map. And
+the writer's connection, which checks that its start-up setting reached PostgreSQL before its first INSERT."""
 
 import json
 import math
@@ -67,3 +68,62 @@ def test_every_finite_double_reads_back_bit_for_bit(lat, lon, altitude):
         assert item["altitude"] is None
     else:
         assert bits(item["altitude"]) == bits(altitude) and math.isfinite(item["altitude"])
+
+
+class _Connection:
+    """An asyncpg connection as the writer sees it: the answer to the kept_by_writer question, and its ending."""
+
+    def __init__(self, kept):
+        self.kept = kept
+        self.asked: list[str] = []
+        self.terminated = False
+
+    async def fetchval(self, sql):
+        self.asked.append(sql)
+        return self.kept
+
+    def is_closed(self):
+        return self.terminated
+
+    def terminate(self):
+        self.terminated = True
+
+
+async def _writer(monkeypatch, kept):
+    import asyncpg
+
+    import processor.store as store_module
+
+    made = []
+
+    async def connect(dsn, **kwargs):
+        assert kwargs["server_settings"]["latest_positions.kept_by_writer"] == "on"
+        made.append(_Connection(kept))
+        return made[-1]
+
+    monkeypatch.setattr(asyncpg, "connect", connect)
+    store = store_module.Store("postgresql://unused")
+    store.pool = object()  # connected, as far as _writer_connection asks
+    return store, made
+
+
+async def test_a_new_writer_connection_asks_whether_the_setting_arrived_and_warns_once_if_not(monkeypatch, caplog):
+    """docs/processor.md section 7: a pooler may drop the start-up parameter; the insert trigger then runs as well
+    (correct, slower), and the operator is told once."""
+    from processor.store import KEPT_BY_WRITER_SQL
+
+    store, made = await _writer(monkeypatch, None)
+    first = await store._writer_connection()
+    assert first.asked == [KEPT_BY_WRITER_SQL]
+    first.terminate()  # broken: the next batch opens another
+    await store._writer_connection()
+    assert len(made) == 2 and made[1].asked == [KEPT_BY_WRITER_SQL]
+    warnings = [r for r in caplog.records if "kept_by_writer did not reach PostgreSQL" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+async def test_a_writer_connection_with_the_setting_in_place_says_nothing(monkeypatch, caplog):
+    store, made = await _writer(monkeypatch, "on")
+    assert await store._writer_connection() is made[0]
+    assert await store._writer_connection() is made[0]  # kept while it works
+    assert not [r for r in caplog.records if "kept_by_writer" in r.getMessage()]
