@@ -3,8 +3,12 @@
 * Redis: pipelined ``XADD`` (what producers can push) and ``XREADGROUP`` + ``XACK`` in batches of 500 (what
   a consumer can pull), through ``redis.asyncio`` as the Processor uses it, on a stream of the bench's own.
 * PostgreSQL: ``COPY`` of rows into the very ``positions`` table (its indexes included) through asyncpg
-  (``copy_records_to_table``), and, for reference, the Processor's own statement shape (one
-  ``INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURNING`` per 500 rows) without any Processor.
+  (``copy_records_to_table``), and three ways of storing the same batches of 500 with the Processor's guarantees
+  (one row per ``(device_id, ts)``, ``latest_positions`` upserted in ``device_id`` order, the new rows routed),
+  without any Processor, batch by batch in turn so that all three see the same machine: the Processor's own
+  statement (``processor.store_sql.INSERT_SQL``, the batch as one JSON parameter), ``COPY`` into a temporary staging
+  table then one ``INSERT … SELECT … ON CONFLICT`` with the same upsert and routing (issue 21, item 2), and the
+  previous shape, one array parameter per column (``unnest``).
 
 The fan-out ceiling (bare ``websockets.broadcast()``) lives in :mod:`bench.load` with the other fan-out cells.
 """
@@ -19,8 +23,11 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from processor.store import SESSION_SETTINGS
+from processor.store_sql import BATCH_COLUMNS, INSERT_SQL, batch_json
+from processor.telemetry import Position
+
 from .generator import entry
-from .snapshot import LATEST_UPSERT
 
 
 async def redis_ceiling(redis_url: str, count: int, pipeline: int = 1000, batch: int = 500) -> dict[str, Any]:
@@ -68,44 +75,77 @@ def _rows(prefix: str, count: int, start: int) -> list[tuple[Any, ...]]:
 COLUMNS = ["device_id", "ts", "latitude", "longitude", "altitude", "speed", "heading", "satellites", "codec",
            "io", "stream_id"]
 
-#: The Processor's statement shape: the insert and its upsert of ``latest_positions`` (processor/store.py), on a
-#: connection that, like the Processor's, keeps that table itself (``latest_positions.kept_by_writer``).
-UNNEST_INSERT = """
-WITH ins AS (
-    INSERT INTO positions (device_id, ts, latitude, longitude, altitude, speed, heading, satellites, codec, io,
-                           stream_id)
-    SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::float8[],
-                         $7::float8[], $8::int4[], $9::text[], $10::jsonb[], $11::text[])
-    ON CONFLICT (device_id, ts) DO NOTHING
-    RETURNING device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id
-), latest AS (
-    INSERT INTO latest_positions AS l
-        (device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id)
-    SELECT DISTINCT ON (device_id) device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id
-    FROM ins
-    ORDER BY device_id, ts DESC""" + LATEST_UPSERT + """)
-SELECT device_id, ts FROM ins
-"""
+#: The staging table of the COPY variant: the batch's columns, emptied at every commit, private to its session.
+STAGING = (f"CREATE TEMPORARY TABLE positions_batch ({', '.join(f'{c} {t}' for c, t in BATCH_COLUMNS)})"
+           " ON COMMIT DELETE ROWS")
+
+def _reading(source: str) -> str:
+    """The Processor's statement (``processor.store_sql.INSERT_SQL``: the insert, the ``latest_positions`` upsert, the
+    routing) reading its batch from ``source`` instead of its JSON parameter."""
+    return (INSERT_SQL[:INSERT_SQL.index("    SELECT device_id")] + f"    {source}\n"
+            + INSERT_SQL[INSERT_SQL.index("    ON CONFLICT (device_id, ts) DO NOTHING"):])
+
+
+#: The Processor's statement reading the staging table.
+STAGED_INSERT = _reading(f"SELECT {', '.join(COLUMNS)} FROM positions_batch")
+
+#: The Processor's previous shape: the same statement with one array parameter per column.
+UNNEST_INSERT = _reading("SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], "
+                         "$5::float8[], $6::float8[], $7::float8[], $8::int4[], $9::text[], $10::jsonb[], $11::text[])")
+
+
+async def _statement(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> tuple[int, float]:
+    positions = [Position(*row) for row in rows]  # what validation hands the store: not timed
+    began = time.monotonic()
+    stored = len(await conn.fetch(INSERT_SQL, batch_json(positions)))
+    return stored, time.monotonic() - began
+
+
+async def _staged(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> tuple[int, float]:
+    began = time.monotonic()
+    async with conn.transaction():
+        await conn.copy_records_to_table("positions_batch", records=rows, columns=COLUMNS)
+        stored = len(await conn.fetch(STAGED_INSERT))
+    return stored, time.monotonic() - began
+
+
+async def _unnest(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> tuple[int, float]:
+    began = time.monotonic()
+    stored = len(await conn.fetch(UNNEST_INSERT, *[list(col) for col in zip(*rows, strict=False)]))
+    return stored, time.monotonic() - began
+
+
+#: The ways of storing a batch that ``postgres_ceiling`` compares, each on a connection of its own.
+STORES = {"statement": _statement, "staged_copy": _staged, "unnest": _unnest}
 
 
 async def postgres_ceiling(database_url: str, count: int, chunk: int = 10_000, batch: int = 500) -> dict[str, Any]:
     prefix = f"baseline-{uuid.uuid4().hex[:6]}"
-    conn = await asyncpg.connect(database_url, server_settings={"latest_positions.kept_by_writer": "on"})
+    conns = {name: await asyncpg.connect(database_url, server_settings=SESSION_SETTINGS) for name in STORES}
     try:
+        conn = conns["unnest"]
         rows = _rows(prefix, count, 0)
         began = time.monotonic()
         for start in range(0, count, chunk):
             await conn.copy_records_to_table("positions", records=rows[start:start + chunk], columns=COLUMNS)
         copy_seconds = time.monotonic() - began
 
-        rows = _rows(prefix, count, count)
-        began = time.monotonic()
-        for start in range(0, count, batch):
-            part = rows[start:start + batch]
-            await conn.fetch(UNNEST_INSERT, *[list(col) for col in zip(*part, strict=False)])
-        insert_seconds = time.monotonic() - began
+        await conns["staged_copy"].execute(STAGING)
+        seconds = dict.fromkeys(STORES, 0.0)
+        names = list(STORES)
+        offset = count
+        for k, start in enumerate(range(0, count, batch)):
+            for name in names[k % len(names):] + names[:k % len(names)]:  # each goes first in turn
+                part = _rows(prefix, min(batch, count - start), offset)
+                offset += len(part)
+                stored, took = await STORES[name](conns[name], part)
+                seconds[name] += took
+                assert stored == len(part), (name, stored, len(part))
         return {"rows": count, "copy_per_s": count / copy_seconds, "copy_chunk": chunk,
-                "unnest_insert_per_s": count / insert_seconds, "insert_batch": batch}
+                "statement_per_s": count / seconds["statement"], "staged_copy_per_s": count / seconds["staged_copy"],
+                "unnest_insert_per_s": count / seconds["unnest"], "insert_batch": batch}
     finally:
-        await conn.execute("DELETE FROM positions WHERE device_id LIKE $1", prefix + "-%")
-        await conn.close()
+        await conns["unnest"].execute("DELETE FROM positions WHERE device_id LIKE $1", prefix + "-%")
+        await conns["unnest"].execute("DELETE FROM latest_positions WHERE device_id LIKE $1", prefix + "-%")
+        for conn in conns.values():
+            await conn.close()

@@ -1,13 +1,14 @@
 """A routed position: one stored position on the map of one event, typed from routing to framing.
 
-:func:`route` turns the rows of the insert-and-route statement into :class:`RoutedPosition` values; it is pure
-(no I/O) so that the de-duplication rules are unit-tested. The wire format of a position is made from one table,
-:data:`processor.protocol.POSITION_FIELDS` (frames, the snapshot PostgreSQL renders, live-channel messages).
+:func:`route` turns the rows of the insert-and-route statement (already in :class:`RoutedPosition`'s field order)
+into :class:`RoutedPosition` values; it is pure (no I/O) so that the de-duplication rules are unit-tested. The
+wire format of a position is made from one table, :data:`processor.protocol.POSITION_FIELDS` (frames, the
+snapshot's columns, live-channel messages).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,29 +56,30 @@ def from_row(row: Mapping[str, Any], event_id: Any, entry_id: Any) -> RoutedPosi
     )
 
 
-def route(rows: Iterable[Mapping[str, Any]]) -> Routing:
-    """Count and route the rows of ``INSERT … RETURNING`` joined to entries (one row per position and entry,
-    ``event_id`` NULL for a position on no car), ordered by ``ts, device_id, event_id, entry id``.
+def route(rows: Iterable[Sequence[Any]]) -> Routing:
+    """Count and route the rows of the insert-and-route statement (``processor.store_sql.INSERT_SQL``): one row per
+    newly inserted position and car it is on, in :class:`RoutedPosition`'s field order (``event_id`` and
+    ``entry_id`` NULL for a position on no car), ordered by ``ts, device_id, event_id, entry id``, so that the
+    rows of one position are adjacent and, within them, those of one event.
 
     A position counts once however many entries it joined; it is an orphan when it joined none; it is routed
     once per event, with the first (lowest-id) entry of that event, even when its device is on two cars of it.
-    """
-    inserted: set[tuple[str, Any]] = set()
-    orphans = 0
+    Positional rows and comparisons with the previous row, instead of sets and lookups by column name: this
+    function went from 9 % of the Processor's CPU in a burst to under 2 % (py-spy; bench/ANALYSIS.md "Issue 21,
+    item 2")."""
+    inserted = orphans = 0
     routed: list[RoutedPosition] = []
-    seen: set[tuple[str, Any, Any]] = set()
+    last_device = last_ts = last_event = None
     for row in rows:
-        device_id, ts, event_id = row["device_id"], row["ts"], row["event_id"]
-        key = (device_id, ts)
-        if key not in inserted:
-            inserted.add(key)
+        event_id, device_id, ts = row[0], row[2], row[3]
+        if ts != last_ts or device_id != last_device:  # the first row of a position
+            last_device, last_ts, last_event = device_id, ts, None
+            inserted += 1
             if event_id is None:
                 orphans += 1
-        if event_id is None:
+                continue
+        elif event_id is None or event_id == last_event:  # another car of an event it was routed to already
             continue
-        pair = (device_id, ts, event_id)
-        if pair in seen:
-            continue
-        seen.add(pair)
-        routed.append(from_row(row, event_id, row["entry_id"]))
-    return Routing(len(inserted), orphans, routed)
+        last_event = event_id
+        routed.append(RoutedPosition(*row))
+    return Routing(inserted, orphans, routed)

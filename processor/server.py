@@ -151,7 +151,7 @@ class Server:
         self.health = health
         self.origins = AllowList.of(config.allowed_origins)
         # One query for the fans of an event subscribing together:
-        self.snapshots = SnapshotQueries(store.snapshot_rendered, SNAPSHOT_TIMEOUT, metrics.snapshot_queries.inc)
+        self.snapshots = SnapshotQueries(store.snapshot_frame, SNAPSHOT_TIMEOUT, metrics.snapshot_queries.inc)
         #: Frame workers running, at most ``workers``; inboxes waiting for one, in arrival order.
         self.workers = WORKERS
         self.working = 0

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from .boundary import SharedWatermarks, watermarks
-from .protocol import subscribed_raw
 from .websocket_framing import websocket_text
 
 __all__ = ["Snapshot", "SnapshotQueries"]
@@ -22,9 +21,9 @@ __all__ = ["Snapshot", "SnapshotQueries"]
 logger = logging.getLogger("processor.snapshots")
 
 
-#: What a snapshot query returns: the ``<position>`` objects as JSON text joined with commas (rendered by
-#: PostgreSQL, see ``Store.snapshot_rendered``) and ``(device_id, ts)`` per position.
-Rendered = tuple[str, list[tuple[str, str]]]
+#: What a snapshot query returns: the encoded ``subscribed`` frame (``Store.snapshot_frame``) and ``(device_id, ts)``
+#: per position.
+Rendered = tuple[bytes, list[tuple[str, str]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +76,7 @@ class SnapshotQueries:
             self.queries += 1
             if self.counted is not None:
                 self.counted()
-            positions_json, marks = await asyncio.wait_for(self.fetch(event_id), self.timeout)
-            frame = subscribed_raw(event_id, positions_json).encode()
+            frame, marks = await asyncio.wait_for(self.fetch(event_id), self.timeout)
             if not future.done():
                 watermark = self.watermarks.share(event_id, watermarks(marks))
                 future.set_result(Snapshot(frame, watermark, websocket_text(frame)))

@@ -15,208 +15,32 @@ inserted and the assignments committed when it started: no cache to invalidate, 
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
-from .protocol import POSITION_FIELDS
+from .protocol import SNAPSHOT_COLUMNS, subscribed_columns
 from .routing import RoutedPosition, from_row, route
+from .store_sql import (
+    COLUMNS_SQL,
+    CORRECTIONS_SQL,
+    INSERT_SQL,
+    LATEST_TRIGGERS,
+    REQUIRED_SCHEMA,
+    REQUIRED_TRIGGERS,
+    SNAPSHOT_COLUMNS_SQL,
+    SNAPSHOT_SQL,
+    TRIGGERS_SQL,
+    UNIQUE_KEY_SQL,
+    batch_json,
+)
 from .telemetry import Position, format_ts
 
-__all__ = ["REQUIRED_SCHEMA", "REQUIRED_TRIGGERS", "SchemaError", "Store", "StoreResult", "position_json_sql"]
+__all__ = ["Correction", "SchemaError", "Store", "StoreResult"]
 
 logger = logging.getLogger("processor.store")
-
-REQUIRED_SCHEMA: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("events", ("id",)),
-    ("entries", ("id", "event_id")),
-    ("entry_devices", ("entry_id", "device_id")),
-    (
-        "positions",
-        (
-            "device_id", "ts", "latitude", "longitude", "altitude", "speed", "heading", "satellites",
-            "codec", "io", "stream_id", "faulty", "received_at",
-        ),
-    ),
-    (
-        "latest_positions",
-        ("device_id", "ts", "latitude", "longitude", "altitude", "speed", "heading", "satellites", "stream_id"),
-    ),
-)
-
-#: The row triggers on ``positions`` that keep ``latest_positions`` true (section 7). Without them every snapshot
-#: would show stale positions, so a missing one stops the Processor at start, like a missing table.
-LATEST_TRIGGERS: tuple[str, ...] = (
-    "latest_positions_insert", "latest_positions_update", "latest_positions_delete", "latest_positions_truncate",
-)
-
-COLUMNS_SQL = """
-SELECT table_name::text, column_name::text
-FROM information_schema.columns
-WHERE table_schema = ANY (current_schemas(false))
-"""
-
-UNIQUE_KEY_SQL = """
-SELECT EXISTS (
-    SELECT 1
-    FROM pg_index i
-    WHERE i.indrelid = to_regclass('positions')
-      AND i.indisunique
-      AND i.indpred IS NULL
-      AND (SELECT array_agg(a.attname::text ORDER BY a.attname)
-           FROM pg_attribute a
-           WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)) = ARRAY['device_id', 'ts']
-      AND i.indnatts = 2
-)
-"""
-
-INSERT_SQL = """
-WITH ins AS (
-    INSERT INTO positions
-        (device_id, ts, latitude, longitude, altitude, speed, heading, satellites, codec, io, stream_id)
-    SELECT * FROM unnest(
-        $1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::float8[],
-        $7::float8[], $8::int4[], $9::text[], $10::jsonb[], $11::text[])
-    ON CONFLICT (device_id, ts) DO NOTHING
-    RETURNING device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id
-), latest AS (
-    INSERT INTO latest_positions AS l
-        (device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id)
-    SELECT DISTINCT ON (device_id) device_id, ts, latitude, longitude, altitude, speed, heading, satellites, stream_id
-    FROM ins
-    ORDER BY device_id, ts DESC
-    ON CONFLICT (device_id) DO UPDATE
-        SET ts = EXCLUDED.ts, latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,
-            altitude = EXCLUDED.altitude, speed = EXCLUDED.speed, heading = EXCLUDED.heading,
-            satellites = EXCLUDED.satellites, stream_id = EXCLUDED.stream_id
-        WHERE l.ts < EXCLUDED.ts
-)
-SELECT ins.device_id, to_char(ins.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts, ins.latitude,
-       ins.longitude, ins.altitude, ins.speed, ins.heading, ins.satellites, ins.stream_id, e.event_id,
-       e.id AS entry_id
-FROM ins
-LEFT JOIN entry_devices ed ON ed.device_id = ins.device_id
-LEFT JOIN entries e ON e.id = ed.entry_id
-ORDER BY ins.ts, ins.device_id, e.event_id, e.id
-"""
-
-#: The latest non-faulty position of every device routed to event ``$1`` (``r``: the device and its entry of
-#: lowest id; ``p``: its row of ``latest_positions``, which the database's triggers keep true, docs/processor.md
-#: section 7): a hash join of 1,000 rows, whatever the history (the LATERAL lookup per device it replaces cost
-#: ~15 ms at 1,000 trackers). Both snapshot queries read these rows. The statement also names ``positions``
-#: (a subquery that reads nothing) so that it takes that table's ACCESS SHARE lock like the query it replaces:
-#: a snapshot waits for whoever holds ``positions`` exclusively (a bulk load being rebuilt, the suite's lock
-#: queue of section 10) and then sees what that writer committed.
-SNAPSHOT_ROWS = """
-FROM (
-    SELECT DISTINCT ON (ed.device_id) ed.device_id, e.id AS entry_id
-    FROM entries e
-    JOIN entry_devices ed ON ed.entry_id = e.id
-    WHERE e.event_id = $1::uuid
-    ORDER BY ed.device_id, e.id
-) r
-JOIN latest_positions p ON p.device_id = r.device_id
-WHERE NOT EXISTS (SELECT FROM positions WHERE false)
-"""
-
-SNAPSHOT_SQL = """
-SELECT r.entry_id, p.device_id, to_char(p.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts,
-       p.latitude, p.longitude, p.altitude, p.speed, p.heading, p.satellites, p.stream_id
-""" + SNAPSHOT_ROWS + """ORDER BY p.device_id
-"""
-
-
-def position_json_sql(expressions: Mapping[str, str]) -> str:
-    """A PostgreSQL expression rendering one ``<position>`` object as compact JSON text, exactly as
-    :func:`processor.protocol.render` would (keys in :data:`~processor.protocol.POSITION_KEYS` order, no spaces,
-    UTF-8 kept, ``null`` for NULL), from ``expressions``: key -> SQL expression (``ts`` already in the fixed-width
-    text form). Used so that a snapshot of 1,000 trackers is rendered by PostgreSQL instead of by Python row by row
-    (bench/ANALYSIS.md 6a)."""
-    parts = []
-    for index, field in enumerate(POSITION_FIELDS):
-        prefix = ("{" if index == 0 else ",") + json.dumps(field.key) + ":"
-        value = expressions[field.key]
-        if field.json == "number":
-            # float8's text is already JSON's (to_json adds nothing but a function call, ~15 % of the rendering);
-            # Python writes an integral float as 90.0 and -0.0, PostgreSQL as 90 and -0.
-            text = (f"CASE WHEN {value} IS NULL THEN 'null' WHEN {value} = trunc({value}) AND abs({value}) < 1e15"
-                    f" THEN {value}::text || '.0' ELSE {value}::text END")
-        elif field.json == "integer":
-            text = f"coalesce({value}::text, 'null')"
-        else:  # strings: to_json escapes them as JSON must
-            text = f"coalesce(to_json({value})::text, 'null')"
-        parts.append(f"'{prefix}', {text}")
-    return "concat(" + ", ".join(parts) + ", '}')"
-
-
-_TS_TEXT = "to_char(p.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
-#: The columns of ``latest_positions`` whose names are not :class:`RoutedPosition`'s attribute names.
-_COLUMNS = {"lat": "latitude", "lon": "longitude"}
-
-#: Each ``<position>`` key of a snapshot row ``s`` as SQL: the event is the query's parameter, the entry's uuid is
-#: rendered as text, every other field is the column of the same name.
-_SNAPSHOT_EXPRESSIONS = {
-    field.key: f"s.{_COLUMNS.get(field.attribute, field.attribute)}" for field in POSITION_FIELDS
-} | {"eventId": "$1::uuid::text", "entryId": "s.entry_id::text"}
-
-#: The snapshot rendered by PostgreSQL: the ``<position>`` objects as one JSON text (:func:`position_json_sql`)
-#: and the boundary's watermarks as two arrays, from the same rows as :data:`SNAPSHOT_SQL`.
-#: ``ts`` is rendered once per row in the subquery (``OFFSET 0`` keeps the planner from pulling it up and
-#: rendering it once per use: ~1 ms of the ~5 ms rendering at 1,000 trackers).
-SNAPSHOT_JSON_SQL = f"""
-SELECT coalesce(string_agg({position_json_sql(_SNAPSHOT_EXPRESSIONS)}, ',' ORDER BY s.device_id), '') AS positions,
-       coalesce(array_agg(s.device_id ORDER BY s.device_id), '{{}}') AS devices,
-       coalesce(array_agg(s.ts ORDER BY s.device_id), '{{}}') AS stamps
-FROM (
-    SELECT r.entry_id, p.device_id, {_TS_TEXT} AS ts, p.latitude, p.longitude, p.altitude, p.speed, p.heading,
-           p.satellites, p.stream_id
-    {SNAPSHOT_ROWS.strip()}
-    OFFSET 0
-) s
-"""
-
-
-#: The triggers that announce corrections (section 7); without them the live map is corrected only by the next
-#: position or a new snapshot, so their absence is a warning at start, not an exit.
-REQUIRED_TRIGGERS: tuple[tuple[str, str], ...] = (
-    ("positions", "live_corrections_faulty"),
-    ("entry_devices", "live_corrections_entry_devices"),
-    ("entries", "live_corrections_entries"),
-)
-
-TRIGGERS_SQL = """
-SELECT c.relname::text, t.tgname::text
-FROM pg_trigger t
-JOIN pg_class c ON c.oid = t.tgrelid
-WHERE NOT t.tgisinternal AND c.oid IN (to_regclass('positions'), to_regclass('entry_devices'), to_regclass('entries'))
-"""
-
-#: For each (event, device) pair, in ONE statement (one snapshot of the committed state): the device's latest
-#: sound position if it is still on a car of the event (the entry of lowest id), read from ``latest_positions``
-#: (the triggers brought it up to date in the very transaction that announced the change), and ``horizon``, the
-#: newest ``ts`` of any position of the device, faulty or not, routed or not: everything this query could see.
-CORRECTIONS_SQL = """
-SELECT k.event_id, k.device_id, r.entry_id, p.ts, p.latitude, p.longitude, p.altitude, p.speed, p.heading,
-       p.satellites, p.stream_id, h.horizon
-FROM unnest($1::uuid[], $2::text[]) AS k(event_id, device_id)
-LEFT JOIN LATERAL (
-    SELECT e.id AS entry_id
-    FROM entry_devices ed
-    JOIN entries e ON e.id = ed.entry_id
-    WHERE ed.device_id = k.device_id AND e.event_id = k.event_id
-    ORDER BY e.id
-    LIMIT 1
-) r ON true
-LEFT JOIN latest_positions p ON r.entry_id IS NOT NULL AND p.device_id = k.device_id
-LEFT JOIN LATERAL (
-    SELECT max(ts) AS horizon FROM positions WHERE device_id = k.device_id
-) h ON true
-"""
 
 
 @dataclass(frozen=True)
@@ -241,6 +65,9 @@ class StoreResult:
     routed: list[RoutedPosition]  # one per (position, event)
 
 
+#: What the insert trigger's ``WHEN`` clause reads: ``on`` when the start-up parameter below reached PostgreSQL.
+KEPT_BY_WRITER_SQL = "SELECT current_setting('latest_positions.kept_by_writer', true)"
+
 #: Every session of the Processor: named, and its INSERT keeps latest_positions itself, so the row trigger steps
 #: aside (INSERT_SQL).
 SESSION_SETTINGS = {"application_name": "processor", "latest_positions.kept_by_writer": "on"}
@@ -262,6 +89,7 @@ class Store:
         self.pool: asyncpg.Pool | None = None
         self._probe: asyncpg.Connection | None = None
         self._writer: asyncpg.Connection | None = None
+        self._told_kept = False  # the warning that kept_by_writer was lost is given once
 
     async def connect(self) -> None:
         """Create the pool (one attempt; the caller owns the backoff)."""
@@ -334,27 +162,38 @@ class Store:
     async def _writer_connection(self) -> asyncpg.Connection:
         """The ingest loop's own connection. INSERT_SQL is one statement, atomic without ``BEGIN``/``COMMIT``, and
         a pooled connection costs a reset query at every release: through the pool a batch took four round trips
-        to PostgreSQL, on this connection it takes one (batches are stored one after another)."""
+        to PostgreSQL, on this connection it takes one (batches are stored one after another).
+
+        A new one first asks PostgreSQL whether ``latest_positions.kept_by_writer`` arrived (docs/processor.md
+        section 7: a pooler may drop it, and then the insert trigger runs too) and says so once if not. That answer
+        is also what a new connection waits for before its first ``INSERT``, as it waited for asyncpg's type
+        introspection of the former array parameters: the ``@answer-in-flight`` scenario relies on an instance
+        whose results are held storing nothing meanwhile (bench/ANALYSIS.md, "Issue 21, item 2")."""
         self._pool()  # not connected yet: down
         if self._writer is None or self._writer.is_closed():
-            self._writer = await asyncpg.connect(self.dsn, timeout=5.0, command_timeout=self.command_timeout,
-                                                 server_settings=SESSION_SETTINGS)
+            connection = await asyncpg.connect(self.dsn, timeout=5.0, command_timeout=self.command_timeout,
+                                               server_settings=SESSION_SETTINGS)
+            try:
+                kept = await connection.fetchval(KEPT_BY_WRITER_SQL)
+            except BaseException:
+                connection.terminate()
+                raise
+            if kept != "on" and not self._told_kept:
+                self._told_kept = True
+                logger.warning("latest_positions.kept_by_writer did not reach PostgreSQL (a connection pooler that "
+                               "drops start-up parameters?): its insert trigger runs as well, correct but ~25 us per "
+                               "row slower (docs/processor.md, section 7)")
+            self._writer = connection
         return self._writer
 
     async def insert(self, positions: Sequence[Position]) -> StoreResult:
         """Insert a batch in one statement and route the newly inserted rows to events."""
         if not positions:
             return StoreResult(0, 0, 0, [])
-        # one comprehension per column: 4× faster than appending field by field (0.13 vs 0.53 ms per 500)
-        columns: list[list[Any]] = [
-            [p.device_id for p in positions], [p.ts for p in positions], [p.latitude for p in positions],
-            [p.longitude for p in positions], [p.altitude for p in positions], [p.speed for p in positions],
-            [p.heading for p in positions], [p.satellites for p in positions], [p.codec for p in positions],
-            [p.io for p in positions], [p.stream_id for p in positions],
-        ]
+        parameter = batch_json(positions)
         connection = await self._writer_connection()
         try:
-            rows = await connection.fetch(INSERT_SQL, *columns)
+            rows = await connection.fetch(INSERT_SQL, parameter)
         except BaseException:  # broken, or cancelled mid-statement: the next batch starts on a fresh connection
             connection.terminate()
             self._writer = None
@@ -367,12 +206,15 @@ class Store:
         rows = await self._pool().fetch(SNAPSHOT_SQL, event_id)
         return [from_row(row, event_id, row["entry_id"]) for row in rows]
 
-    async def snapshot_rendered(self, event_id: str) -> tuple[str, list[tuple[str, str]]]:
-        """The same snapshot as :meth:`snapshot`, rendered by PostgreSQL: the ``<position>`` objects as JSON text
-        joined with commas, and ``(device_id, ts)`` per position for the boundary."""
-        row = await self._pool().fetchrow(SNAPSHOT_JSON_SQL, event_id)
+    async def snapshot_frame(self, event_id: str) -> tuple[bytes, list[tuple[str, str]]]:
+        """The same snapshot as :meth:`snapshot`, as the encoded ``subscribed`` frame, and ``(device_id, ts)`` per
+        position for the boundary."""
+        row = await self._pool().fetchrow(SNAPSHOT_COLUMNS_SQL, event_id)
         assert row is not None  # an aggregate always returns one row
-        return row["positions"], list(zip(row["devices"], row["stamps"], strict=False))
+        if row["device_id"] is None:  # no position: array_agg of nothing is NULL
+            return subscribed_columns(event_id, [[] for _ in SNAPSHOT_COLUMNS], False), []
+        columns = [row[name] for name in SNAPSHOT_COLUMNS]
+        return subscribed_columns(event_id, columns, row["exotic"]), list(zip(row["device_id"], row["ts"], strict=True))
 
     async def corrections(self, pairs: Sequence[tuple[str, str]]) -> list[Correction]:
         """What the map of each (event, device) pair should show now (see :data:`CORRECTIONS_SQL`)."""

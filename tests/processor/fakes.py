@@ -190,11 +190,12 @@ class FakeStore:
             raise self.snapshot_error
         return self.snapshots.get(event_id, [])
 
-    async def snapshot_rendered(self, event_id: str) -> tuple[str, list[tuple[str, str]]]:
-        """What PostgreSQL renders in production (Store.snapshot_rendered), rendered here by protocol.render."""
+    async def snapshot_frame(self, event_id: str) -> tuple[bytes, list[tuple[str, str]]]:
+        """What Store.snapshot_frame makes of its query's columns, from the same positions as :meth:`snapshot`."""
         positions = await self.snapshot(event_id)
-        return ",".join(protocol.render(protocol.position_object(p)) for p in positions), [(p.device_id, p.ts)
-                                                                                       for p in positions]
+        columns = [[getattr(p, name) for p in positions] for name in protocol.SNAPSHOT_COLUMNS]
+        exotic = protocol.exotic_floats(dict(zip(protocol.SNAPSHOT_COLUMNS, columns, strict=True)))
+        return protocol.subscribed_columns(event_id, columns, exotic), [(p.device_id, p.ts) for p in positions]
 
 
 class FakeDirectus:

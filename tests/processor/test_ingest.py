@@ -4,6 +4,7 @@ it pending and a redelivery stores and sends nothing twice. That order is what m
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 
@@ -211,3 +212,103 @@ async def test_without_fans_here_nothing_is_dispatched_but_everything_is_publish
     ingest.hub.dispatch = boom  # must not be reached
     await ingest.handle([entry("1-0")])
     assert [c[0] for c in ingest.redis.calls] == ["publish", "xack"]
+
+
+class Backlog(FakeRedis):
+    """A stream holding ``batches`` (then nothing: the loop stops); every call, and each INSERT's start and end
+    (from :class:`TimedStore`), on one timeline."""
+
+    def __init__(self, batches, ingest_ref):
+        super().__init__()
+        self.batches = batches
+        self.ingest_ref = ingest_ref
+
+    async def xreadgroup(self, group, consumer, streams, count, block):
+        start = next(iter(streams.values()))
+        if start == "0" or not self.batches:
+            if start == ">" and not self.batches:
+                self.ingest_ref[0].stop()
+            return []
+        return [(b"s", self.batches.pop(0))]
+
+    async def xautoclaim(self, *args, **kwargs):
+        return [b"0-0", []]
+
+
+class TimedStore(FakeStore):
+    """A FakeStore whose INSERT takes a few loop turns, and which fails the test if two run at once (the Processor
+    has one writer connection)."""
+
+    def __init__(self, timeline, **kwargs):
+        super().__init__(**kwargs)
+        self.timeline = timeline
+        self.running = False
+
+    async def insert(self, positions):
+        assert not self.running, "two INSERTs at once"
+        self.running = True
+        self.timeline.append(("insert", [p.stream_id for p in positions]))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        result = await super().insert(positions)
+        self.timeline.append(("committed", [p.stream_id for p in positions]))
+        self.running = False
+        return result
+
+
+def backlog(n):
+    return [[entry(f"{2 * i + 1}-0", ts=f"2026-05-02T11:00:{2 * i:02d}.000Z"),
+             entry(f"{2 * i + 2}-0", ts=f"2026-05-02T11:00:{2 * i + 1:02d}.000Z")] for i in range(n)]
+
+
+async def test_a_backlog_stores_the_next_batch_while_the_committed_one_is_published_and_acknowledged(metrics):
+    """Section 5: the next batch's INSERT goes out as soon as the previous one committed; each batch is still
+    stored after the one before it, and published and acknowledged after its own commit, in stream order."""
+    config = load({**BASE, "PROCESSOR_READ_COUNT": "2"})
+    ref: list[Ingest] = []
+    redis = Backlog([*backlog(3), [entry("7-0", ts="2026-05-02T11:00:06.000Z")]], ref)
+    store = TimedStore(redis.calls, routes={"d1": [(EVENT, "entry-1")]})
+    ingest = Ingest(config, redis, store, metrics)  # type: ignore[arg-type]  # fakes standing in for the real ones
+    ref.append(ingest)
+    await ingest._consume()
+    timeline: list[tuple[str, Any]] = [(c[0], c[3] if c[0] == "xack" else c[1])
+                                       for c in redis.calls if c[0] in ("insert", "committed", "xack")]
+    ids = [["1-0", "2-0"], ["3-0", "4-0"], ["5-0", "6-0"], ["7-0"]]
+    # stored one after another, in order
+    assert [t[1] for t in timeline if t[0] == "insert"] == ids
+    assert [t[1] for t in timeline if t[0] == "committed"] == ids
+    # acknowledged in order, each after its own commit
+    acks = [[i.decode() for i in t[1]] for t in timeline if t[0] == "xack"]
+    assert acks == ids
+    for batch in ids:
+        assert timeline.index(("committed", batch)) < timeline.index(("xack", tuple(i.encode() for i in batch)))
+    # the next INSERT went out before the committed batch was acknowledged: the overlap this is for
+    assert timeline.index(("insert", ids[1])) < timeline.index(("xack", (b"1-0", b"2-0")))
+    live = [live_channel.parse(c[2]) for c in redis.calls if c[0] == "publish"]
+    assert [m.seq for m in live] == [1, 2, 3, 4]
+    assert [[p.stream_id for p in m.positions()] for m in live] == ids
+    assert ingest._storing is None and ingest._ahead is None
+
+
+async def test_a_failure_while_publishing_still_finishes_the_batch_stored_ahead(metrics):
+    """Redis fails while batch 1 is published; batch 2 was already being stored. It is not dropped: its positions
+    reach this instance's fans and its message is numbered (others see the gap and resync); nothing is
+    acknowledged, so both are read again (as duplicates), and the error still ends the loop for a reconnect."""
+    from .fakes import settle
+
+    config = load({**BASE, "PROCESSOR_READ_COUNT": "2"})
+    ref: list[Ingest] = []
+    redis = Backlog(backlog(2), ref)
+    store = TimedStore(redis.calls, routes={"d1": [(EVENT, "entry-1")]})
+    ingest = Ingest(config, redis, store, metrics)  # type: ignore[arg-type]  # fakes standing in for the real ones
+    ref.append(ingest)
+    ingest.hub, conn = subscribed_hub(metrics)
+    redis.fail_publish = True
+    with pytest.raises(ConnectionError):
+        await ingest._consume()
+    await settle()
+    assert [c[1] for c in redis.calls if c[0] == "committed"] == [["1-0", "2-0"], ["3-0", "4-0"]]
+    assert not any(c[0] == "xack" for c in redis.calls)
+    assert [f.get("streamId") for f in conn.frames] == [None, "1-0", "2-0", "3-0", "4-0"]
+    assert ingest.publisher.seq == 2
+    assert ingest._storing is None and ingest._ahead is None

@@ -1,6 +1,7 @@
 """The ``/live`` protocol (processor.protocol): parsing never raises whatever a client sends (a bad frame costs an
-error frame, never the connection), server frames are rendered compactly, and a snapshot PostgreSQL renders is
-byte for byte the ``subscribed`` frame Python would render, since both are made from one table of fields."""
+error frame, never the connection), server frames are rendered compactly, and a snapshot built from the snapshot
+query's columns (with orjson) is byte for byte the ``subscribed`` frame Python would render, whatever the values:
+fans compare snapshots with live frames rendered by the json module."""
 
 import json
 
@@ -10,7 +11,8 @@ from hypothesis import strategies as st
 
 from processor import protocol
 from processor.protocol import BadRequest, Subscribe, Unsubscribe
-from processor.store import position_json_sql
+from processor.routing import RoutedPosition
+from processor.store_sql import SNAPSHOT_COLUMNS_SQL
 
 EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
 
@@ -65,14 +67,51 @@ def test_rendering_is_compact():
     assert "eventId" not in json.loads(protocol.error("bad_request"))
 
 
-def test_a_snapshot_rendered_elsewhere_makes_the_same_subscribed_frame():
-    """PostgreSQL renders snapshots (store.position_json_sql); the keys and framing must be the protocol's own."""
-    from processor.routing import RoutedPosition
+def _columns(positions):
+    return [[getattr(p, name) for p in positions] for name in protocol.SNAPSHOT_COLUMNS]
 
+
+def _frame(event_id, positions):
+    columns = _columns(positions)
+    exotic = protocol.exotic_floats(dict(zip(protocol.SNAPSHOT_COLUMNS, columns, strict=True)))
+    return protocol.subscribed_columns(event_id, columns, exotic)
+
+
+def test_a_snapshot_built_from_columns_is_the_subscribed_frame():
     p = RoutedPosition("e1", "n1", "d1", "2026-05-02T11:00:00.000Z", 1.5, 2.5, None, 80.0, 90.0, 11, "1-0")
+    q = RoutedPosition("e1", "n2", "d2", "2026-05-02T11:00:01.000Z", 41.0, -0.0, 1e16, 0.0001, None, None, "2-0")
+    assert _frame("e1", [p, q]) == protocol.subscribed("e1", [p, q]).encode()
+    assert _frame("e1", []) == protocol.subscribed("e1", []).encode()
     assert tuple(protocol.position_object(p)) == protocol.POSITION_KEYS
-    joined = ",".join(protocol.render(protocol.position_object(x)) for x in (p, p))
-    assert protocol.subscribed_raw("e1", joined) == protocol.subscribed("e1", [p, p])
-    assert protocol.subscribed_raw("e1", "") == protocol.subscribed("e1", [])
-    sql = position_json_sql({key: f"x{i}" for i, key in enumerate(protocol.POSITION_KEYS)})
-    assert sql.startswith("""concat('{"eventId":', coalesce(to_json(x0)::text, 'null')""") and sql.endswith(", '}')")
+
+
+def test_a_float_orjson_would_spell_otherwise_is_rendered_by_the_json_module():
+    """orjson writes 1e-05 as 0.00001: same number, other bytes; the snapshot then takes the json module's way."""
+    p = RoutedPosition("e1", "n1", "d1", "2026-05-02T11:00:00.000Z", 1e-05, 2.5, None, None, None, None, "1-0")
+    columns = _columns([p])
+    assert protocol.exotic_floats(dict(zip(protocol.SNAPSHOT_COLUMNS, columns, strict=True)))
+    assert protocol.subscribed_columns("e1", columns, True) == protocol.subscribed("e1", [p]).encode()
+    assert protocol.subscribed_columns("e1", columns, False) != protocol.subscribed("e1", [p]).encode()
+
+
+FLOATS = st.floats(allow_nan=False, allow_infinity=False)
+POSITIONS = st.builds(
+    RoutedPosition, st.just(EVENT), st.uuids().map(str), st.text(min_size=1), st.text(min_size=1), FLOATS, FLOATS,
+    st.none() | FLOATS, st.none() | FLOATS, st.none() | FLOATS, st.none() | st.integers(0, 2**31 - 1),
+    st.none() | st.text())
+
+
+@given(st.lists(POSITIONS, max_size=8))
+def test_whatever_the_values_the_snapshot_is_byte_for_byte_what_python_renders(positions):
+    assert _frame(EVENT, positions) == protocol.subscribed(EVENT, positions).encode()
+
+
+def test_the_snapshot_query_says_whether_a_float_column_holds_an_exotic_value():
+    """The query's test in SQL mirrors exotic_floats: every float column, zero excluded, below 1e-4 in magnitude;
+    and its arrays come in the order subscribed_columns reads them."""
+    columns = {"lat": "latitude", "lon": "longitude"}
+    for name in protocol.FLOAT_ATTRIBUTES:
+        column = columns.get(name, name)
+        assert f"(s.{column} <> 0 AND abs(s.{column}) < 1e-4)" in SNAPSHOT_COLUMNS_SQL
+    order = [SNAPSHOT_COLUMNS_SQL.index(f" AS {name},") for name in protocol.SNAPSHOT_COLUMNS]
+    assert order == sorted(order)

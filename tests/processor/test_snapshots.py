@@ -8,6 +8,9 @@ from processor.snapshots import SnapshotQueries
 
 EVENT = "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"
 T0 = "2026-05-02T11:00:00.000Z"
+#: What Store.snapshot_frame returns: the encoded frame (its content does not matter here) and the watermarks.
+FRAME = b'{"type":"subscribed","eventId":"%s","snapshot":[{"deviceId":"d1"}]}' % EVENT.encode()
+EMPTY = b'{"type":"subscribed","eventId":"%s","snapshot":[]}' % EVENT.encode()
 
 
 async def test_concurrent_askers_share_a_query_and_latecomers_wait_for_the_next_one():
@@ -17,7 +20,7 @@ async def test_concurrent_askers_share_a_query_and_latecomers_wait_for_the_next_
     async def fetch(event_id):
         started.append(len(started) + 1)
         await release.wait()
-        return '{"deviceId":"d1"}', [("d1", T0)]
+        return FRAME, [("d1", T0)]
 
     queries = SnapshotQueries(fetch)
     first = [queries.get(EVENT) for _ in range(100)]  # asked before any query started
@@ -39,7 +42,7 @@ async def test_a_failed_query_fails_its_group_only():
         calls.append(event_id)
         if len(calls) == 1:
             raise ConnectionError("down")
-        return "", []
+        return EMPTY, []
 
     queries = SnapshotQueries(fetch)
     failed = queries.get(EVENT)
@@ -49,12 +52,12 @@ async def test_a_failed_query_fails_its_group_only():
         error = exc
     ok = await queries.get(EVENT)
     assert isinstance(error, ConnectionError) and ok.watermark == {} and queries.waiting == {}
-    assert ok.frame == b'{"type":"subscribed","eventId":"%s","snapshot":[]}' % EVENT.encode()
+    assert ok.frame == EMPTY
 
 
 async def test_queries_of_an_event_whose_positions_did_not_move_share_one_watermark():
     async def fetch(event_id):
-        return '{"deviceId":"d1"}', [("d1", T0)]
+        return FRAME, [("d1", T0)]
 
     queries = SnapshotQueries(fetch)
     first = await queries.get(EVENT)

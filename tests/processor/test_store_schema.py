@@ -8,15 +8,8 @@ from typing import Any
 
 import pytest
 
-from processor.store import (
-    COLUMNS_SQL,
-    LATEST_TRIGGERS,
-    REQUIRED_SCHEMA,
-    TRIGGERS_SQL,
-    UNIQUE_KEY_SQL,
-    SchemaError,
-    Store,
-)
+from processor.store import SchemaError, Store
+from processor.store_sql import COLUMNS_SQL, LATEST_TRIGGERS, REQUIRED_SCHEMA, TRIGGERS_SQL, UNIQUE_KEY_SQL
 
 CORRECTION_TRIGGERS = [("positions", "live_corrections_faulty"), ("entry_devices", "live_corrections_entry_devices"),
                        ("entries", "live_corrections_entries")]
