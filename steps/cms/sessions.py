@@ -71,7 +71,7 @@ def step_cms_untouched(context: StepContext) -> None:
     assert_that([str(request) for request in seen], equal_to([]))
 
 
-# -- the CMS as it really answers (features/cms.feature) ------------------------------------------------------
+# -- the CMS as it really answers (features/03_cms.feature) ------------------------------------------------------
 
 @when("the CMS changes the secret it signs sessions with")
 def step_rotate_secret(context: StepContext) -> None:
