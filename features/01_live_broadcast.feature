@@ -5,7 +5,7 @@ Feature: Live broadcast of the cars' positions
 
   Background:
     Given the organisation "Albanian Rally Club" runs the event "Rally of Tirana"
-    And the "Rally of Tirana" has these entries:
+    And the "Rally of Tirana" has these cars:
       | car | crew             | trackers             |
       | #7  | Hoxha / Dervishi | tracker-A, tracker-D |
       | #12 | Leka / Marku     | tracker-B, tracker-C |
@@ -34,9 +34,9 @@ Feature: Live broadcast of the cars' positions
 
   @auth
   Scenario: A visitor who is not signed in cannot open the live channel
-    When a visitor who is not signed in opens the live channel
-    Then the visitor is turned away as not signed in
-    And the CMS was not asked about the visitor
+    When a fan who is not signed in connects to the live map
+    Then the fan is turned away as not signed in
+    And the CMS was not asked about the fan
 
   @forbidden
   Scenario: A fan of another organisation may not watch the event
@@ -143,7 +143,7 @@ Feature: Live broadcast of the cars' positions
   @grouped-delivery
   Scenario: A fan following two events gets the positions of a catch-up event by event, each event's in time order
     Given the organisation "Kosovo Motorsport" runs the event "Rally of Prishtina"
-    And the "Rally of Prishtina" has these entries:
+    And the "Rally of Prishtina" has these cars:
       | car | crew            | trackers  |
       | #3  | Berisha / Gashi | tracker-P |
     And Alice may watch the "Rally of Prishtina"

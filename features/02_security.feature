@@ -7,7 +7,7 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
 
   Background:
     Given the organisation "Albanian Rally Club" runs the event "Rally of Tirana"
-    And the "Rally of Tirana" has these entries:
+    And the "Rally of Tirana" has these cars:
       | car | crew             | trackers  |
       | #7  | Hoxha / Dervishi | tracker-A |
     And Alice may watch the "Rally of Tirana"
@@ -15,8 +15,8 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
 
   @unknown-cookie
   Scenario Outline: A visitor with a session the CMS does not accept is turned away
-    When a visitor with <session> opens the live channel
-    Then the visitor is turned away as not signed in
+    When a fan with <session> connects to the live map
+    Then the fan is turned away as not signed in
     And the service counts one refusal of a session the CMS does not know
 
     Examples:
@@ -26,15 +26,15 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
 
   @hijacking
   Scenario: Another web site cannot open the live channel with a fan's session
-    When Alice's browser opens the live channel from the web site "https://evil.example.test"
+    When Alice's browser connects to the live map from the web site "https://evil.example.test"
     Then Alice is turned away as coming from a foreign web site
     And the CMS was not asked about Alice
     And the service counts one refusal of a foreign web site
 
   @refusal-order
   Scenario Outline: A visitor with several things wrong is turned away for the first of them
-    When a visitor who is not signed in opens the live channel <how>
-    Then the visitor is turned away <why>
+    When a fan who is not signed in connects to the live map <how>
+    Then the fan is turned away <why>
     And the service counts one refusal of <counted>
 
     Examples:
@@ -42,11 +42,11 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
       | from the web site "https://evil.example.test"                                 | as coming from a foreign web site                    | a foreign web site                                 |
       | from the web site "https://evil.example.test" in a language it does not speak | as coming from a foreign web site                    | a foreign web site                                 |
       | from our web site in a language it does not speak                             | for asking for a language the channel does not speak | a request in a language the channel does not speak |
-      | from our web site                                                             | as not signed in                                     | a visitor who is not signed in                     |
+      | from our web site                                                             | as not signed in                                     | a fan who is not signed in                     |
 
   @malformed-messages
   Scenario Outline: A malformed message is answered with an error and the channel stays usable
-    Given Alice has the live channel open
+    Given Alice is connected to the live map
     When Alice sends the malformed message "<message>"
     Then Alice is told the message was malformed
     And Alice can still open the live map of the "Rally of Tirana"
@@ -63,7 +63,7 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
   @hostile-ids
   Scenario Outline: A hostile event id never reaches the CMS or the database
     Given a service whose conversation with the database is overheard
-    And Alice has the live channel of that service open
+    And Alice is connected to that service
     When Alice asks to follow the event <event id>
     Then Alice is told the message was malformed
     And Alice can still open the live map of the "Rally of Tirana"
@@ -88,7 +88,7 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
   @frame-limit
   Scenario: A service set up for shorter messages cuts a fan off at its own limit
     Given a service that accepts messages of at most 1024 characters
-    And Alice has the live channel of that service open
+    And Alice is connected to that service
     When Alice sends a message of 1024 characters
     Then Alice is told the message was malformed
     When Alice sends a message of 1025 characters
@@ -106,7 +106,7 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
   @subscribe-rate
   Scenario Outline: A fan's requests beyond the rate the service allows are refused at once and cost the CMS nothing
     Given a service that <allows>
-    And Alice has the live channel of that service open
+    And Alice is connected to that service
     When Alice asks to follow 500 different events in one burst
     Then Alice gets an answer to each request, most of them asking her to slow down
     And about <rate> of Alice's requests a second were let through, after a first burst of twice that
@@ -131,16 +131,16 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
   @secrets
   Scenario: Session cookies never appear in the Processor's logs
     Given Alice has the live map of the "Rally of Tirana" open
-    And a visitor with a made-up session cookie has been turned away
-    And Carol has been turned away when opening the live channel from the web site "https://evil.example.test"
+    And a fan with a made-up session cookie has been turned away
+    And Carol has been turned away when connecting to the live map from the web site "https://evil.example.test"
     When the CMS revokes Alice's session
     And Alice opens the live map of the "Rally of Tirana"
     Then Alice is disconnected because her session has ended
-    And no session cookie of this scenario appears in any Processor log
+    And no session cookie of this scenario appears in any service's log
 
   @origin-lookalike
   Scenario: A web site whose address only begins like ours is turned away like any other
-    When Alice's browser opens the live channel from the web site "https://live.example.test.evil.example"
+    When Alice's browser connects to the live map from the web site "https://live.example.test.evil.example"
     Then Alice is turned away as coming from a foreign web site
     And the CMS was not asked about Alice
 
@@ -166,6 +166,6 @@ Feature: Only signed-in fans reach the live map, and no visitor can harm it
   @cms-unreachable
   Scenario: A service that cannot reach the CMS at all turns fans away for now, and at once
     Given a service whose CMS cannot be reached at all
-    When Alice tries to open the live channel of that service
+    When Alice tries to connect to that service
     Then Alice is turned away within 3 seconds, as signing in is unavailable for now
     And the service counts one refusal of a CMS outage

@@ -17,7 +17,7 @@ Feature: Fans get the right answer whatever the CMS says about them
     When the CMS changes the secret it signs sessions with
     And Alice opens the live map of the "Rally of Tirana"
     Then Alice is asked to sign in again and disconnected
-    When Alice opens the live channel again
+    When Alice connects to the live map again
     Then Alice is turned away until she signs in again
 
   @session-expired
@@ -26,19 +26,19 @@ Feature: Fans get the right answer whatever the CMS says about them
     When Alice's session expires
     And Alice opens the live map of the "Rally of Tirana"
     Then Alice is asked to sign in again and disconnected
-    When Alice opens the live channel again
+    When Alice connects to the live map again
     Then Alice is turned away until she signs in again
 
   @share-link
   Scenario: A visitor who came through a share link is turned away as not signed in, and no outage is counted
-    When a visitor with a share link of the CMS opens the live channel
-    Then the visitor is turned away as not signed in
+    When a fan with a share link of the CMS connects to the live map
+    Then the fan is turned away as not signed in
     And the refusal is counted as a share link, not as a CMS outage
 
   @plain-sign-in
   Scenario Outline: A visitor the CMS turns away without saying why is asked to sign in, not told of an outage
     Given the CMS turns Alice away <how>
-    When Alice tries to open the live channel
+    When Alice tries to connect to the live map
     And the page of our web site asks why Alice would be turned away
     Then Alice is turned away until she signs in again
     And the page learns that Alice must sign in
@@ -67,11 +67,11 @@ Feature: Fans get the right answer whatever the CMS says about them
 
   @cms-rate-limited
   Scenario: While the CMS is limiting requests, fans are asked to try again shortly, and get in once it passes
-    Given Alice has the live channel open
+    Given Alice is connected to the live map
     And the CMS is limiting requests and has none left for now
     When Alice opens the live map of the "Rally of Tirana"
     Then Alice is told to try again in a moment
-    When Carol tries to open the live channel
+    When Carol tries to connect to the live map
     Then Carol is turned away for now and told to try again in a moment
     And the service has counted both refusals as the CMS limiting requests, not as a CMS outage
     When the CMS limit passes
@@ -81,7 +81,7 @@ Feature: Fans get the right answer whatever the CMS says about them
   @cms-retry
   Scenario Outline: A fan the CMS asks to wait is checked again only if an answer can still come in time
     Given the live map is served by a service of this scenario's own
-    And Alice has the live channel open
+    And Alice is connected to the live map
     And the CMS allows no more requests for the next <wait>, and after that <then>
     When Alice opens the live map of the "Rally of Tirana"
     Then Alice <is answered>
@@ -96,12 +96,12 @@ Feature: Fans get the right answer whatever the CMS says about them
   @cms-hold
   Scenario: While the CMS is known to refuse requests for longer than fans can wait, they are turned away without asking it
     Given the live map is served by a service of this scenario's own
-    And Alice has the live channel open
+    And Alice is connected to the live map
     And the CMS allows no more requests for the next 5 seconds, and after that answers as usual
     When Alice opens the live map of the "Rally of Tirana"
     Then Alice is told within 3 seconds to try again in a moment
     And the CMS was asked once whether Alice may watch the "Rally of Tirana"
-    When Carol tries to open the live channel
+    When Carol tries to connect to the live map
     Then Carol is turned away for now without the CMS being asked
 
   @cms-crowd
@@ -118,7 +118,7 @@ Feature: Fans get the right answer whatever the CMS says about them
     Given the live map is served by a service of this scenario's own
     And the CMS allows 2 requests a second and answers each after a quarter of a second
     And the CMS has no requests left in its current window
-    And Alice has the live channel open
+    And Alice is connected to the live map
     When the CMS limit passes
     Then for 10 seconds after its last refusal, the service asks the CMS about fans arriving together a few at a time, and about all of them at once from then on
 
@@ -131,7 +131,7 @@ Feature: Fans get the right answer whatever the CMS says about them
 
   @cms-down-while-watching
   Scenario Outline: A fan already watching is told at once when the CMS fails, and gets in once it is back
-    Given Alice has the live channel open
+    Given Alice is connected to the live map
     And the CMS is down and <how it fails>
     When Alice opens the live map of the "Rally of Tirana"
     Then Alice is told within 3 seconds that the live map is unavailable for now
@@ -150,7 +150,7 @@ Feature: Fans get the right answer whatever the CMS says about them
   Scenario Outline: The service gives a silent CMS the time it is set to give, then turns the fan away
     Given <the service>
     And the CMS is down and does not answer at all
-    When Alice tries to open the live channel
+    When Alice tries to connect to the live map
     Then Alice is turned away between <at least> and <less than> seconds after trying, because signing in is unavailable
 
     Examples:
@@ -161,7 +161,7 @@ Feature: Fans get the right answer whatever the CMS says about them
   @nameless-session
   Scenario: A visitor the CMS calls signed in without saying who they are is not let in
     Given the CMS says Dave is signed in but does not say who he is
-    When Dave tries to open the live channel
+    When Dave tries to connect to the live map
     Then Dave is turned away because signing in is unavailable
 
   @no-shared-answers

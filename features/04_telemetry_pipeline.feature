@@ -7,7 +7,7 @@ Feature: From the trackers to the database and the live map
 
   Background:
     Given the organisation "Albanian Rally Club" runs the event "Rally of Tirana"
-    And the "Rally of Tirana" has these entries:
+    And the "Rally of Tirana" has these cars:
       | car | crew             | trackers             |
       | #7  | Hoxha / Dervishi | tracker-A, tracker-D |
       | #12 | Leka / Marku     | tracker-B, tracker-C |
@@ -116,7 +116,7 @@ Feature: From the trackers to the database and the live map
   @event-isolation
   Scenario: Fans see only the positions of the events they follow
     Given the organisation "Kosovo Motorsport" runs the event "Rally of Prishtina"
-    And the "Rally of Prishtina" has these entries:
+    And the "Rally of Prishtina" has these cars:
       | car | crew            | trackers  |
       | #3  | Berisha / Gashi | tracker-P |
     And Alice may watch the "Rally of Prishtina"
@@ -132,7 +132,7 @@ Feature: From the trackers to the database and the live map
   @unfollow
   Scenario: A fan who stops following one event keeps following the others
     Given the organisation "Kosovo Motorsport" runs the event "Rally of Prishtina"
-    And the "Rally of Prishtina" has these entries:
+    And the "Rally of Prishtina" has these cars:
       | car | crew            | trackers  |
       | #3  | Berisha / Gashi | tracker-P |
     And Alice may watch the "Rally of Prishtina"
@@ -241,7 +241,7 @@ Feature: From the trackers to the database and the live map
     Given Alice has the live map of the "Rally of Tirana" open
     And the database stalls and stores nothing for now
     When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
-    And the Processor is storing it
+    And the service is storing it
     Then Alice gets no new position of tracker-A
     When tracker-A sends the positions it could not send before, all at once and out of order:
       | time (UTC)          | latitude | longitude |

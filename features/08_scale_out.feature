@@ -6,7 +6,7 @@ Feature: Several Processors share the work
 
   Background:
     Given the organisation "Albanian Rally Club" runs the event "Rally of Tirana"
-    And the "Rally of Tirana" has these entries:
+    And the "Rally of Tirana" has these cars:
       | car | crew             | trackers             |
       | #7  | Hoxha / Dervishi | tracker-A, tracker-B |
       | #12 | Leka / Marku     | tracker-C, tracker-D |
@@ -68,7 +68,7 @@ Feature: Several Processors share the work
     And Processor north stores the reports of one telemetry stream, and Processor south serves fans from the same stream over a slow link to the database
     And Carol follows the "Rally of Tirana" through Processor south
     And Alice has the live channel of Processor south open
-    When Alice opens the live map of the "Rally of Tirana", whose snapshot is read but held up on its way to Processor south while these positions are stored and sent out to Carol:
+    When Alice opens the live map of the "Rally of Tirana", whose fresh map is read but held up on its way to Processor south while these positions are stored and sent out to Carol:
       | tracker   | time (UTC)          | latitude | longitude |
       | tracker-A | 2026-05-02 11:02:00 | 41.3290  | 19.8210   |
       | tracker-C | 2026-05-02 11:02:30 | 41.3310  | 19.8260   |
@@ -79,7 +79,7 @@ Feature: Several Processors share the work
   @live-channel
   Scenario: Services tell each other what they stored, in numbered messages, each in time order
     Given the organisation "Kosovo Motorsport" runs the event "Rally of Prishtina"
-    And the "Rally of Prishtina" has these entries:
+    And the "Rally of Prishtina" has these cars:
       | car | crew            | trackers  |
       | #3  | Berisha / Gashi | tracker-A |
     And the service in the north hall stores the trackers' reports, and the service in the south hall only serves fans

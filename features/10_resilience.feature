@@ -6,7 +6,7 @@ Feature: The live map survives trouble in the services around it
 
   Background:
     Given the organisation "Albanian Rally Club" runs the event "Rally of Tirana"
-    And the "Rally of Tirana" has these entries:
+    And the "Rally of Tirana" has these cars:
       | car | crew             | trackers  |
       | #7  | Hoxha / Dervishi | tracker-A |
     And Alice may watch the "Rally of Tirana"
@@ -15,7 +15,7 @@ Feature: The live map survives trouble in the services around it
   @cms-down
   Scenario Outline: While the CMS is down, fans are told at once; when it is back, they get in
     Given the CMS is down and <how it fails>
-    When Alice tries to open the live channel
+    When Alice tries to connect to the live map
     Then Alice is turned away within 3 seconds because signing in is unavailable
     And the service has counted the refusal as a CMS outage
     When the CMS is back
@@ -29,14 +29,14 @@ Feature: The live map survives trouble in the services around it
 
   @postgres-outage @needs-service-control
   Scenario: Positions reported while the database is down are stored once it is back
-    Given Alice has the live channel open
+    Given Alice is connected to the live map
     When the database goes down
     And tracker-A reports 5 positions meanwhile
     And Alice opens the live map of the "Rally of Tirana"
-    Then the Processor reports the database as down
+    Then the service reports the database as down
     And Alice is told the live map is unavailable for now
     When the database is back
-    Then the Processor is healthy again
+    Then the service is healthy again
     And each of the 5 positions is stored exactly once
     And Alice can still open the live map of the "Rally of Tirana"
 
@@ -44,9 +44,9 @@ Feature: The live map survives trouble in the services around it
   Scenario: After Redis restarts empty, new positions reach the fans again
     Given Alice has the live map of the "Rally of Tirana" open
     When Redis goes down
-    Then the Processor reports Redis as down
+    Then the service reports Redis as down
     When Redis is back, empty
-    Then the Processor is healthy again
+    Then the service is healthy again
     When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
     Then Alice sees tracker-A move to 41.3290, 19.8210 within 10 seconds
 
@@ -54,10 +54,10 @@ Feature: The live map survives trouble in the services around it
   Scenario: Redis freezing for a while does not hang the Processor
     Given Alice has the live map of the "Rally of Tirana" open
     When Redis freezes
-    Then the Processor reports Redis as down
-    And the Processor reports that no positions are coming in, instead of waiting forever
+    Then the service reports Redis as down
+    And the service reports that no positions are coming in, instead of waiting forever
     When Redis thaws
-    Then the Processor is healthy again
+    Then the service is healthy again
     When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
     Then Alice sees tracker-A move to 41.3290, 19.8210 within 10 seconds
 

@@ -35,14 +35,14 @@ def that_service(context: StepContext) -> ProcessorProcess:
     return that_service_of(context.world)
 
 
-@when("a visitor who is not signed in opens the live channel {how}")
+@when("a fan who is not signed in connects to the live map {how}")
 def step_visitor_with_problems(context: StepContext, how: str) -> None:
     """``how``: ``from the web site "<origin>"`` and/or ``in a language it does not speak`` (a sub-protocol), or
     ``from our web site`` (the allowed origin)."""
     site = FROM_SITE.search(how)
     origin = site["origin"] if site else "https://live.example.test" if "our web site" in how else None
     subprotocols = [A_LANGUAGE] if IN_A_LANGUAGE in how else None
-    assert origin or subprotocols, f"nothing said about how the visitor opens the live channel: {how!r}"
+    assert origin or subprotocols, f"nothing said about how the visitor connects to the live map: {how!r}"
     world = context.world
     viewer = world.viewers["the visitor"] = Viewer("the visitor", None)
     context.suite.run(count_from_now(world))
@@ -63,14 +63,14 @@ def step_counted(context: StepContext, kind: str) -> None:
 
 # -- that service ------------------------------------------------------------------------------------------
 
-@given("{person} has the live channel of that service open")
+@given("{person} is connected to that service")
 def step_channel_of_that_service(context: StepContext, person: str) -> None:
     viewer = context.suite.run(context.world.connect(person, processor=that_service(context)))
     assert_that(viewer.refusal, none(), f"{person}'s connection was refused")
     context.world.stub_mark = len(context.suite.stub.requests)  # what the CMS is asked from here on
 
 
-@when("{person} tries to open the live channel of that service")
+@when("{person} tries to connect to that service")
 def step_try_that_service(context: StepContext, person: str) -> None:
     process = that_service(context)
     context.suite.run(count_from_now(context.world, process))

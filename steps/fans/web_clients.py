@@ -71,13 +71,13 @@ def step_processor_allowing(context: StepContext, name: str, entry: str) -> None
     instances_of(context.world).start(name, PROCESSOR_ALLOWED_ORIGINS=entry)
 
 
-@when('{person}\'s browser opens the live channel of Processor {name} from the web site "{origin}"')
+@when('{person}\'s browser connects to the live map of Processor {name} from the web site "{origin}"')
 def step_open_on(context: StepContext, person: str, name: str, origin: str) -> None:
     process = context.world.state(ScenarioInstances).instance(name).process
     context.suite.run(context.world.connect(person, origin=origin, processor=process))
 
 
-@when('{person}\'s page on our web site opens the live channel asking for the sub-protocol "{protocol}"')
+@when('{person}\'s page on our web site connects to the live map asking it to speak "{protocol}"')
 def step_open_with_subprotocol(context: StepContext, person: str, protocol: str) -> None:
     world = context.world
     world.stub_mark = len(context.suite.stub.requests)
@@ -85,7 +85,7 @@ def step_open_with_subprotocol(context: StepContext, person: str, protocol: str)
     context.suite.run(viewer.connect(context.suite.processor.live_url, origin=OUR_SITE, subprotocols=[protocol]))
 
 
-@when("{person}'s page on our web site opens the live channel")
+@when("{person}'s page on our web site connects to the live map")
 def step_open_from_our_site(context: StepContext, person: str) -> None:
     """As a browser does: with our site's ``Origin``, offering compression (``permessage-deflate``)."""
     world = context.world
@@ -105,7 +105,7 @@ def step_can_watch(context: StepContext, person: str, event: str) -> None:
     assert_that(answer, has_entries(type="subscribed"), f"{person} could not open the map of {event}")
 
 
-@then("the live channel sends {person}'s page its messages uncompressed, though the page offered compression")
+@then("the live map sends {person}'s page its messages uncompressed, though the page offered compression")
 def step_uncompressed(context: StepContext, person: str) -> None:
     """No ``Sec-WebSocket-Extensions`` in the answer to an upgrade that offered ``permessage-deflate``."""
     connection = context.world.viewer(person).connection
@@ -114,7 +114,7 @@ def step_uncompressed(context: StepContext, person: str) -> None:
     assert_that(extensions, none(), "extensions the live channel agreed to")
 
 
-@then("{person} is turned away because the live channel speaks no sub-protocol")
+@then("{person} is turned away because the live map speaks no other language")
 def step_refused_subprotocol(context: StepContext, person: str) -> None:
     viewer = context.world.viewer(person)
     assert_refused(viewer, 400)
@@ -208,7 +208,7 @@ def step_session_counted(context: StepContext, kind: str) -> None:
     assert_that(counted, equal_to(expected), "processor_auth_failures_total reasons that rose for the page's question")
 
 
-@then("{person}'s live channel, opened from that page, gives the same reason and is counted the same way")
+@then("{person}'s connection to the live map, made from that page, gives the same reason and is counted the same way")
 def step_same_as_upgrade(context: StepContext, person: str) -> None:
     """The upgrade with the same cookie and ``Origin``: refused with the status and the plain-text reason the page
     read (accepted if the page learnt "signed in"), and counted under the same reason."""
@@ -284,7 +284,7 @@ def step_other_answer(context: StepContext, answer: str) -> None:
 
 # -- web sites allowed, or not, by a service of the scenario's own ---------------------------------------------
 
-@when('{person}\'s browser opens the live channel of that service from the web site "{origin}"')
+@when('{person}\'s browser connects to that service from the web site "{origin}"')
 def step_open_on_that_service(context: StepContext, person: str, origin: str) -> None:
     context.suite.run(context.world.connect(person, origin=origin, processor=that_service(context)))
 

@@ -82,7 +82,7 @@ def step_redis_freezes(context: StepContext) -> None:
     _outage(context).down_at = time.monotonic()
 
 
-@then("the Processor reports that no positions are coming in, instead of waiting forever")
+@then("the service reports that no positions are coming in, instead of waiting forever")
 def step_reads_give_up(context: StepContext) -> None:
     """A read blocked on a frozen Redis must end at the Processor's socket timeout (5 s by default): /healthz
     then shows the consumer stopped, retrying."""
@@ -107,7 +107,7 @@ def step_service_back(context: StepContext, service: str) -> None:
     _outage(context).back_at = time.monotonic()
 
 
-@then("the Processor reports {service} as down")
+@then("the service reports {service} as down")
 def step_reported_down(context: StepContext, service: str) -> None:
     key = SERVICE_NAMES[service]
 
@@ -116,7 +116,7 @@ def step_reported_down(context: StepContext, service: str) -> None:
     print(f"/healthz {status} {body} {_since(_outage(context).down_at):.2f} s after {key} went down")
 
 
-@then("the Processor is healthy again")
+@then("the service is healthy again")
 def step_healthy_again(context: StepContext) -> None:
     seconds = context.suite.run(main_processor_healthy(context.suite), timeout=STEP + SETTLE)
     print(f"healthy again {_since(_outage(context).back_at):.2f} s after the restart (waited {seconds:.2f} s)")
