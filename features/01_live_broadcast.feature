@@ -33,7 +33,7 @@ Feature: Live broadcast of the cars' positions
       | tracker-B | 2026-05-02 11:00:30 | 41.3300  | 19.8250   |
 
   @auth
-  Scenario: A visitor who is not signed in cannot open the live channel
+  Scenario: A fan who is not signed in cannot connect to the live map
     When a fan who is not signed in connects to the live map
     Then the fan is turned away as not signed in
     And the CMS was not asked about the fan
@@ -41,7 +41,7 @@ Feature: Live broadcast of the cars' positions
   @forbidden
   Scenario: A fan of another organisation may not watch the event
     Given Bob is signed in for the organisation "Kosovo Motorsport" only
-    When Bob opens the live map of the "Rally of Tirana"
+    When Bob tries to open the live map of the "Rally of Tirana"
     Then Bob is told that watching the "Rally of Tirana" is forbidden
 
   @fanout

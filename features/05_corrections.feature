@@ -88,7 +88,7 @@ Feature: Race control's corrections reach the live map at once
       | tracker-D | fitted to   | 41.3310  | 19.8230   |
 
   @fitted-mid-rally
-  Scenario: A tracker fitted to a car mid-rally shows that car from its next position on
+  Scenario: A tracker fitted to a car during the rally is shown on the map from its next position on
     Given Carol may watch the "Rally of Tirana"
     And Alice has the live map of the "Rally of Tirana" open
     When tracker-C is fitted to car #12
@@ -206,7 +206,7 @@ Feature: Race control's corrections reach the live map at once
       | the position of tracker-A at 2026-05-02 11:01:00 is faulty |
 
   @unreadable-announcement
-  Scenario: An announcement the Processor cannot read is counted, written once in its log, and changes nothing
+  Scenario: An announcement the service cannot read is counted, written once in its log, and changes nothing
     Given Alice has the live map of the "Rally of Tirana" open
     When the database announces something the service cannot read
     And race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty

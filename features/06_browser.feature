@@ -45,7 +45,7 @@ Feature: Fans follow the rally live in their web browser
     Then Alice's browser shows the live map
 
   @browser-foreign-site
-  Scenario: A page of another web site cannot open the live channel with a fan's cookie
+  Scenario: A page of another web site cannot connect to the live map with a fan's cookie
     Given Alice has signed in on our web site
     When Alice opens the live map of the "Rally of Tirana" on another web site
     Then Alice's page says "This page may not show the live map."

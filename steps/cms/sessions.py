@@ -56,12 +56,12 @@ def step_other_organisation(context: StepContext, person: str, organisation: str
 
 @when("a fan who is not signed in connects to the live map")
 def step_anonymous(context: StepContext) -> None:
-    context.suite.run(context.world.connect("the visitor", signed_in=False))
+    context.suite.run(context.world.connect("the fan", signed_in=False))
 
 
 @then("the fan is turned away as not signed in")
 def step_refused(context: StepContext) -> None:
-    viewer = context.world.viewer("the visitor")
+    viewer = context.world.viewer("the fan")
     assert_refused(viewer, 401)
 
 
@@ -105,9 +105,9 @@ def step_refused_until_signed_in(context: StepContext, person: str) -> None:
 
 @when("a fan with a share link of the CMS connects to the live map")
 def step_share_link(context: StepContext) -> None:
-    add_visitor(context.world, "the visitor", context.suite.stub.share_session())
+    add_visitor(context.world, "the fan", context.suite.stub.share_session())
     _sessions(context).baseline = context.suite.run(context.world.metrics())
-    context.suite.run(context.world.connect("the visitor"))
+    context.suite.run(context.world.connect("the fan"))
 
 
 @then("the refusal is counted as a share link, not as a CMS outage")

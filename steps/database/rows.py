@@ -122,7 +122,7 @@ def step_each_stored_once(context: StepContext) -> None:
         _stored_once(context, row["tracker"], parse_time(row["time (UTC)"]))
 
 
-@then("each of the {count:d} positions is stored exactly once")
+@then("each of the {count:Count} positions is stored exactly once")
 def step_burst_stored_once(context: StepContext, count: int) -> None:
     """Count in the database itself: one row per report, none missing, none extra (besides the positions the
     scenario recorded itself), each from its own entry."""

@@ -40,7 +40,7 @@ MALFORMED: dict[str, str | bytes] = {
     # a well-formed request, sent as binary: an implementation that decoded binary messages would follow it
     "a message that is not text": json.dumps({"type": "subscribe",
                                               "eventId": "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"}).encode(),
-    "a message of the largest size the channel accepts": sized_request(MAX_MESSAGE_BYTES),
+    "a message of the largest size the live map accepts": sized_request(MAX_MESSAGE_BYTES),
 }
 
 #: Hostile event ids: each must be refused before the CMS or the database is asked about it.
@@ -88,8 +88,8 @@ def _cookies_seen(context: StepContext) -> list[str]:
 
 def _connect_visitor_with(context: StepContext, cookie: str) -> Viewer:
     _hostile(context).made_up_cookies.append(cookie)
-    viewer = Viewer("the visitor", cookie)
-    context.world.viewers["the visitor"] = viewer
+    viewer = Viewer("the fan", cookie)
+    context.world.viewers["the fan"] = viewer
     context.suite.run(count_from_now(context.world))
     context.suite.run(viewer.connect(context.suite.processor.live_url))
     return viewer
@@ -116,14 +116,14 @@ def step_made_up_cookie_refused(context: StepContext) -> None:
     assert_refused(viewer, 401)
 
 
-@when('{person}\'s browser connects to the live map from the web site "{origin}"')
+@when('{person}\'s browser connects to the live map from the web site "{origin:Site}"')
 def step_foreign_origin(context: StepContext, person: str, origin: str) -> None:
     context.world.stub_mark = len(context.suite.stub.requests)
     context.suite.run(count_from_now(context.world))
     context.suite.run(context.world.connect(person, origin=origin))
 
 
-@given('{person} has been turned away when connecting to the live map from the web site "{origin}"')
+@given('{person} has been turned away when connecting to the live map from the web site "{origin:Site}"')
 def step_foreign_origin_refused(context: StepContext, person: str, origin: str) -> None:
     viewer = context.suite.run(context.world.connect(person, origin=origin))
     assert_refused(viewer, 403)
@@ -208,7 +208,7 @@ def step_cms_only_event(context: StepContext, event: str) -> None:
         assert_that(carrying, equal_to([]), "CMS requests carrying the hostile id")
 
 
-@when("{person} sends a message larger than the live channel accepts")
+@when("{person} sends a message larger than the live map accepts")
 def step_oversized(context: StepContext, person: str) -> None:
     viewer = context.world.viewer(person)
     frame = sized_request(MAX_MESSAGE_BYTES + 1)  # one byte more than the largest accepted
@@ -243,7 +243,7 @@ def step_db_only_event(context: StepContext, event: str) -> None:
     assert_that(hostile.encode() in heard, equal_to(False), "the database heard the hostile id")
 
 
-@when("{person} sends a message of {size:d} characters")
+@when("{person} sends a message of {size:Count} characters")
 def step_sized(context: StepContext, person: str, size: int) -> None:
     """Sends a request whose event id is no id, ``size`` bytes in all; the answer is an error, or none at all
     if the connection is cut for it (the steps after say which was right)."""

@@ -5,7 +5,6 @@ they run everywhere and pin down the details a browser hides."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -16,11 +15,10 @@ from support.clock import ANSWER, SETTLE, within
 from support.fans.browser_session import SessionAnswer, ask_session
 from support.fans.matchers import assert_refused
 from support.fans.viewer import Viewer
-from support.processes.instances import ScenarioInstances, instances_of
+from support.processes.instances import THAT_SERVICE, instances_of
 from support.processes.instances import that_service as that_service_of
 from support.processes.processor_process import ProcessorProcess
 from support.processes.refusal_count import metrics_of, reason_of, rises
-from support.processes.refused_start import Refusal, start_refused
 from support.processes.scrape import MetricsSnapshot
 from support.scenario.gherkin import StepContext
 from support.waiting import eventually
@@ -59,22 +57,15 @@ class WebClients:
     counted: dict[str, float] = field(default_factory=dict)
     #: The status and headers of a request for something the service does not offer.
     other: tuple[int, dict[str, str]] | None = None
-    refused_start: Refusal | None = None
 
 
 def that_service(context: StepContext) -> ProcessorProcess:
     return that_service_of(context.world)
 
 
-@given('a Processor {name} whose only allowed web site is written "{entry}"')
-def step_processor_allowing(context: StepContext, name: str, entry: str) -> None:
-    instances_of(context.world).start(name, PROCESSOR_ALLOWED_ORIGINS=entry)
-
-
-@when('{person}\'s browser connects to the live map of Processor {name} from the web site "{origin}"')
-def step_open_on(context: StepContext, person: str, name: str, origin: str) -> None:
-    process = context.world.state(ScenarioInstances).instance(name).process
-    context.suite.run(context.world.connect(person, origin=origin, processor=process))
+@given('a service whose only allowed web site is written "{entry}"')
+def step_processor_allowing(context: StepContext, entry: str) -> None:
+    instances_of(context.world).start(THAT_SERVICE, PROCESSOR_ALLOWED_ORIGINS=entry)
 
 
 @when('{person}\'s page on our web site connects to the live map asking it to speak "{protocol}"')
@@ -284,7 +275,7 @@ def step_other_answer(context: StepContext, answer: str) -> None:
 
 # -- web sites allowed, or not, by a service of the scenario's own ---------------------------------------------
 
-@when('{person}\'s browser connects to that service from the web site "{origin}"')
+@when('{person}\'s browser connects to that service from the web site "{origin:Site}"')
 def step_open_on_that_service(context: StepContext, person: str, origin: str) -> None:
     context.suite.run(context.world.connect(person, origin=origin, processor=that_service(context)))
 
@@ -315,19 +306,3 @@ def step_warned_once(context: StepContext) -> None:
     warnings = [line for line in log.splitlines() if " WARNING " in line]
     about = [line for line in warnings if "*" in line or "origin" in line.lower()]
     assert_that(len(about), equal_to(1), f"warnings about the allowed web sites in its log: {warnings}")
-
-
-@when('a service is started with its allowed web sites written "{entry}"')
-def step_start_misconfigured(context: StepContext, entry: str) -> None:
-    context.world.state(WebClients, WebClients).refused_start = start_refused(
-        context.suite, f"misconfigured-{secrets.token_hex(3)}", PROCESSOR_ALLOWED_ORIGINS=entry)
-
-
-@then("it stops at once, naming the setting of allowed web sites")
-def step_stopped_naming(context: StepContext) -> None:
-    """Exit status 2 (docs/processor.md, section 1), and its words name the variable."""
-    refused = context.world.state(WebClients, WebClients).refused_start
-    assert refused is not None, "no service was started with a bad setting in this scenario"
-    assert_that(refused.status, equal_to(2), f"exit status; it said:\n{refused.output}")
-    assert_that("PROCESSOR_ALLOWED_ORIGINS" in refused.output, equal_to(True),
-                f"it did not name the variable; it said:\n{refused.output}")

@@ -122,7 +122,8 @@ def step_flag_held(context: StepContext, tracker: str, time: datetime) -> None:
     context.suite.run(held_query(service, context.world.db, "correction"))
 
 
-@when('{person} opens the live map of the "{event}" through the second service, and its fresh map is held up on its way')
+@when('{person} opens the live map of the "{event}" through the second service, and its fresh map is held up on '
+      'its way')
 def step_open_held(context: StepContext, person: str, event: str) -> None:
     """The snapshot query runs on the server (so it is read before anything the scenario changes next); its
     answer waits in the link while the map is loading."""
