@@ -127,10 +127,10 @@ Feature: Live broadcast of the cars' positions
       | tracker-S | 2026-05-02 11:00:10 | 41.3250  | 19.8150   |
       | tracker-T | 2026-05-02 11:00:20 | 41.3260  | 19.8160   |
     When Alice opens the live map of the "Rally of Tirana"
-    Then Alice sees tracker-S and tracker-T on the map once each, on their car with the lowest entry id
+    Then Alice sees tracker-S and tracker-T on the map once each, on the one of their cars entered first
     When tracker-S reports the position 41.3350, 19.8350 at 2026-05-02 11:02:00
     And tracker-T reports the position 41.3360, 19.8360 at 2026-05-02 11:02:10
-    Then Alice sees tracker-S and tracker-T move once each, on their car with the lowest entry id
+    Then Alice sees tracker-S and tracker-T move once each, on the one of their cars entered first
 
   @own-boundary
   Scenario: A late position moves its car if it is newer than that car's own last one, however new the other cars are

@@ -34,7 +34,7 @@ Feature: Race control's corrections reach the live map at once
     When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty
     Then Alice sees tracker-A go back to 41.3270, 19.8190 within 1 second
     When race control flags the position of tracker-K at 2026-05-02 11:01:00 as faulty
-    Then Bob sees tracker-K go back to 42.6600, 21.1600 within 1 second
+    Then Bob sees tracker-K go back to 42.66, 21.16 within 1 second
     And Bob was told nothing about the "Rally of Tirana"
 
   @all-faulty
@@ -129,7 +129,7 @@ Feature: Race control's corrections reach the live map at once
 
   @correction-overtaken
   Scenario: A correction overtaken by a newer position of the same car never moves the car back
-    Given a service that stores the trackers' reports, and a second service, which takes no reports itself and reaches the database over a link the scenario can hold up or cut
+    Given a service that stores the trackers' reports, and a second service, which takes no reports itself and reaches the database over a line the scenario can hold up or cut
     And Alice has the live map of the "Rally of Tirana" open through the second service
     When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty, while the second service's look-up of it is held up on its way
     And tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:01:05
@@ -141,7 +141,7 @@ Feature: Race control's corrections reach the live map at once
 
   @commit-order
   Scenario: Corrections made one right after the other reach the map in the order race control made them
-    Given a second service, which takes no reports itself and reaches the database over a link the scenario can hold up or cut
+    Given a second service, which takes no reports itself and reaches the database over a line the scenario can hold up or cut
     And Alice has the live map of the "Rally of Tirana" open through the second service
     When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty, while the second service's look-up of it is held up on its way
     And race control clears the flag on the position of tracker-A at 2026-05-02 11:01:00
@@ -150,7 +150,7 @@ Feature: Race control's corrections reach the live map at once
 
   @correction-while-loading
   Scenario: A correction made while a fan's map is still loading waits for the map, then applies to it
-    Given a second service, which takes no reports itself and reaches the database over a link the scenario can hold up or cut
+    Given a second service, which takes no reports itself and reaches the database over a line the scenario can hold up or cut
     And Alice is connected to the second service
     When Alice opens the live map of the "Rally of Tirana" through the second service, and its fresh map is held up on its way
     And race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty, while the second service's look-up of it is held up on its way
@@ -159,7 +159,7 @@ Feature: Race control's corrections reach the live map at once
 
   @stale-correction-while-loading
   Scenario: A correction read before a newer position, reaching a map still loading that shows the newer one, is dropped
-    Given a service that stores the trackers' reports, and a second service, which takes no reports itself and reaches the database over a link the scenario can hold up or cut
+    Given a service that stores the trackers' reports, and a second service, which takes no reports itself and reaches the database over a line the scenario can hold up or cut
     And Alice has the live map of the "Rally of Tirana" open through the second service
     When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty, while the second service's look-up of it is held up on its way
     And Alice stops following the "Rally of Tirana"
@@ -171,7 +171,7 @@ Feature: Race control's corrections reach the live map at once
 
   @missed-corrections
   Scenario Outline: A correction the service missed still reaches the maps already open, without reopening them
-    Given a second service, which takes no reports itself and reaches the database over a link the scenario can hold up or cut
+    Given a second service, which takes no reports itself and reaches the database over a line the scenario can hold up or cut
     And Alice has the live map of the "Rally of Tirana" open through the second service
     When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty while <trouble>
     Then Alice sees tracker-A go back to 41.3270, 19.8190 without reopening her map

@@ -64,10 +64,10 @@ Feature: The live map survives trouble in the services around it
   @silent-link
   Scenario: A service whose link to the trackers' reports goes silent says so in time, answering health checks at once
     Given a service with the default settings, and a second one set to give up on an unanswered read after 2 seconds (a test setting)
-    When the link of both services to the trackers' reports goes silent
+    When the line of both services to the trackers' reports goes silent
     Then within 3 seconds both services report that the trackers' reports cannot be reached, answering every health check within a second
     And the second service reports within 3.5 seconds that no positions are coming in, and the first one between 3.5 and 7 seconds
-    When the link speaks again
+    When the line speaks again
     Then within 1.5 seconds both services report that the trackers' reports can be reached again
     And both services are healthy again
 

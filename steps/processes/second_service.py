@@ -67,14 +67,14 @@ def _start_second(context: StepContext) -> None:
     instances.start(SECOND, group=SECOND_GROUP, PROCESSOR_DATABASE_URL=link.url)
 
 
-@given("a second service, which takes no reports itself and reaches the database over a link the scenario can "
+@given("a second service, which takes no reports itself and reaches the database over a line the scenario can "
        "hold up or cut")
 def step_second(context: StepContext) -> None:
     _start_second(context)
 
 
 @given("a service that stores the trackers' reports, and a second service, which takes no reports itself and "
-       "reaches the database over a link the scenario can hold up or cut")
+       "reaches the database over a line the scenario can hold up or cut")
 def step_storer_and_second(context: StepContext) -> None:
     """Both read the scenario's own stream; only the first is ever handed its reports."""
     instances_of(context.world).start(STORER)
