@@ -87,7 +87,7 @@ def step_cms_back(context: StepContext) -> None:
     _availability(context).back_at = time.monotonic()
 
 
-@when("{person} tries to open the live channel")
+@when("{person} tries to connect to the live map")
 def step_open_channel(context: StepContext, person: str) -> None:
     began = time.monotonic()
     context.suite.run(context.world.connect(person))

@@ -144,7 +144,7 @@ async def _arrive_together(world: World, names: list[str]) -> list[Viewer]:
     return list(await asyncio.gather(*(world.connect(name) for name in names)))
 
 
-@when("{count:d} fans open the live channel at the same moment")
+@when("{count:d} fans connect to the live map at the same moment")
 def step_crowd(context: StepContext, count: int) -> None:
     crowds = _crowds(context)
     crowds.fans = [f"fan {n}" for n in range(1, count + 1)]

@@ -54,24 +54,24 @@ def step_other_organisation(context: StepContext, person: str, organisation: str
     context.world.person(person)  # signed in, but granted nothing of this scenario's events
 
 
-@when("a visitor who is not signed in opens the live channel")
+@when("a fan who is not signed in connects to the live map")
 def step_anonymous(context: StepContext) -> None:
-    context.suite.run(context.world.connect("the visitor", signed_in=False))
+    context.suite.run(context.world.connect("the fan", signed_in=False))
 
 
-@then("the visitor is turned away as not signed in")
+@then("the fan is turned away as not signed in")
 def step_refused(context: StepContext) -> None:
-    viewer = context.world.viewer("the visitor")
+    viewer = context.world.viewer("the fan")
     assert_refused(viewer, 401)
 
 
-@then("the CMS was not asked about the visitor")
+@then("the CMS was not asked about the fan")
 def step_cms_untouched(context: StepContext) -> None:
     seen = context.suite.stub.requests_since(context.world.stub_mark)
     assert_that([str(request) for request in seen], equal_to([]))
 
 
-# -- the CMS as it really answers (features/cms.feature) ------------------------------------------------------
+# -- the CMS as it really answers (features/03_cms.feature) ------------------------------------------------------
 
 @when("the CMS changes the secret it signs sessions with")
 def step_rotate_secret(context: StepContext) -> None:
@@ -91,7 +91,7 @@ def step_sign_in_again(context: StepContext, person: str) -> None:
     assert_that(closed[0], equal_to(1008), f"{person}'s connection ended with {closed}")
 
 
-@when("{person} opens the live channel again")
+@when("{person} connects to the live map again")
 def step_reconnect(context: StepContext, person: str) -> None:
     context.world.viewers.pop(person, None)
     context.suite.run(context.world.connect(person))
@@ -103,11 +103,11 @@ def step_refused_until_signed_in(context: StepContext, person: str) -> None:
     assert_refused(viewer, 401)
 
 
-@when("a visitor with a share link of the CMS opens the live channel")
+@when("a fan with a share link of the CMS connects to the live map")
 def step_share_link(context: StepContext) -> None:
-    add_visitor(context.world, "the visitor", context.suite.stub.share_session())
+    add_visitor(context.world, "the fan", context.suite.stub.share_session())
     _sessions(context).baseline = context.suite.run(context.world.metrics())
-    context.suite.run(context.world.connect("the visitor"))
+    context.suite.run(context.world.connect("the fan"))
 
 
 @then("the refusal is counted as a share link, not as a CMS outage")

@@ -196,7 +196,7 @@ def step_resynced(context: StepContext, person: str) -> None:
     print(f"{person} was sent {len(fresh.get('snapshot') or [])} cars afresh")
 
 
-@then("the Processor has counted the {count:d} corrections it sent to {people:Names}")
+@then("the operator sees the {count:d} corrections the service sent to {people:Names}")
 def step_corrections_counted(context: StepContext, count: int, people: list[str]) -> None:
     """Both counters of docs/processor.md section 6, as deltas since the listener was found listening (no
     correction was sent before: the fans opened their maps after that)."""
@@ -263,7 +263,7 @@ def _wait_listening(context: StepContext, more_reconnects_than: float | None = N
     return reconnects
 
 
-@given("the Processor is listening for race control's corrections")
+@given("the service is listening for race control's corrections")
 def step_listening(context: StepContext) -> None:
     """A positive precondition: after another scenario restarted the database the listener may still be in its
     backoff, and a change made then would reach the map only through the resync that follows."""
@@ -271,12 +271,12 @@ def step_listening(context: StepContext) -> None:
     _race_control(context).baseline = context.suite.run(scrape(context.suite.processor.base_url, _http(context)))
 
 
-@then("the Processor is listening for race control's corrections again")
+@then("the service is listening for race control's corrections again")
 def step_listening_again(context: StepContext) -> None:
     _wait_listening(context, more_reconnects_than=_corrections(context).reconnects_before)
 
 
-@then("the Processor reports that it is not listening for race control's corrections")
+@then("the service reports that it is not listening for race control's corrections")
 def step_not_listening(context: StepContext) -> None:
     async def down() -> tuple[bool, float]:
         up, _ = await _listener(context)

@@ -98,13 +98,13 @@ def step_mistaken_flag(context: StepContext, tracker: str, time: datetime) -> No
                                                         device_id=world.device(tracker))))
 
 
-@when("the database announces something the Processor cannot read")
+@when("the database announces something the service cannot read")
 def step_unreadable(context: StepContext) -> None:
     _before_announcing(context)
     context.suite.run(announce(_pool(context), unreadable()))
 
 
-@then("the Processor has counted {count:d} announcements from the database, {bad:d} of them unreadable")
+@then("the operator sees {count:d} announcements from the database counted, {bad:d} of them unreadable")
 def step_announcements_counted(context: StepContext, count: int, bad: int) -> None:
     """Run after a positive barrier (a later correction reached the fan, so every announcement before it was
     received): the two counters of section 6 rose by exactly this much."""
@@ -122,7 +122,7 @@ def step_announcements_counted(context: StepContext, count: int, bad: int) -> No
     assert_that(seen, equal_to({NOTIFICATIONS: count, BAD_NOTIFICATIONS: bad}), "announcements counted")
 
 
-@then("the Processor's log warns once about an announcement it could not read")
+@then("the service's log warns once about an announcement it could not read")
 def step_logged_once(context: StepContext) -> None:
     """Run after a positive barrier: the log lines written since the announcement, at WARNING or ERROR, are one."""
     since = _race_control(context).log_lines

@@ -27,7 +27,7 @@ def step_event(context: StepContext, organisation: str, event: str) -> None:
     context.suite.run(context.world.add_event(organisation, event))
 
 
-@given('the "{event}" has these entries:')
+@given('the "{event}" has these cars:')
 def step_entries(context: StepContext, event: str) -> None:
     for row in context.table:
         context.suite.run(context.world.add_entry(event, row["car"], row["crew"], _trackers(row["trackers"])))
@@ -122,7 +122,7 @@ def step_each_stored_once(context: StepContext) -> None:
         _stored_once(context, row["tracker"], parse_time(row["time (UTC)"]))
 
 
-@then("each of the {count:d} positions is stored exactly once")
+@then("each of the {count:Count} positions is stored exactly once")
 def step_burst_stored_once(context: StepContext, count: int) -> None:
     """Count in the database itself: one row per report, none missing, none extra (besides the positions the
     scenario recorded itself), each from its own entry."""
@@ -230,7 +230,6 @@ def step_fit_both(context: StepContext, trackers: list[str], first: str, second:
 
 # -- a position waiting to be stored ------------------------------------------------------------------------
 
-@when("the Processor is storing it")
 @when("the service is storing it")
 def step_storing(context: StepContext) -> None:
     """The Processor has read the report and its insert waits for the held table."""

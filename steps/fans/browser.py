@@ -66,9 +66,9 @@ def step_map_open(context: StepContext, person: str, event: str) -> None:
     context.suite.run(fan.wait_for_state("live", timeout=ANSWER))
 
 
-@when('a visitor who is not signed in visits the live map of the "{event}" on our web site')
+@when('a fan who is not signed in visits the live map of the "{event}" on our web site')
 def step_visitor_opens(context: StepContext, event: str) -> None:
-    _open_map(context, "the visitor", event, "our web site", signed_in=False)
+    _open_map(context, "the fan", event, "our web site", signed_in=False)
 
 
 @when('{person} adds the "{event}" to her map')

@@ -28,8 +28,8 @@ def step_open_while_loading(context: StepContext, person: str, event: str, obser
     assert_that(world.answers[person], has_entries(type="subscribed"), f"{person}'s map did not open")
 
 
-@when('{person} opens the live map of the "{event}", whose snapshot is read but held up on its way to Processor '
-      '{name} while these positions are stored and sent out to {observer}:')
+@when('{person} opens the live map of the "{event}", whose fresh map is read but held up on its way to the '
+      'service in the {name} hall while these positions are stored and sent out to {observer}:')
 def step_open_while_answer_travels(context: StepContext, person: str, event: str, name: str, observer: str) -> None:
     """The positions are committed after the snapshot was read, so only the live buffer can bring them to the fan
     (support/fans/loading_window.py, open_while_answer_travels)."""

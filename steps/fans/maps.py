@@ -11,7 +11,7 @@ from support.clock import ANSWER
 from support.fans.matchers import a_position, an_error, mentions_device
 from support.fans.viewer import QUIET_WINDOW, Frame
 from support.fans.watching import shown_at
-from support.processes.instances import ScenarioInstances
+from support.processes.instances import that_service
 from support.scenario.gherkin import StepContext, positions
 
 
@@ -33,6 +33,7 @@ def _open_successfully(context: StepContext, person: str, event: str) -> None:
 
 
 @when('{person} opens the live map of the "{event}"')
+@when('{person} tries to open the live map of the "{event}"')
 def step_open(context: StepContext, person: str, event: str) -> None:
     context.suite.run(context.world.open_map(person, event))
 
@@ -46,14 +47,6 @@ def step_has_open(context: StepContext, person: str, event: str) -> None:
 def step_both_open(context: StepContext, first: str, second: str, event: str) -> None:
     for person in (first, second):
         _open_successfully(context, person, event)
-
-
-@given('{person} follows the "{event}" through Processor {name}')
-def step_follow_through(context: StepContext, person: str, event: str, name: str) -> None:
-    """A fan connected to one particular instance of several."""
-    world = context.world
-    context.suite.run(world.connect(person, processor=world.state(ScenarioInstances).instance(name).process))
-    _open_successfully(context, person, event)
 
 
 # -- what a fan sees -------------------------------------------------------------------------------------------
@@ -137,10 +130,10 @@ def step_follows_lower(context: StepContext, person: str, event: str) -> None:
 
 # -- how many events at once -----------------------------------------------------------------------------------
 
-@when('{person} opens the live maps of {events:Quoted} through Processor {name}')
-def step_open_many(context: StepContext, person: str, events: list[str], name: str) -> None:
+@when('{person} opens the live maps of {events:Quoted} through that service')
+def step_open_many(context: StepContext, person: str, events: list[str]) -> None:
     world = context.world
-    context.suite.run(world.connect(person, processor=world.state(ScenarioInstances).instance(name).process))
+    context.suite.run(world.connect(person, processor=that_service(world)))
     maps = _maps(context)
     maps.opened = {}
     for event in events:

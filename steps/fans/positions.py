@@ -47,7 +47,7 @@ def step_not_shown_at(context: StepContext, person: str, tracker: str, time: dat
 
 # -- a tracker on two cars ------------------------------------------------------------------------------------
 
-@then("{person} sees {trackers:Names} on the map once each, on their car with the lowest entry id")
+@then("{person} sees {trackers:Names} on the map once each, on the one of their cars entered first")
 def step_snapshot_once_on_lowest(context: StepContext, person: str, trackers: list[str]) -> None:
     world = context.world
     answer = world.answers[person]
@@ -60,7 +60,7 @@ def step_snapshot_once_on_lowest(context: StepContext, person: str, trackers: li
                     f"the cars {alias} is shown on in {person}'s snapshot (entry ids)")
 
 
-@then("{person} sees {trackers:Names} move once each, on their car with the lowest entry id")
+@then("{person} sees {trackers:Names} move once each, on the one of their cars entered first")
 def step_live_once_on_lowest(context: StepContext, person: str, trackers: list[str]) -> None:
     """Waits for each tracker's latest report, listens for the quiet window, then counts."""
     world = context.world

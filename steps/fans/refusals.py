@@ -4,18 +4,16 @@ service of the scenario's own, steps/processes/services.py)."""
 from __future__ import annotations
 
 import re
-import time
-from dataclasses import dataclass
 
 from behave import given, then, when
-from hamcrest import assert_that, equal_to, less_than, none
+from hamcrest import assert_that, equal_to, none
 
 from support.fans.matchers import assert_refused
 from support.fans.viewer import Viewer
 from support.processes.instances import that_service as that_service_of
 from support.processes.processor_process import ProcessorProcess
 from support.processes.refusal_count import count_from_now, counted_since, reason_of
-from support.scenario.gherkin import StepContext
+from support.scenario.gherkin import StepContext, web_site
 
 #: How a visitor's upgrade can be wrong besides the cookie, as the feature file says it.
 FROM_SITE = re.compile(r'from the web site "(?P<origin>[^"]+)"')
@@ -24,32 +22,25 @@ IN_A_LANGUAGE = "in a language it does not speak"
 A_LANGUAGE = "live.v1"
 
 
-@dataclass
-class Refusals:
-    """What these steps remember: how long the upgrade took."""
-
-    upgrade_seconds: float | None = None
-
-
 def that_service(context: StepContext) -> ProcessorProcess:
     return that_service_of(context.world)
 
 
-@when("a visitor who is not signed in opens the live channel {how}")
+@when("a fan who is not signed in connects to the live map {how}")
 def step_visitor_with_problems(context: StepContext, how: str) -> None:
     """``how``: ``from the web site "<origin>"`` and/or ``in a language it does not speak`` (a sub-protocol), or
     ``from our web site`` (the allowed origin)."""
     site = FROM_SITE.search(how)
-    origin = site["origin"] if site else "https://live.example.test" if "our web site" in how else None
+    origin = web_site(site["origin"]) if site else "https://live.example.test" if "our web site" in how else None
     subprotocols = [A_LANGUAGE] if IN_A_LANGUAGE in how else None
-    assert origin or subprotocols, f"nothing said about how the visitor opens the live channel: {how!r}"
+    assert origin or subprotocols, f"nothing said about how the fan connects to the live map: {how!r}"
     world = context.world
-    viewer = world.viewers["the visitor"] = Viewer("the visitor", None)
+    viewer = world.viewers["the fan"] = Viewer("the fan", None)
     context.suite.run(count_from_now(world))
     context.suite.run(viewer.connect(context.suite.processor.live_url, origin=origin, subprotocols=subprotocols))
 
 
-@then("{person} is turned away for asking for a language the channel does not speak")
+@then("{person} is turned away for asking for a language the live map does not speak")
 def step_refused_language(context: StepContext, person: str) -> None:
     assert_refused(context.world.viewer(person), 400)
 
@@ -63,26 +54,8 @@ def step_counted(context: StepContext, kind: str) -> None:
 
 # -- that service ------------------------------------------------------------------------------------------
 
-@given("{person} has the live channel of that service open")
+@given("{person} is connected to that service")
 def step_channel_of_that_service(context: StepContext, person: str) -> None:
     viewer = context.suite.run(context.world.connect(person, processor=that_service(context)))
     assert_that(viewer.refusal, none(), f"{person}'s connection was refused")
     context.world.stub_mark = len(context.suite.stub.requests)  # what the CMS is asked from here on
-
-
-@when("{person} tries to open the live channel of that service")
-def step_try_that_service(context: StepContext, person: str) -> None:
-    process = that_service(context)
-    context.suite.run(count_from_now(context.world, process))
-    began = time.monotonic()
-    context.suite.run(context.world.connect(person, processor=process))
-    context.world.state(Refusals, Refusals).upgrade_seconds = time.monotonic() - began
-
-
-@then("{person} is turned away within {seconds:g} seconds, as signing in is unavailable for now")
-def step_refused_promptly(context: StepContext, person: str, seconds: float) -> None:
-    refusal = assert_refused(context.world.viewer(person), 503, accepted=f"{person} was let in")
-    took = context.world.state(Refusals, Refusals).upgrade_seconds
-    assert took is not None, f"{person} did not try to open the live channel"
-    print(f"refused with {refusal.status} {refusal.body.strip()!r} after {took:.2f} s")
-    assert_that(took, less_than(seconds), "seconds until the refusal")

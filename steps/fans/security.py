@@ -40,7 +40,7 @@ MALFORMED: dict[str, str | bytes] = {
     # a well-formed request, sent as binary: an implementation that decoded binary messages would follow it
     "a message that is not text": json.dumps({"type": "subscribe",
                                               "eventId": "7f0c1b9e-3c1a-4d8e-9a43-5b1f2e3d4c5a"}).encode(),
-    "a message of the largest size the channel accepts": sized_request(MAX_MESSAGE_BYTES),
+    "a message of the largest size the live map accepts": sized_request(MAX_MESSAGE_BYTES),
 }
 
 #: Hostile event ids: each must be refused before the CMS or the database is asked about it.
@@ -88,8 +88,8 @@ def _cookies_seen(context: StepContext) -> list[str]:
 
 def _connect_visitor_with(context: StepContext, cookie: str) -> Viewer:
     _hostile(context).made_up_cookies.append(cookie)
-    viewer = Viewer("the visitor", cookie)
-    context.world.viewers["the visitor"] = viewer
+    viewer = Viewer("the fan", cookie)
+    context.world.viewers["the fan"] = viewer
     context.suite.run(count_from_now(context.world))
     context.suite.run(viewer.connect(context.suite.processor.live_url))
     return viewer
@@ -99,31 +99,31 @@ def _connect_visitor_with_made_up_cookie(context: StepContext) -> Viewer:
     return _connect_visitor_with(context, _made_up_cookie())
 
 
-@when("a visitor with a made-up session cookie opens the live channel")
+@when("a fan with a made-up session cookie connects to the live map")
 def step_made_up_cookie(context: StepContext) -> None:
     _connect_visitor_with_made_up_cookie(context)
 
 
-@when("a visitor with a session the CMS will not describe opens the live channel")
+@when("a fan with a session the CMS will not describe connects to the live map")
 def step_forbidden_me(context: StepContext) -> None:
     """``/users/me`` answers 403 ``FORBIDDEN`` for this session: a dead session, not an outage."""
     _connect_visitor_with(context, context.suite.stub.sign_in_forbidden())
 
 
-@given("a visitor with a made-up session cookie has been turned away")
+@given("a fan with a made-up session cookie has been turned away")
 def step_made_up_cookie_refused(context: StepContext) -> None:
     viewer = _connect_visitor_with_made_up_cookie(context)
     assert_refused(viewer, 401)
 
 
-@when('{person}\'s browser opens the live channel from the web site "{origin}"')
+@when('{person}\'s browser connects to the live map from the web site "{origin:Site}"')
 def step_foreign_origin(context: StepContext, person: str, origin: str) -> None:
     context.world.stub_mark = len(context.suite.stub.requests)
     context.suite.run(count_from_now(context.world))
     context.suite.run(context.world.connect(person, origin=origin))
 
 
-@given('{person} has been turned away when opening the live channel from the web site "{origin}"')
+@given('{person} has been turned away when connecting to the live map from the web site "{origin:Site}"')
 def step_foreign_origin_refused(context: StepContext, person: str, origin: str) -> None:
     viewer = context.suite.run(context.world.connect(person, origin=origin))
     assert_refused(viewer, 403)
@@ -144,7 +144,7 @@ def step_cms_not_asked_about(context: StepContext, person: str) -> None:
 
 # -- messages ----------------------------------------------------------------------------------------------
 
-@given("{person} has the live channel open")
+@given("{person} is connected to the live map")
 def step_channel_open(context: StepContext, person: str) -> None:
     viewer = context.suite.run(context.world.connect(person))
     assert_that(viewer.refusal, none(), f"{person}'s connection was refused")
@@ -208,7 +208,7 @@ def step_cms_only_event(context: StepContext, event: str) -> None:
         assert_that(carrying, equal_to([]), "CMS requests carrying the hostile id")
 
 
-@when("{person} sends a message larger than the live channel accepts")
+@when("{person} sends a message larger than the live map accepts")
 def step_oversized(context: StepContext, person: str) -> None:
     viewer = context.world.viewer(person)
     frame = sized_request(MAX_MESSAGE_BYTES + 1)  # one byte more than the largest accepted
@@ -243,7 +243,7 @@ def step_db_only_event(context: StepContext, event: str) -> None:
     assert_that(hostile.encode() in heard, equal_to(False), "the database heard the hostile id")
 
 
-@when("{person} sends a message of {size:d} characters")
+@when("{person} sends a message of {size:Count} characters")
 def step_sized(context: StepContext, person: str, size: int) -> None:
     """Sends a request whose event id is no id, ``size`` bytes in all; the answer is an error, or none at all
     if the connection is cut for it (the steps after say which was right)."""
@@ -286,7 +286,7 @@ def step_closed_session_ended(context: StepContext, person: str) -> None:
 
 # -- secrets -----------------------------------------------------------------------------------------------
 
-@then("no session cookie of this scenario appears in any Processor log")
+@then("no session cookie of this scenario appears in any service's log")
 def step_no_cookie_in_logs(context: StepContext) -> None:
     cookies = _cookies_seen(context)
     assert cookies, "this scenario used no session cookie"

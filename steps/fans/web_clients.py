@@ -5,7 +5,6 @@ they run everywhere and pin down the details a browser hides."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -16,11 +15,10 @@ from support.clock import ANSWER, SETTLE, within
 from support.fans.browser_session import SessionAnswer, ask_session
 from support.fans.matchers import assert_refused
 from support.fans.viewer import Viewer
-from support.processes.instances import ScenarioInstances, instances_of
+from support.processes.instances import THAT_SERVICE, instances_of
 from support.processes.instances import that_service as that_service_of
 from support.processes.processor_process import ProcessorProcess
 from support.processes.refusal_count import metrics_of, reason_of, rises
-from support.processes.refused_start import Refusal, start_refused
 from support.processes.scrape import MetricsSnapshot
 from support.scenario.gherkin import StepContext
 from support.waiting import eventually
@@ -59,25 +57,18 @@ class WebClients:
     counted: dict[str, float] = field(default_factory=dict)
     #: The status and headers of a request for something the service does not offer.
     other: tuple[int, dict[str, str]] | None = None
-    refused_start: Refusal | None = None
 
 
 def that_service(context: StepContext) -> ProcessorProcess:
     return that_service_of(context.world)
 
 
-@given('a Processor {name} whose only allowed web site is written "{entry}"')
-def step_processor_allowing(context: StepContext, name: str, entry: str) -> None:
-    instances_of(context.world).start(name, PROCESSOR_ALLOWED_ORIGINS=entry)
+@given('a service whose only allowed web site is written "{entry}"')
+def step_processor_allowing(context: StepContext, entry: str) -> None:
+    instances_of(context.world).start(THAT_SERVICE, PROCESSOR_ALLOWED_ORIGINS=entry)
 
 
-@when('{person}\'s browser opens the live channel of Processor {name} from the web site "{origin}"')
-def step_open_on(context: StepContext, person: str, name: str, origin: str) -> None:
-    process = context.world.state(ScenarioInstances).instance(name).process
-    context.suite.run(context.world.connect(person, origin=origin, processor=process))
-
-
-@when('{person}\'s page on our web site opens the live channel asking for the sub-protocol "{protocol}"')
+@when('{person}\'s page on our web site connects to the live map asking it to speak "{protocol}"')
 def step_open_with_subprotocol(context: StepContext, person: str, protocol: str) -> None:
     world = context.world
     world.stub_mark = len(context.suite.stub.requests)
@@ -85,7 +76,7 @@ def step_open_with_subprotocol(context: StepContext, person: str, protocol: str)
     context.suite.run(viewer.connect(context.suite.processor.live_url, origin=OUR_SITE, subprotocols=[protocol]))
 
 
-@when("{person}'s page on our web site opens the live channel")
+@when("{person}'s page on our web site connects to the live map")
 def step_open_from_our_site(context: StepContext, person: str) -> None:
     """As a browser does: with our site's ``Origin``, offering compression (``permessage-deflate``)."""
     world = context.world
@@ -105,7 +96,7 @@ def step_can_watch(context: StepContext, person: str, event: str) -> None:
     assert_that(answer, has_entries(type="subscribed"), f"{person} could not open the map of {event}")
 
 
-@then("the live channel sends {person}'s page its messages uncompressed, though the page offered compression")
+@then("the live map sends {person}'s page its messages uncompressed, though the page offered compression")
 def step_uncompressed(context: StepContext, person: str) -> None:
     """No ``Sec-WebSocket-Extensions`` in the answer to an upgrade that offered ``permessage-deflate``."""
     connection = context.world.viewer(person).connection
@@ -114,7 +105,7 @@ def step_uncompressed(context: StepContext, person: str) -> None:
     assert_that(extensions, none(), "extensions the live channel agreed to")
 
 
-@then("{person} is turned away because the live channel speaks no sub-protocol")
+@then("{person} is turned away because the live map speaks no other language")
 def step_refused_subprotocol(context: StepContext, person: str) -> None:
     viewer = context.world.viewer(person)
     assert_refused(viewer, 400)
@@ -208,7 +199,7 @@ def step_session_counted(context: StepContext, kind: str) -> None:
     assert_that(counted, equal_to(expected), "processor_auth_failures_total reasons that rose for the page's question")
 
 
-@then("{person}'s live channel, opened from that page, gives the same reason and is counted the same way")
+@then("{person}'s connection to the live map, made from that page, gives the same reason and is counted the same way")
 def step_same_as_upgrade(context: StepContext, person: str) -> None:
     """The upgrade with the same cookie and ``Origin``: refused with the status and the plain-text reason the page
     read (accepted if the page learnt "signed in"), and counted under the same reason."""
@@ -284,7 +275,7 @@ def step_other_answer(context: StepContext, answer: str) -> None:
 
 # -- web sites allowed, or not, by a service of the scenario's own ---------------------------------------------
 
-@when('{person}\'s browser opens the live channel of that service from the web site "{origin}"')
+@when('{person}\'s browser connects to that service from the web site "{origin:Site}"')
 def step_open_on_that_service(context: StepContext, person: str, origin: str) -> None:
     context.suite.run(context.world.connect(person, origin=origin, processor=that_service(context)))
 
@@ -315,19 +306,3 @@ def step_warned_once(context: StepContext) -> None:
     warnings = [line for line in log.splitlines() if " WARNING " in line]
     about = [line for line in warnings if "*" in line or "origin" in line.lower()]
     assert_that(len(about), equal_to(1), f"warnings about the allowed web sites in its log: {warnings}")
-
-
-@when('a service is started with its allowed web sites written "{entry}"')
-def step_start_misconfigured(context: StepContext, entry: str) -> None:
-    context.world.state(WebClients, WebClients).refused_start = start_refused(
-        context.suite, f"misconfigured-{secrets.token_hex(3)}", PROCESSOR_ALLOWED_ORIGINS=entry)
-
-
-@then("it stops at once, naming the setting of allowed web sites")
-def step_stopped_naming(context: StepContext) -> None:
-    """Exit status 2 (docs/processor.md, section 1), and its words name the variable."""
-    refused = context.world.state(WebClients, WebClients).refused_start
-    assert refused is not None, "no service was started with a bad setting in this scenario"
-    assert_that(refused.status, equal_to(2), f"exit status; it said:\n{refused.output}")
-    assert_that("PROCESSOR_ALLOWED_ORIGINS" in refused.output, equal_to(True),
-                f"it did not name the variable; it said:\n{refused.output}")

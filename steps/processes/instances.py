@@ -19,7 +19,7 @@ from support.trackers.stream import Pending
 from support.waiting import eventually
 
 
-@given("Processors {first} and {second} each read every report of one telemetry stream")
+@given("the services in the {first} and {second} halls each store every report of the trackers")
 def step_two_groups(context: StepContext, first: str, second: str) -> None:
     """One consumer group each: both instances get every entry, so both store every position."""
     instances = instances_of(context.world)
@@ -27,7 +27,7 @@ def step_two_groups(context: StepContext, first: str, second: str) -> None:
         instances.start(name, group=f"group-{name}")
 
 
-@given("Processors {first} and {second} share the reports of one telemetry stream")
+@given("the services in the {first} and {second} halls share the trackers' reports")
 def step_one_group(context: StepContext, first: str, second: str) -> None:
     """One consumer group: each entry goes to one of the two instances."""
     instances = instances_of(context.world)
@@ -41,24 +41,24 @@ ORPHANS = "processor_live_broadcast_orphan_records_total"
 QUICK_TAKEOVER_MS = 300
 
 
-@given("Processors {first} and {second} are set up to share one telemetry stream and to take over each other's "
-       "stuck work quickly")
+@given("the services in the {first} and {second} halls are set up to share the trackers' reports and to take over "
+       "each other's unfinished work quickly (a test setting: after 0.3 seconds; the product waits 30 seconds)")
 def step_set_up(context: StepContext, first: str, second: str) -> None:
     """Nothing runs yet: the scenario starts each instance when its story needs it."""
     instances_of(context.world).common["PROCESSOR_CLAIM_IDLE_MS"] = str(QUICK_TAKEOVER_MS)
 
 
-@when("Processor {name} starts")
+@when("the service in the {name} hall starts")
 def step_start(context: StepContext, name: str) -> None:
     instances_of(context.world).start(name)
 
 
-@when("Processor {name} dies suddenly")
+@when("the service in the {name} hall dies suddenly")
 def step_kill(context: StepContext, name: str) -> None:
     instances_of(context.world).kill(name)
 
 
-@when("Processor {name} has taken reports it has not stored yet")
+@when("the service in the {name} hall has taken reports it has not stored yet")
 def step_taken_not_stored(context: StepContext, name: str) -> None:
     """The moment to kill it: the group lists entries as delivered to it, and its insert waits in the database."""
     instances = instances_of(context.world)
@@ -72,7 +72,7 @@ def step_taken_not_stored(context: StepContext, name: str) -> None:
     context.suite.run(eventually(holding, timeout=SETTLE, what=f"Processor {name} to hold reports it has not stored"))
 
 
-@when("Processors {first} and {second} are both about to store it")
+@when("the services in the {first} and {second} halls are both about to store it")
 def step_both_about_to_store(context: StepContext, first: str, second: str) -> None:
     """Both groups delivered the entry, and both instances' inserts wait for the held table: released together,
     they race on the same (device, ts)."""
@@ -87,7 +87,6 @@ def step_both_about_to_store(context: StepContext, first: str, second: str) -> N
     context.suite.run(eventually(both_waiting, timeout=SETTLE, what=f"{first} and {second} both storing the position"))
 
 
-@then("no report is left pending")
 @then("every report has been dealt with")
 def step_nothing_pending(context: StepContext) -> None:
     """Every entry was acknowledged by its group (XPENDING empty), whoever took it first."""
@@ -117,21 +116,21 @@ def step_orphans_once(context: StepContext, count: int, tracker: str) -> None:
     assert_that(total, equal_to(count), f"{ORPHANS}, summed over the instances")
 
 
-@given("Processor {name} is set up to read one telemetry stream on its own, handing stuck work over only after "
-       "{minutes:d} minutes")
+@given("the service in the {name} hall is set up to take the trackers' reports on its own, handing unfinished work "
+       "over only after {minutes:d} minutes (a test setting; the product waits 30 seconds)")
 def step_set_up_alone(context: StepContext, name: str, minutes: int) -> None:
     """Nothing runs yet. The long claim idle time means that only re-reading its own pending entries at start,
     not taking over idle work, can finish what the instance left behind within the scenario."""
     instances_of(context.world).common["PROCESSOR_CLAIM_IDLE_MS"] = str(minutes * 60_000)
 
 
-@when("Processor {name} starts again under the same name")
+@when("the service in the {name} hall starts again under the same name")
 def step_restart(context: StepContext, name: str) -> None:
     instances_of(context.world).restart(name)
 
 
-@given("Processor {first} stores the reports of one telemetry stream, and Processor {second} serves fans from the "
-       "same stream over a slow link to the database")
+@given("the service in the {first} hall stores the trackers' reports, and the service in the {second} hall serves "
+       "fans of the same reports over a slow line to the database")
 def step_slow_link_pair(context: StepContext, first: str, second: str) -> None:
     """``second`` reaches PostgreSQL through a :class:`SlowLink` the scenario can stall, and stores nothing (its
     consumer group starts past every entry): ``first`` stores every position and publishes it while ``second``'s
@@ -152,7 +151,7 @@ def step_slow_link_pair(context: StepContext, first: str, second: str) -> None:
     instances.start(second, stores=False, PROCESSOR_DATABASE_URL=link.url)
 
 
-@given("{person} has the live channel of Processor {name} open")
+@given("{person} is connected to the service in the {name} hall")
 def step_channel_of(context: StepContext, person: str, name: str) -> None:
     process = instances_of(context.world).instance(name).process
     viewer = context.suite.run(context.world.connect(person, processor=process))
@@ -170,7 +169,7 @@ class WriterLink:
     link: SlowLink
 
 
-@then("every connection over the slow link that stored positions said it keeps the latest positions itself")
+@then("every connection over the slow line that stored positions said it keeps the latest positions itself")
 def step_kept_by_writer(context: StepContext) -> None:
     """The start-up parameters of each connection of the storing instance that ran an INSERT into positions."""
     link = context.world.state(WriterLink).link

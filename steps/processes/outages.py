@@ -16,11 +16,11 @@ from hamcrest import assert_that
 from support.clock import RECOVER, SETTLE, STEP
 from support.fans.matchers import an_error
 from support.processes.healthz import HEALTHY, Health, healthy, main_processor_healthy, says, wait_for_health
-from support.processes.instances import instances_of
+from support.processes.instances import THAT_SERVICE, instances_of
 from support.scenario.gherkin import StepContext
 from support.services.base import service_control
 
-SERVICE_NAMES = {"the database": "postgres", "Redis": "redis"}
+SERVICE_NAMES = {"the database": "postgres", "the telemetry feed": "redis"}
 
 
 @dataclass
@@ -68,7 +68,7 @@ def step_service_down(context: StepContext, service: str) -> None:
     _outage(context).down_at = time.monotonic()
 
 
-@when("Redis freezes")
+@when("the telemetry feed stops answering for a while")
 def step_redis_freezes(context: StepContext) -> None:
     suite = context.suite
     provider = service_control(suite.provider)
@@ -82,7 +82,7 @@ def step_redis_freezes(context: StepContext) -> None:
     _outage(context).down_at = time.monotonic()
 
 
-@then("the Processor reports that no positions are coming in, instead of waiting forever")
+@then("the service reports that no positions are coming in, instead of waiting forever")
 def step_reads_give_up(context: StepContext) -> None:
     """A read blocked on a frozen Redis must end at the Processor's socket timeout (5 s by default): /healthz
     then shows the consumer stopped, retrying."""
@@ -92,7 +92,7 @@ def step_reads_give_up(context: StepContext) -> None:
     print(f"/healthz {status} {body} {_since(_outage(context).down_at):.2f} s after Redis froze")
 
 
-@when("Redis thaws")
+@when("the telemetry feed answers again")
 def step_redis_thaws(context: StepContext) -> None:
     service_control(context.suite.provider).resume_service("redis")
     _outage(context).back_at = time.monotonic()
@@ -107,7 +107,7 @@ def step_service_back(context: StepContext, service: str) -> None:
     _outage(context).back_at = time.monotonic()
 
 
-@then("the Processor reports {service} as down")
+@then("the service reports {service} as down")
 def step_reported_down(context: StepContext, service: str) -> None:
     key = SERVICE_NAMES[service]
 
@@ -116,7 +116,7 @@ def step_reported_down(context: StepContext, service: str) -> None:
     print(f"/healthz {status} {body} {_since(_outage(context).down_at):.2f} s after {key} went down")
 
 
-@then("the Processor is healthy again")
+@then("the service is healthy again")
 def step_healthy_again(context: StepContext) -> None:
     seconds = context.suite.run(main_processor_healthy(context.suite), timeout=STEP + SETTLE)
     print(f"healthy again {_since(_outage(context).back_at):.2f} s after the restart (waited {seconds:.2f} s)")
@@ -127,10 +127,10 @@ def step_told_unavailable(context: StepContext, person: str) -> None:
     assert_that(context.world.answers[person], an_error("unavailable"))
 
 
-# -- a telemetry stream the Processor cannot read ------------------------------------------------------------
+# -- a telemetry stream the service cannot read ------------------------------------------------------------
 
-@when("Processor {name}'s telemetry stream is overwritten with something that is not a stream")
-def step_stream_overwritten(context: StepContext, name: str) -> None:
+@when("the trackers' reports for that service are overwritten with something that is no list of reports")
+def step_stream_overwritten(context: StepContext) -> None:
     """Redis and PostgreSQL keep answering; only reading the stream fails (WRONGTYPE). The key is the
     scenario's private stream, deleted in clean-up."""
     instances = instances_of(context.world)
@@ -146,8 +146,8 @@ def step_stream_overwritten(context: StepContext, name: str) -> None:
     _outage(context).down_at = time.monotonic()
 
 
-@when("Processor {name}'s telemetry stream is repaired")
-def step_stream_repaired(context: StepContext, name: str) -> None:
+@when("the trackers' reports for that service are repaired")
+def step_stream_repaired(context: StepContext) -> None:
     """The foreign value goes; the Processor recreates its stream and group (MKSTREAM) when it next tries."""
     instances = instances_of(context.world)
     redis = instances.publisher.redis
@@ -159,8 +159,10 @@ def step_stream_repaired(context: StepContext, name: str) -> None:
     _outage(context).back_at = time.monotonic()
 
 
-@then("Processor {name} reports that it cannot consume its telemetry stream, though Redis and the database are up")
-def step_reports_consumer_stopped(context: StepContext, name: str) -> None:
+@then("that service reports that it cannot take the trackers' reports, though the telemetry feed and the database "
+       "are up")
+def step_reports_consumer_stopped(context: StepContext) -> None:
+    name = THAT_SERVICE
     base_url = instances_of(context.world).instance(name).process.base_url
     wanted = {"status": "unavailable", "redis": "up", "postgres": "up", "consumer": "stopped"}
 
@@ -169,10 +171,11 @@ def step_reports_consumer_stopped(context: StepContext, name: str) -> None:
     print(f"/healthz {status} {body} {_since(_outage(context).down_at):.2f} s after the stream was overwritten")
 
 
-@then("Processor {name} is healthy again")
-def step_private_healthy_again(context: StepContext, name: str) -> None:
+@then("that service is healthy again")
+def step_private_healthy_again(context: StepContext) -> None:
+    name = THAT_SERVICE
     base_url = instances_of(context.world).instance(name).process.base_url
 
     _await_health(context, healthy, timeout=STEP, what=f"/healthz of {name} to answer 200 with {HEALTHY}",
                   base_url=base_url)
-    print(f"Processor {name} healthy again {_since(_outage(context).back_at):.2f} s after the repair")
+    print(f"{name} healthy again {_since(_outage(context).back_at):.2f} s after the repair")

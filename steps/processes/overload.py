@@ -50,18 +50,19 @@ class Overload:
     back: Frame | None = None
 
 
-@given("a Processor {name} that lets its fans fall only a moment behind")
+@given("the service in the {name} hall lets its fans fall only a moment behind (a test setting; the product "
+       "allows 5 seconds)")
 def step_bounded_processor(context: StepContext, name: str) -> None:
     """``PROCESSOR_LIVE_LAG_LIMIT_MS`` short (the default is 5 s)."""
     instances_of(context.world).start(name, group=f"group-{name}", PROCESSOR_LIVE_LAG_LIMIT_MS=str(LAG_BOUND_MS))
 
 
-@given("a Processor {name} that stores every report of the same telemetry")
+@given("the service in the {name} hall stores every report of the same trackers as well")
 def step_storing_processor(context: StepContext, name: str) -> None:
     instances_of(context.world).start(name, group=f"group-{name}")
 
 
-@when("Processor {name} is overwhelmed while {tracker} reports {count:d} positions")
+@when("the service in the {name} hall is overwhelmed while {tracker} reports {count:d} positions")
 def step_overwhelmed(context: StepContext, name: str, tracker: str, count: int) -> None:
     instances = instances_of(context.world)
     frozen = instances.instance(name)
@@ -77,7 +78,7 @@ def step_told_to_come_back(context: StepContext, person: str, pronoun: str) -> N
     assert_that(closed, equal_to((TRY_AGAIN_LATER, BEHIND_REASON)), f"how {person}'s connection ended")
 
 
-@then("Processor {name} has counted {count:d} fan it could not keep up to date")
+@then("the service in the {name} hall has counted {count:d} fan it could not keep up to date")
 def step_counted_behind(context: StepContext, name: str, count: int) -> None:
     instances = context.world.state(ScenarioInstances)
     metric = "processor_live_behind_disconnects_total"
@@ -105,7 +106,7 @@ def step_lag_seen(context: StepContext, person: str) -> None:
     assert_that(metrics.value(SLOW_CONSUMERS), equal_to(0), f"{SLOW_CONSUMERS} of Processor {name}")
 
 
-@when('{person} comes back to the "{event}" through Processor {name}')
+@when('{person} comes back to the "{event}" through the service in the {name} hall')
 def step_comes_back(context: StepContext, person: str, event: str, name: str) -> None:
     world = context.world
     context.suite.run(world.connect(person, processor=world.state(ScenarioInstances).instance(name).process))

@@ -11,7 +11,7 @@ from hamcrest import assert_that, equal_to
 
 from support.clock import ANSWER, CATCH_UP
 from support.fans.deliveries import wait_for_positions
-from support.processes.instances import ScenarioInstances, instances_of
+from support.processes.instances import THAT_SERVICE, ScenarioInstances, instances_of
 from support.processes.scrape import MetricsSnapshot
 from support.scenario.gherkin import StepContext
 from support.waiting import eventually
@@ -39,20 +39,21 @@ def _baseline(context: StepContext) -> MetricsSnapshot:
 
 # -- set up ------------------------------------------------------------------------------------------------
 
-@given("a Processor {name} of this scenario's own")
-def step_own_processor(context: StepContext, name: str) -> None:
-    instances_of(context.world).start(name)
+@given("a service of its own, for this scenario")
+def step_own_processor(context: StepContext) -> None:
+    instances_of(context.world).start(THAT_SERVICE)
 
 
-@given("a Processor {name} that checks often whether each fan is still there")
-def step_pinging_processor(context: StepContext, name: str) -> None:
+@given("a service that checks every half second whether each fan is still there (a test setting; the product checks "
+       "every 20 seconds)")
+def step_pinging_processor(context: StepContext) -> None:
     """Keepalive pings every half second, and half a second for the answer (defaults: 20 s each)."""
-    instances_of(context.world).start(name, PROCESSOR_PING_INTERVAL="0.5", PROCESSOR_PING_TIMEOUT="0.5")
+    instances_of(context.world).start(THAT_SERVICE, PROCESSOR_PING_INTERVAL="0.5", PROCESSOR_PING_TIMEOUT="0.5")
 
 
-@given("a Processor {name} that lets each fan follow {count:d} events at once")
-def step_subscription_limit(context: StepContext, name: str, count: int) -> None:
-    instances_of(context.world).start(name, PROCESSOR_MAX_SUBSCRIPTIONS=str(count))
+@given("a service that lets each fan follow at most {count:d} events at once (a test setting; the product allows 50)")
+def step_subscription_limit(context: StepContext, count: int) -> None:
+    instances_of(context.world).start(THAT_SERVICE, PROCESSOR_MAX_SUBSCRIPTIONS=str(count))
 
 
 # -- a fan who stops reading ---------------------------------------------------------------------------------
@@ -75,8 +76,9 @@ def step_received_all(context: StepContext, person: str) -> None:
                                          what="positions reported"))
 
 
-@then("Processor {name} drops {person}'s connection within {seconds:g} seconds")
-def step_dropped(context: StepContext, name: str, person: str, seconds: float) -> None:
+@then("that service drops {person}'s connection within {seconds:g} seconds")
+def step_dropped(context: StepContext, person: str, seconds: float) -> None:
+    name = THAT_SERVICE
     gauge = "processor_websocket_connections"
     instances = context.world.state(ScenarioInstances)
     baseline = _baseline(context)
@@ -86,7 +88,7 @@ def step_dropped(context: StepContext, name: str, person: str, seconds: float) -
         now = (await instances.metrics(name)).value(gauge)
         return now <= baseline.value(gauge) - 1, now
 
-    context.suite.run(eventually(dropped, timeout=seconds, what=f"{gauge} on Processor {name} to drop by 1"))
+    context.suite.run(eventually(dropped, timeout=seconds, what=f"{gauge} on {name} to drop by 1"))
     print(f"{gauge} dropped {time.monotonic() - began:.2f} s after {person} stopped reading")
     viewer = context.world.viewer(person)
     context.suite.call(viewer.resume_reading)

@@ -67,14 +67,14 @@ def _start_second(context: StepContext) -> None:
     instances.start(SECOND, group=SECOND_GROUP, PROCESSOR_DATABASE_URL=link.url)
 
 
-@given("a second service, which takes no reports itself and reaches the database over a link the scenario can "
+@given("a second service, which takes no reports itself and reaches the database over a line the scenario can "
        "hold up or cut")
 def step_second(context: StepContext) -> None:
     _start_second(context)
 
 
 @given("a service that stores the trackers' reports, and a second service, which takes no reports itself and "
-       "reaches the database over a link the scenario can hold up or cut")
+       "reaches the database over a line the scenario can hold up or cut")
 def step_storer_and_second(context: StepContext) -> None:
     """Both read the scenario's own stream; only the first is ever handed its reports."""
     instances_of(context.world).start(STORER)
@@ -122,7 +122,8 @@ def step_flag_held(context: StepContext, tracker: str, time: datetime) -> None:
     context.suite.run(held_query(service, context.world.db, "correction"))
 
 
-@when('{person} opens the live map of the "{event}" through the second service, and its snapshot is held up on its way')
+@when('{person} opens the live map of the "{event}" through the second service, and its fresh map is held up on '
+      'its way')
 def step_open_held(context: StepContext, person: str, event: str) -> None:
     """The snapshot query runs on the server (so it is read before anything the scenario changes next); its
     answer waits in the link while the map is loading."""

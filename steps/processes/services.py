@@ -1,5 +1,5 @@
 """A service of the scenario's own, started for one purpose ("a service that ..."), which later steps call "that
-service": other limits, a CMS it cannot reach, a database link the suite overhears, other web sites allowed."""
+service": other limits, a database link the suite overhears, other web sites allowed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from behave import given
 from support.processes.instances import THAT_SERVICE, instances_of
 from support.processes.slow_link import SlowLink
 from support.scenario.gherkin import StepContext
-from support.services.ports import free_port
 
 
 def _start(context: StepContext, *, without: tuple[str, ...] = (), **overrides: str) -> None:
@@ -33,16 +32,11 @@ def step_queue_service(context: StepContext, count: int) -> None:
     _start(context, PROCESSOR_CLIENT_QUEUE=str(count))
 
 
-@given("a service that accepts messages of at most {size:d} characters")
+@given("a service that accepts messages of at most {size:Count} characters (a test setting; the product "
+       "accepts 65,536)")
 def step_frame_limit_service(context: StepContext, size: int) -> None:
     """Characters of plain ASCII: bytes, the unit of ``PROCESSOR_MAX_FRAME_BYTES``."""
     _start(context, PROCESSOR_MAX_FRAME_BYTES=str(size))
-
-
-@given("a service whose CMS cannot be reached at all")
-def step_cms_unreachable_service(context: StepContext) -> None:
-    """``PROCESSOR_DIRECTUS_URL`` names a loopback port nobody listens on: every request is refused at once."""
-    _start(context, PROCESSOR_DIRECTUS_URL=f"http://127.0.0.1:{free_port()}")
 
 
 @given("a service whose conversation with the database is overheard")

@@ -87,7 +87,7 @@ def step_two_services(context: StepContext, seconds: int) -> None:
     instances.start(SERVICES[1], linked=True, PROCESSOR_REDIS_TIMEOUT=str(seconds))
 
 
-@when("the link of both services to the trackers' reports goes silent")
+@when("the line of both services to the trackers' reports goes silent")
 def step_go_silent(context: StepContext) -> None:
     instances = instances_of(context.world)
     silence = _silence(context)
@@ -166,7 +166,7 @@ def step_consumers_stop(context: StepContext, within_s: float, low: float, high:
     _answers_prompt(context)
 
 
-@when("the link speaks again")
+@when("the line speaks again")
 def step_speak_again(context: StepContext) -> None:
     instances = instances_of(context.world)
     silence = _silence(context)

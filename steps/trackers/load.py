@@ -1,4 +1,4 @@
-"""Bounded load with a full delivery history (features/load.feature, tag @load); the run is
+"""Bounded load with a full delivery history (features/11_load.feature, tag @load); the run is
 support/trackers/load_run.py."""
 
 from __future__ import annotations

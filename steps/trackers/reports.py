@@ -128,7 +128,7 @@ def step_burst(context: StepContext, event: str, count: int) -> None:
     _burst(context, event, count)
 
 
-@when('the trackers of the "{event}" report {count:d} positions at the same moment')
+@when('the trackers of the "{event}" report {count:Count} positions at the same moment')
 def step_burst_together(context: StepContext, event: str, count: int) -> None:
     """In one MULTI/EXEC: all of them are in the stream before the Processor's next read, a backlog."""
     _burst(context, event, count, together=True)

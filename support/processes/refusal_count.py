@@ -14,8 +14,8 @@ AUTH_FAILURES = "processor_auth_failures_total"
 #: The feature files' words for each reason (docs/processor.md, section 4 and 6).
 REASONS = {
     "a foreign web site": "origin",
-    "a request in a language the channel does not speak": "subprotocol",
-    "a visitor who is not signed in": "no_cookie",
+    "a request in a language the live map does not speak": "subprotocol",
+    "a fan who is not signed in": "no_cookie",
     "a session the CMS does not know": "invalid_cookie",
     "a session that has ended": "unauthorized",
     "a CMS outage": "directus_unavailable",

@@ -8,7 +8,10 @@ Parameter types are registered with behave (``register_type``) when this module 
 
 * ``Time``: ``2026-05-02 11:00:00``, a time in UTC as feature files write it;
 * ``Names``: ``tracker-A, tracker-B and tracker-C`` (or ``Alice nor Carol``), the names in order;
-* ``Quoted``: ``"Rally of Durres" and "Rally of Shkodra"``, the quoted names in order (at least one).
+* ``Quoted``: ``"Rally of Durres" and "Rally of Shkodra"``, the quoted names in order (at least one);
+* ``Count``: ``1,200``, a whole number as the feature files write it, thousands grouped by commas;
+* ``Site``: ``evil.example.test``, a web site as the feature files name it -> the origin a browser sends
+  (``https://evil.example.test``); an address written with its scheme is kept as it is.
 
 Each matches what a plain ``{name}`` matches (parse's ``.+?``): a type converts, it never changes which step
 definition a step finds.
@@ -71,6 +74,17 @@ def quoted(text: str) -> list[str]:
     return names
 
 
+def count(text: str) -> int:
+    """``1,200`` (or ``1200``) -> 1200."""
+    return int(text.strip().replace(",", ""))
+
+
+def web_site(text: str) -> str:
+    """``evil.example.test`` -> ``https://evil.example.test``: browsers send a page's origin with its scheme, the
+    specification names the site without it (features/GLOSSARY.md, "web site")."""
+    return text if "://" in text else f"https://{text}"
+
+
 def positions(table: Table, tracker: str | None = None) -> list[Position]:
     """A table of positions (``tracker``, ``time (UTC)``, ``latitude``, ``longitude``); without a tracker
     column, every row is ``tracker``'s."""
@@ -78,4 +92,5 @@ def positions(table: Table, tracker: str | None = None) -> list[Position]:
                      float(row["longitude"])) for row in table]
 
 
-register_type(Time=parse_time, Names=split_names, Quoted=quoted)
+register_type(Time=parse_time, Names=split_names, Quoted=quoted, Count=count,
+              Site=web_site)

@@ -55,6 +55,8 @@ Feature: The service starts as it is configured, or says at once what is wrong
       | how far behind a map may fall                  | set to "0"                  |
       | the allowed web sites                          | set to "live.example.com"   |
       | the allowed web sites                          | set to "null"               |
+      | the allowed web sites                          | set to "https://live.example.com/map"  |
+      | the allowed web sites                          | set to "https://live.example.com/?x=1" |
       | the feed's timeout                             | set to "1"                  |
       | the messages a fan's backlog may hold          | set to "999"                |
 

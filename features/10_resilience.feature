@@ -1,12 +1,12 @@
 @resilience
 Feature: The live map survives trouble in the services around it
-  The CMS, the database and Redis can fail or restart during a rally; a fan can lose their network; the
-  Processor is redeployed. Fans are told when something is unavailable instead of waiting, nothing that was
-  reported is lost, and everything works again as soon as the service is back.
+  The CMS, the database and the telemetry feed can fail or restart during a rally; a fan can lose their network;
+  the service is redeployed. Fans are told when something is unavailable instead of waiting, nothing that was
+  reported is lost, and everything works again as soon as the part that failed is back.
 
   Background:
     Given the organisation "Albanian Rally Club" runs the event "Rally of Tirana"
-    And the "Rally of Tirana" has these entries:
+    And the "Rally of Tirana" has these cars:
       | car | crew             | trackers  |
       | #7  | Hoxha / Dervishi | tracker-A |
     And Alice may watch the "Rally of Tirana"
@@ -15,7 +15,7 @@ Feature: The live map survives trouble in the services around it
   @cms-down
   Scenario Outline: While the CMS is down, fans are told at once; when it is back, they get in
     Given the CMS is down and <how it fails>
-    When Alice tries to open the live channel
+    When Alice tries to connect to the live map
     Then Alice is turned away within 3 seconds because signing in is unavailable
     And the service has counted the refusal as a CMS outage
     When the CMS is back
@@ -29,45 +29,45 @@ Feature: The live map survives trouble in the services around it
 
   @postgres-outage @needs-service-control
   Scenario: Positions reported while the database is down are stored once it is back
-    Given Alice has the live channel open
+    Given Alice is connected to the live map
     When the database goes down
     And tracker-A reports 5 positions meanwhile
-    And Alice opens the live map of the "Rally of Tirana"
-    Then the Processor reports the database as down
+    And Alice tries to open the live map of the "Rally of Tirana"
+    Then the service reports the database as down
     And Alice is told the live map is unavailable for now
     When the database is back
-    Then the Processor is healthy again
+    Then the service is healthy again
     And each of the 5 positions is stored exactly once
     And Alice can still open the live map of the "Rally of Tirana"
 
   @redis-restart @needs-service-control
-  Scenario: After Redis restarts empty, new positions reach the fans again
+  Scenario: After the telemetry feed comes back empty, new positions reach the fans again
     Given Alice has the live map of the "Rally of Tirana" open
-    When Redis goes down
-    Then the Processor reports Redis as down
-    When Redis is back, empty
-    Then the Processor is healthy again
+    When the telemetry feed goes down
+    Then the service reports the telemetry feed as down
+    When the telemetry feed is back, empty
+    Then the service is healthy again
     When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
     Then Alice sees tracker-A move to 41.3290, 19.8210 within 10 seconds
 
   @redis-paused @needs-service-control
-  Scenario: Redis freezing for a while does not hang the Processor
+  Scenario: A telemetry feed that stops answering for a while does not hang the service
     Given Alice has the live map of the "Rally of Tirana" open
-    When Redis freezes
-    Then the Processor reports Redis as down
-    And the Processor reports that no positions are coming in, instead of waiting forever
-    When Redis thaws
-    Then the Processor is healthy again
+    When the telemetry feed stops answering for a while
+    Then the service reports the telemetry feed as down
+    And the service reports that no positions are coming in, instead of waiting forever
+    When the telemetry feed answers again
+    Then the service is healthy again
     When tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:02:00
     Then Alice sees tracker-A move to 41.3290, 19.8210 within 10 seconds
 
   @silent-link
   Scenario: A service whose link to the trackers' reports goes silent says so in time, answering health checks at once
     Given a service with the default settings, and a second one set to give up on an unanswered read after 2 seconds (a test setting)
-    When the link of both services to the trackers' reports goes silent
+    When the line of both services to the trackers' reports goes silent
     Then within 3 seconds both services report that the trackers' reports cannot be reached, answering every health check within a second
     And the second service reports within 3.5 seconds that no positions are coming in, and the first one between 3.5 and 7 seconds
-    When the link speaks again
+    When the line speaks again
     Then within 1.5 seconds both services report that the trackers' reports can be reached again
     And both services are healthy again
 
@@ -155,10 +155,10 @@ Feature: The live map survives trouble in the services around it
 
   @keepalive
   Scenario: A fan whose connection silently died is dropped
-    Given a Processor P that checks often whether each fan is still there
-    And Alice follows the "Rally of Tirana" through Processor P
+    Given a service that checks every half second whether each fan is still there (a test setting; the product checks every 20 seconds)
+    And Alice follows the "Rally of Tirana" through that service
     When Alice stops reading her messages
-    Then Processor P drops Alice's connection within 10 seconds
+    Then that service drops Alice's connection within 10 seconds
 
   @usual-keepalive @slow
   Scenario: Unless told otherwise, the service checks on each fan every 20 seconds and waits 20 seconds for an answer
@@ -170,21 +170,21 @@ Feature: The live map survives trouble in the services around it
     And that service drops Carol about 40 seconds after she opened her map, as she did not answer
 
   @unreadable-stream
-  Scenario: A Processor that cannot read its telemetry stream says so, though Redis and the database answer
-    Given a Processor P of this scenario's own
-    When Processor P's telemetry stream is overwritten with something that is not a stream
-    Then Processor P reports that it cannot consume its telemetry stream, though Redis and the database are up
-    When Processor P's telemetry stream is repaired
-    Then Processor P is healthy again
+  Scenario: A service that cannot read the trackers' reports says so, though the telemetry feed and the database answer
+    Given a service of its own, for this scenario
+    When the trackers' reports for that service are overwritten with something that is no list of reports
+    Then that service reports that it cannot take the trackers' reports, though the telemetry feed and the database are up
+    When the trackers' reports for that service are repaired
+    Then that service is healthy again
 
   @overwhelmed
-  Scenario: A Processor that falls too far behind tells its fans to come back, and they see where the cars are now
-    Given a Processor P that lets its fans fall only a moment behind
-    And a Processor Q that stores every report of the same telemetry
-    And Alice follows the "Rally of Tirana" through Processor P
-    When Processor P is overwhelmed while tracker-A reports 3 positions
+  Scenario: A service that falls too far behind tells its fans to come back, and they see where the cars are now
+    Given the service in the south hall lets its fans fall only a moment behind (a test setting; the product allows 5 seconds)
+    And the service in the north hall stores every report of the same trackers as well
+    And Alice follows the "Rally of Tirana" through the service in the south hall
+    When the service in the south hall is overwhelmed while tracker-A reports 3 positions
     Then Alice is told that her live map fell behind and to come back
-    And Processor P has counted 1 fan it could not keep up to date
+    And the service in the south hall has counted 1 fan it could not keep up to date
     And the operator sees how late the news reached it, and that Alice was not counted as too slow
-    When Alice comes back to the "Rally of Tirana" through Processor P
+    When Alice comes back to the "Rally of Tirana" through the service in the south hall
     Then Alice sees where tracker-A is now

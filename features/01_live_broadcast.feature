@@ -5,7 +5,7 @@ Feature: Live broadcast of the cars' positions
 
   Background:
     Given the organisation "Albanian Rally Club" runs the event "Rally of Tirana"
-    And the "Rally of Tirana" has these entries:
+    And the "Rally of Tirana" has these cars:
       | car | crew             | trackers             |
       | #7  | Hoxha / Dervishi | tracker-A, tracker-D |
       | #12 | Leka / Marku     | tracker-B, tracker-C |
@@ -33,15 +33,15 @@ Feature: Live broadcast of the cars' positions
       | tracker-B | 2026-05-02 11:00:30 | 41.3300  | 19.8250   |
 
   @auth
-  Scenario: A visitor who is not signed in cannot open the live channel
-    When a visitor who is not signed in opens the live channel
-    Then the visitor is turned away as not signed in
-    And the CMS was not asked about the visitor
+  Scenario: A fan who is not signed in cannot connect to the live map
+    When a fan who is not signed in connects to the live map
+    Then the fan is turned away as not signed in
+    And the CMS was not asked about the fan
 
   @forbidden
   Scenario: A fan of another organisation may not watch the event
     Given Bob is signed in for the organisation "Kosovo Motorsport" only
-    When Bob opens the live map of the "Rally of Tirana"
+    When Bob tries to open the live map of the "Rally of Tirana"
     Then Bob is told that watching the "Rally of Tirana" is forbidden
 
   @fanout
@@ -127,10 +127,10 @@ Feature: Live broadcast of the cars' positions
       | tracker-S | 2026-05-02 11:00:10 | 41.3250  | 19.8150   |
       | tracker-T | 2026-05-02 11:00:20 | 41.3260  | 19.8160   |
     When Alice opens the live map of the "Rally of Tirana"
-    Then Alice sees tracker-S and tracker-T on the map once each, on their car with the lowest entry id
+    Then Alice sees tracker-S and tracker-T on the map once each, on the one of their cars entered first
     When tracker-S reports the position 41.3350, 19.8350 at 2026-05-02 11:02:00
     And tracker-T reports the position 41.3360, 19.8360 at 2026-05-02 11:02:10
-    Then Alice sees tracker-S and tracker-T move once each, on their car with the lowest entry id
+    Then Alice sees tracker-S and tracker-T move once each, on the one of their cars entered first
 
   @own-boundary
   Scenario: A late position moves its car if it is newer than that car's own last one, however new the other cars are
@@ -143,7 +143,7 @@ Feature: Live broadcast of the cars' positions
   @grouped-delivery
   Scenario: A fan following two events gets the positions of a catch-up event by event, each event's in time order
     Given the organisation "Kosovo Motorsport" runs the event "Rally of Prishtina"
-    And the "Rally of Prishtina" has these entries:
+    And the "Rally of Prishtina" has these cars:
       | car | crew            | trackers  |
       | #3  | Berisha / Gashi | tracker-P |
     And Alice may watch the "Rally of Prishtina"

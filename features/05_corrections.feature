@@ -6,7 +6,7 @@ Feature: Race control's corrections reach the live map at once
 
   Background:
     Given the organisation "Albanian Rally Club" runs the event "Rally of Tirana"
-    And the "Rally of Tirana" has these entries:
+    And the "Rally of Tirana" has these cars:
       | car | crew             | trackers  |
       | #7  | Hoxha / Dervishi | tracker-A |
       | #12 | Leka / Marku     | tracker-B |
@@ -16,12 +16,12 @@ Feature: Race control's corrections reach the live map at once
       | tracker-A | 2026-05-02 11:01:00 | 41.3280  | 19.8200   |
       | tracker-B | 2026-05-02 11:00:30 | 41.3300  | 19.8250   |
     And Alice may watch the "Rally of Tirana"
-    And the Processor is listening for race control's corrections
+    And the service is listening for race control's corrections
 
   @flag-faulty
   Scenario: A car's latest position flagged as faulty goes back to its last sound position
     Given the organisation "Kosovo Motorsport" runs the event "Rally of Prishtina"
-    And the "Rally of Prishtina" has these entries:
+    And the "Rally of Prishtina" has these cars:
       | car | crew            | trackers  |
       | #3  | Berisha / Gashi | tracker-K |
     And these positions were recorded:
@@ -34,7 +34,7 @@ Feature: Race control's corrections reach the live map at once
     When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty
     Then Alice sees tracker-A go back to 41.3270, 19.8190 within 1 second
     When race control flags the position of tracker-K at 2026-05-02 11:01:00 as faulty
-    Then Bob sees tracker-K go back to 42.6600, 21.1600 within 1 second
+    Then Bob sees tracker-K go back to 42.66, 21.16 within 1 second
     And Bob was told nothing about the "Rally of Tirana"
 
   @all-faulty
@@ -65,7 +65,7 @@ Feature: Race control's corrections reach the live map at once
     Then Alice sees tracker-B disappear from the map within 1 second
     And Carol sees tracker-B disappear from the map within 1 second
     And Alice's map shows tracker-A at 41.3280, 19.8200
-    And the Processor has counted the 2 corrections it sent to Alice and Carol
+    And the operator sees the 2 corrections the service sent to Alice and Carol
 
     Examples:
       | change                                                    |
@@ -88,7 +88,7 @@ Feature: Race control's corrections reach the live map at once
       | tracker-D | fitted to   | 41.3310  | 19.8230   |
 
   @fitted-mid-rally
-  Scenario: A tracker fitted to a car mid-rally shows that car from its next position on
+  Scenario: A tracker fitted to a car during the rally is shown on the map from its next position on
     Given Carol may watch the "Rally of Tirana"
     And Alice has the live map of the "Rally of Tirana" open
     When tracker-C is fitted to car #12
@@ -106,11 +106,11 @@ Feature: Race control's corrections reach the live map at once
   Scenario: After the database restarts, corrections still reach the fans watching
     Given Alice has the live map of the "Rally of Tirana" open
     When the database goes down
-    Then the Processor reports the database as down
-    And the Processor reports that it is not listening for race control's corrections
+    Then the service reports the database as down
+    And the service reports that it is not listening for race control's corrections
     When the database is back
-    Then the Processor is healthy again
-    And the Processor is listening for race control's corrections again
+    Then the service is healthy again
+    And the service is listening for race control's corrections again
     And Alice is sent the cars on the map afresh, without asking
     When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty
     Then Alice sees tracker-A go back to 41.3270, 19.8190 within 1 second
@@ -129,7 +129,7 @@ Feature: Race control's corrections reach the live map at once
 
   @correction-overtaken
   Scenario: A correction overtaken by a newer position of the same car never moves the car back
-    Given a service that stores the trackers' reports, and a second service, which takes no reports itself and reaches the database over a link the scenario can hold up or cut
+    Given a service that stores the trackers' reports, and a second service, which takes no reports itself and reaches the database over a line the scenario can hold up or cut
     And Alice has the live map of the "Rally of Tirana" open through the second service
     When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty, while the second service's look-up of it is held up on its way
     And tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:01:05
@@ -141,7 +141,7 @@ Feature: Race control's corrections reach the live map at once
 
   @commit-order
   Scenario: Corrections made one right after the other reach the map in the order race control made them
-    Given a second service, which takes no reports itself and reaches the database over a link the scenario can hold up or cut
+    Given a second service, which takes no reports itself and reaches the database over a line the scenario can hold up or cut
     And Alice has the live map of the "Rally of Tirana" open through the second service
     When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty, while the second service's look-up of it is held up on its way
     And race control clears the flag on the position of tracker-A at 2026-05-02 11:01:00
@@ -150,28 +150,28 @@ Feature: Race control's corrections reach the live map at once
 
   @correction-while-loading
   Scenario: A correction made while a fan's map is still loading waits for the map, then applies to it
-    Given a second service, which takes no reports itself and reaches the database over a link the scenario can hold up or cut
+    Given a second service, which takes no reports itself and reaches the database over a line the scenario can hold up or cut
     And Alice is connected to the second service
-    When Alice opens the live map of the "Rally of Tirana" through the second service, and its snapshot is held up on its way
+    When Alice opens the live map of the "Rally of Tirana" through the second service, and its fresh map is held up on its way
     And race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty, while the second service's look-up of it is held up on its way
     And the held-up answers reach the second service, the correction first
     Then Alice's map ends showing tracker-A at 41.3270, 19.8190
 
   @stale-correction-while-loading
   Scenario: A correction read before a newer position, reaching a map still loading that shows the newer one, is dropped
-    Given a service that stores the trackers' reports, and a second service, which takes no reports itself and reaches the database over a link the scenario can hold up or cut
+    Given a service that stores the trackers' reports, and a second service, which takes no reports itself and reaches the database over a line the scenario can hold up or cut
     And Alice has the live map of the "Rally of Tirana" open through the second service
     When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty, while the second service's look-up of it is held up on its way
     And Alice stops following the "Rally of Tirana"
     And tracker-A reports the position 41.3290, 19.8210 at 2026-05-02 11:01:05
     Then the position of tracker-A at 2026-05-02 11:01:05 is stored
-    When Alice opens the live map of the "Rally of Tirana" through the second service, and its snapshot is held up on its way
+    When Alice opens the live map of the "Rally of Tirana" through the second service, and its fresh map is held up on its way
     And the held-up answers reach the second service, the correction first
     Then Alice's map ends showing tracker-A at 41.3290, 19.8210
 
   @missed-corrections
   Scenario Outline: A correction the service missed still reaches the maps already open, without reopening them
-    Given a second service, which takes no reports itself and reaches the database over a link the scenario can hold up or cut
+    Given a second service, which takes no reports itself and reaches the database over a line the scenario can hold up or cut
     And Alice has the live map of the "Rally of Tirana" open through the second service
     When race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty while <trouble>
     Then Alice sees tracker-A go back to 41.3270, 19.8190 without reopening her map
@@ -198,7 +198,7 @@ Feature: Race control's corrections reach the live map at once
     And race control flags every position of tracker-B as faulty
     Then Alice sees tracker-B disappear from the map within 1 second
     And Alice's map shows tracker-A at 41.3280, 19.8200
-    And the Processor has counted 2 announcements from the database, 0 of them unreadable
+    And the operator sees 2 announcements from the database counted, 0 of them unreadable
 
     Examples:
       | mistake                                                  |
@@ -206,13 +206,13 @@ Feature: Race control's corrections reach the live map at once
       | the position of tracker-A at 2026-05-02 11:01:00 is faulty |
 
   @unreadable-announcement
-  Scenario: An announcement the Processor cannot read is counted, written once in its log, and changes nothing
+  Scenario: An announcement the service cannot read is counted, written once in its log, and changes nothing
     Given Alice has the live map of the "Rally of Tirana" open
-    When the database announces something the Processor cannot read
+    When the database announces something the service cannot read
     And race control flags the position of tracker-A at 2026-05-02 11:01:00 as faulty
     Then Alice sees tracker-A go back to 41.3270, 19.8190 within 1 second
-    And the Processor has counted 2 announcements from the database, 1 of them unreadable
-    And the Processor's log warns once about an announcement it could not read
+    And the operator sees 2 announcements from the database counted, 1 of them unreadable
+    And the service's log warns once about an announcement it could not read
 
   @corrections-triggers
   Scenario: The database announces each correction in a small message that names only ids

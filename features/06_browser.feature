@@ -1,13 +1,13 @@
 @browser
 Feature: Fans follow the rally live in their web browser
-  The live map is a page of our web site; its own JavaScript opens the live channel, and the browser sends
+  The live map is a page of our web site; its own JavaScript connects to the live map, and the browser sends
   the session cookie the CMS set when the fan signed in. A real browser visits the page here, so these
   scenarios check what fans really get: which cookie the browser sends, what it lets the page learn of a
   refusal, and that the page knows what to tell the fan and when to stop trying.
 
   Background:
     Given the organisation "Albanian Rally Club" runs the event "Rally of Tirana"
-    And the "Rally of Tirana" has these entries:
+    And the "Rally of Tirana" has these cars:
       | car | crew             | trackers  |
       | #7  | Hoxha / Dervishi | tracker-A |
       | #12 | Leka / Marku     | tracker-B |
@@ -30,10 +30,10 @@ Feature: Fans follow the rally live in their web browser
 
   @browser-sign-in
   Scenario: A browser that is not signed in is asked to sign in, and the page waits for that
-    When a visitor who is not signed in visits the live map of the "Rally of Tirana" on our web site
-    Then the visitor's page says "Sign in to follow the rally live."
-    And the visitor's page shows no cars
-    And the visitor's page stops trying to connect
+    When a fan who is not signed in visits the live map of the "Rally of Tirana" on our web site
+    Then the fan's page says "Sign in to follow the rally live."
+    And the fan's page shows no cars
+    And the fan's page stops trying to connect
 
   @browser-cms-down
   Scenario: While the CMS is unavailable the page says so, and gets in by itself once it is back
@@ -45,7 +45,7 @@ Feature: Fans follow the rally live in their web browser
     Then Alice's browser shows the live map
 
   @browser-foreign-site
-  Scenario: A page of another web site cannot open the live channel with a fan's cookie
+  Scenario: A page of another web site cannot connect to the live map with a fan's cookie
     Given Alice has signed in on our web site
     When Alice opens the live map of the "Rally of Tirana" on another web site
     Then Alice's page says "This page may not show the live map."

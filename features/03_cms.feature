@@ -1,6 +1,6 @@
 @cms
 Feature: Fans get the right answer whatever the CMS says about them
-  Fans sign in on the CMS; the live map asks it who each visitor is and which events they may watch. The
+  Fans sign in on the CMS; the live map asks it who each fan is and which events they may watch. The
   CMS has several ways of saying no: a session it no longer recognises, one that has expired, a share link
   that belongs to nobody's account, a busy moment when it asks callers to slow down. Each fan is told what
   helps them (sign in again, try again shortly, not allowed), and nothing is counted as a CMS outage that
@@ -11,34 +11,30 @@ Feature: Fans get the right answer whatever the CMS says about them
     And Alice may watch the "Rally of Tirana"
     And Carol may watch the "Rally of Tirana"
 
-  @cms-secret-rotated
-  Scenario: A fan whose session the CMS no longer recognises is asked to sign in again
+  @session-expired
+  Scenario Outline: A fan whose session the CMS no longer accepts is asked to sign in again
     Given Alice has the live map of the "Rally of Tirana" open
-    When the CMS changes the secret it signs sessions with
-    And Alice opens the live map of the "Rally of Tirana"
+    When <what happens>
+    And Alice tries to open the live map of the "Rally of Tirana"
     Then Alice is asked to sign in again and disconnected
-    When Alice opens the live channel again
+    When Alice connects to the live map again
     Then Alice is turned away until she signs in again
 
-  @session-expired
-  Scenario: A fan whose session has expired is asked to sign in again
-    Given Alice has the live map of the "Rally of Tirana" open
-    When Alice's session expires
-    And Alice opens the live map of the "Rally of Tirana"
-    Then Alice is asked to sign in again and disconnected
-    When Alice opens the live channel again
-    Then Alice is turned away until she signs in again
+    Examples:
+      | what happens                                       |
+      | the CMS changes the secret it signs sessions with  |
+      | Alice's session expires                            |
 
   @share-link
-  Scenario: A visitor who came through a share link is turned away as not signed in, and no outage is counted
-    When a visitor with a share link of the CMS opens the live channel
-    Then the visitor is turned away as not signed in
+  Scenario: A fan who came through a share link is turned away as not signed in, and no outage is counted
+    When a fan with a share link of the CMS connects to the live map
+    Then the fan is turned away as not signed in
     And the refusal is counted as a share link, not as a CMS outage
 
   @plain-sign-in
-  Scenario Outline: A visitor the CMS turns away without saying why is asked to sign in, not told of an outage
+  Scenario Outline: A fan the CMS turns away without saying why is asked to sign in, not told of an outage
     Given the CMS turns Alice away <how>
-    When Alice tries to open the live channel
+    When Alice tries to connect to the live map
     And the page of our web site asks why Alice would be turned away
     Then Alice is turned away until she signs in again
     And the page learns that Alice must sign in
@@ -67,11 +63,11 @@ Feature: Fans get the right answer whatever the CMS says about them
 
   @cms-rate-limited
   Scenario: While the CMS is limiting requests, fans are asked to try again shortly, and get in once it passes
-    Given Alice has the live channel open
+    Given Alice is connected to the live map
     And the CMS is limiting requests and has none left for now
     When Alice opens the live map of the "Rally of Tirana"
     Then Alice is told to try again in a moment
-    When Carol tries to open the live channel
+    When Carol tries to connect to the live map
     Then Carol is turned away for now and told to try again in a moment
     And the service has counted both refusals as the CMS limiting requests, not as a CMS outage
     When the CMS limit passes
@@ -81,7 +77,7 @@ Feature: Fans get the right answer whatever the CMS says about them
   @cms-retry
   Scenario Outline: A fan the CMS asks to wait is checked again only if an answer can still come in time
     Given the live map is served by a service of this scenario's own
-    And Alice has the live channel open
+    And Alice is connected to the live map
     And the CMS allows no more requests for the next <wait>, and after that <then>
     When Alice opens the live map of the "Rally of Tirana"
     Then Alice <is answered>
@@ -96,19 +92,19 @@ Feature: Fans get the right answer whatever the CMS says about them
   @cms-hold
   Scenario: While the CMS is known to refuse requests for longer than fans can wait, they are turned away without asking it
     Given the live map is served by a service of this scenario's own
-    And Alice has the live channel open
+    And Alice is connected to the live map
     And the CMS allows no more requests for the next 5 seconds, and after that answers as usual
     When Alice opens the live map of the "Rally of Tirana"
     Then Alice is told within 3 seconds to try again in a moment
     And the CMS was asked once whether Alice may watch the "Rally of Tirana"
-    When Carol tries to open the live channel
+    When Carol tries to connect to the live map
     Then Carol is turned away for now without the CMS being asked
 
   @cms-crowd
   Scenario: A crowd arriving at once while the CMS limits requests costs it few wasted questions
     Given the live map is served by a service of this scenario's own
     And the CMS allows 10 requests a second and answers each after a quarter of a second
-    When 100 fans open the live channel at the same moment
+    When 100 fans connect to the live map at the same moment
     Then each of them is let in or turned away for now
     And the CMS was never asked more than 32 questions at once
     And once it has refused some, the CMS is asked at most one question more than it allows in each later window
@@ -118,7 +114,7 @@ Feature: Fans get the right answer whatever the CMS says about them
     Given the live map is served by a service of this scenario's own
     And the CMS allows 2 requests a second and answers each after a quarter of a second
     And the CMS has no requests left in its current window
-    And Alice has the live channel open
+    And Alice is connected to the live map
     When the CMS limit passes
     Then for 10 seconds after its last refusal, the service asks the CMS about fans arriving together a few at a time, and about all of them at once from then on
 
@@ -131,9 +127,9 @@ Feature: Fans get the right answer whatever the CMS says about them
 
   @cms-down-while-watching
   Scenario Outline: A fan already watching is told at once when the CMS fails, and gets in once it is back
-    Given Alice has the live channel open
+    Given Alice is connected to the live map
     And the CMS is down and <how it fails>
-    When Alice opens the live map of the "Rally of Tirana"
+    When Alice tries to open the live map of the "Rally of Tirana"
     Then Alice is told within 3 seconds that the live map is unavailable for now
     And the service has counted the refusal as a CMS outage
     When the CMS is back
@@ -150,7 +146,7 @@ Feature: Fans get the right answer whatever the CMS says about them
   Scenario Outline: The service gives a silent CMS the time it is set to give, then turns the fan away
     Given <the service>
     And the CMS is down and does not answer at all
-    When Alice tries to open the live channel
+    When Alice tries to connect to the live map
     Then Alice is turned away between <at least> and <less than> seconds after trying, because signing in is unavailable
 
     Examples:
@@ -159,15 +155,15 @@ Feature: Fans get the right answer whatever the CMS says about them
       | the live map is served by a service that gives the CMS half a second to answer (a test setting) | 0.25 | 1.5 |
 
   @nameless-session
-  Scenario: A visitor the CMS calls signed in without saying who they are is not let in
+  Scenario: A fan the CMS calls signed in without saying who they are is not let in
     Given the CMS says Dave is signed in but does not say who he is
-    When Dave tries to open the live channel
+    When Dave tries to connect to the live map
     Then Dave is turned away because signing in is unavailable
 
   @no-shared-answers
   Scenario: A fan of another organisation is refused even right after a permitted fan opened the event
     Given Bob is signed in for the organisation "Kosovo Motorsport" only
     And Alice has the live map of the "Rally of Tirana" open
-    When Bob opens the live map of the "Rally of Tirana"
+    When Bob tries to open the live map of the "Rally of Tirana"
     Then Bob is told that watching the "Rally of Tirana" is forbidden
     And the CMS was asked whether Bob may watch the "Rally of Tirana"
