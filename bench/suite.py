@@ -1,5 +1,5 @@
 """Suite speed: wall time of the six ``@live`` scenarios and of the whole suite, cold and warm, and of the whole
-suite warm through the parallel runner (``python -m support.run.parallel -j 2``), each of its runs right after a
+suite warm through the parallel runner (``python -m support.run.parallel -j 3``), each of its runs right after a
 single-process warm run (same-session A/B: the machine's load changes between sessions, less between neighbours).
 
 Each run is a real ``.venv/bin/behave`` subprocess on the embedded services. *Cold*: ``SUITE_CACHE_DIR`` is a
@@ -9,7 +9,12 @@ template from an earlier run. Each figure is the median of the runs; each run is
 * services / schema / processor: the suite's own line ``started in: services X s, schema Y s, processor Z s``;
 * per-scenario reset: its line ``per-scenario set-up and clean-up: median N ms over M scenarios``;
 * scenario bodies: the sum of behave's step durations (``-f json``), background steps included;
-* other: wall minus all of the above (interpreter start-up, imports, behave's parsing, shutdown).
+* other: wall minus all of the above (interpreter start-up, imports, behave's parsing, shutdown);
+* cpu: the CPU of every process of the run, servers and browser included (:mod:`bench.cpu_account`), which bounds
+  what any schedule of the same work can reach on this machine's cores.
+
+The warm single-process runs also name the slowest scenarios, each with the step it spent longest in: what the
+suite waits for.
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .cpu_account import account
+
 REPO = Path(__file__).resolve().parent.parent
 BEHAVE = REPO / ".venv" / "bin" / "behave"
 PYTHON = REPO / ".venv" / "bin" / "python"
-#: Workers of the parallel runner's figure (two cores: the suite mostly waits, so two already help).
-PARALLEL_JOBS = 2
+#: Workers of the parallel runner's figure: on two cores three measured fastest (bench/ANALYSIS.md, "the parallel
+#: runner, measured": the suite mostly waits, so a third process still helps; a fourth gained nothing).
+PARALLEL_JOBS = 3
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed, (\d+) skipped$", re.MULTILINE)
 
 STARTED = re.compile(r"started in: (.*)")
@@ -49,17 +57,24 @@ def behave_once(tags: str | None, cache: Path, timeout: float = 300.0) -> dict[s
         if tags:
             argv.append(f"--tags={tags}")
         env = dict(os.environ, SUITE_CACHE_DIR=str(cache))
-        began = time.monotonic()
-        try:
-            proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-            output, status = proc.stdout + proc.stderr, proc.returncode
-        except subprocess.TimeoutExpired as exc:
-            output = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else str(exc.stdout)
-            status = -1
-        wall = time.monotonic() - began
+        with account() as group:
+            began = time.monotonic()
+            try:
+                proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+                                      preexec_fn=group.join if group else None)
+                output, status = proc.stdout + proc.stderr, proc.returncode
+            except subprocess.TimeoutExpired as exc:
+                output = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) \
+                    else str(exc.stdout)
+                status = -1
+            wall = time.monotonic() - began
+            cpu = _cpu(group)
         bodies, scenarios, statuses = _bodies(report)
+        slowest = slowest_scenarios(report)
     run: dict[str, Any] = {"wall": wall, "status": status, "scenarios": scenarios, "statuses": statuses,
-                           "bodies": bodies}
+                           "bodies": bodies, "slowest": slowest}
+    if cpu is not None:
+        run["cpu"] = cpu
     started = STARTED.search(output)
     if started:
         run.update({name: float(seconds) for name, seconds in PHASE.findall(started.group(1))})
@@ -101,28 +116,70 @@ def _bodies(report: Path) -> tuple[float, int, dict[str, int]]:
     return total, scenarios, statuses
 
 
+def _cpu(group: Any) -> float | None:
+    """The group's CPU seconds once the run is over, after its servers had a moment to exit."""
+    if group is None:
+        return None
+    try:
+        return float(group.cpu_seconds())
+    except (OSError, ValueError):
+        return None
+
+
+#: How many of the slowest scenarios the report names.
+SLOWEST = 15
+
+
+def slowest_scenarios(report: Path, count: int = SLOWEST) -> list[dict[str, Any]]:
+    """The ``count`` slowest scenarios of a behave JSON report (outline rows count apart), each with its seconds
+    and the step it spent longest in, which is what it waits for."""
+    try:
+        features = json.loads(report.read_text() or "[]")
+    except (OSError, ValueError):
+        return []
+    found = []
+    for feature in features:
+        for element in feature.get("elements", []):
+            if element.get("type") != "scenario":
+                continue
+            steps = [(float((step.get("result") or {}).get("duration", 0.0)), step)
+                     for step in element.get("steps", [])]
+            if not steps:
+                continue
+            longest, step = max(steps, key=lambda pair: pair[0])
+            found.append({"feature": feature.get("location", "").split(":")[0], "scenario": element.get("name", ""),
+                          "tags": element.get("tags", []), "seconds": sum(d for d, _ in steps),
+                          "step": f"{step.get('keyword', '')} {step.get('name', '')}", "step_seconds": longest})
+    return sorted(found, key=lambda row: row["seconds"], reverse=True)[:count]
+
+
 def parallel_once(jobs: int, cache: Path, timeout: float = 600.0) -> dict[str, Any]:
     """One run of the whole default suite through the parallel runner; its wall time and totals."""
     with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:
         argv = [str(PYTHON), "-m", "support.run.parallel", "-j", str(jobs), "--reports", tmp,
                 "-D", "services=embedded", "-D", "require_services=true"]
-        began = time.monotonic()
-        try:
-            proc = subprocess.run(argv, cwd=REPO, env=dict(os.environ, SUITE_CACHE_DIR=str(cache)),
-                                  capture_output=True, text=True, timeout=timeout)
-            output, status = proc.stdout + proc.stderr, proc.returncode
-        except subprocess.TimeoutExpired:
-            output, status = "", -1
-        wall = time.monotonic() - began
+        with account() as group:
+            began = time.monotonic()
+            try:
+                proc = subprocess.run(argv, cwd=REPO, env=dict(os.environ, SUITE_CACHE_DIR=str(cache)),
+                                      capture_output=True, text=True, timeout=timeout,
+                                      preexec_fn=group.join if group else None)
+                output, status = proc.stdout + proc.stderr, proc.returncode
+            except subprocess.TimeoutExpired:
+                output, status = "", -1
+            wall = time.monotonic() - began
+            cpu = _cpu(group)
     totals = SUMMARY.findall(output)
     passed, failed, _skipped = (int(n) for n in totals[-1]) if totals else (0, 0, 0)
     run: dict[str, Any] = {"wall": wall, "status": status, "scenarios": passed + failed, "jobs": jobs}
+    if cpu is not None:
+        run["cpu"] = cpu
     if status != 0:
         run["tail"] = "\n".join(output.splitlines()[-25:])
     return run
 
 
-KEYS = ("wall", "services", "schema", "processor", "booted", "reset_ms", "bodies", "other")
+KEYS = ("wall", "services", "schema", "processor", "booted", "reset_ms", "bodies", "other", "cpu")
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -167,6 +224,8 @@ def measure(repeats: int, say: Callable[[str], None], *, whole_suite: bool = Tru
                               "runs": {"cold": cold, "warm": warm, "parallel": parallel}}
             if parallel:
                 results[label]["parallel"] = {**median_of(parallel), "jobs": PARALLEL_JOBS}
+            if label == "whole" and warm:
+                results[label]["slowest"] = warm[-1].get("slowest", [])
     finally:
         shutil.rmtree(warm_cache, ignore_errors=True)
     return results
