@@ -21,12 +21,10 @@ is how every Redis client sends them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from dataclasses import dataclass
 
-from ..clock import ANSWER
+from .relay import CHUNK, Connection, Relay
 
 #: How Redis clients name the commands the relay watches for (RESP bulk strings).
 PUBLISH = re.compile(rb"\$7\r\npublish\r\n", re.IGNORECASE)
@@ -36,29 +34,19 @@ OVERLAP = 16
 
 
 @dataclass(eq=False)
-class _Relayed:
-    """One relayed connection: both writers, and whether the client subscribed to a channel on it."""
+class _Relayed(Connection):
+    """One relayed connection, and whether the client subscribed to a channel on it."""
 
-    client: asyncio.StreamWriter
-    server: asyncio.StreamWriter
     subscribed: bool = False
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    def cut(self) -> None:
-        for writer in (self.client, self.server):
-            writer.close()
 
 
-class RedisLink:
+class RedisLink(Relay[_Relayed]):
     """Listens on a free loopback port and relays each connection to ``upstream_url``'s host and port."""
 
+    default_port = 6379
+
     def __init__(self, upstream_url: str) -> None:
-        parts = urlsplit(upstream_url)
-        self._upstream_url = upstream_url
-        self._host = parts.hostname or "127.0.0.1"
-        self._port = parts.port or 6379
-        self._server: asyncio.Server | None = None
-        self._connections: set[_Relayed] = set()
+        super().__init__(upstream_url)
         self._channel_flowing = asyncio.Event()
         self._channel_flowing.set()
         self._speaking = asyncio.Event()
@@ -69,22 +57,10 @@ class RedisLink:
         #: How many channel subscriptions were cut (:meth:`drop_channel`).
         self.dropped = 0
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-
-    @property
-    def url(self) -> str:
-        """``upstream_url`` with the relay's address instead of the server's (credentials and database kept)."""
-        assert self._server is not None, "the link is not started"
-        port = self._server.sockets[0].getsockname()[1]
-        parts = urlsplit(self._upstream_url)
-        credentials = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
-        return urlunsplit((parts.scheme, f"{credentials}127.0.0.1:{port}", parts.path, parts.query, parts.fragment))
-
     @property
     def channel_subscribers(self) -> int:
         """How many relayed connections subscribed to a channel and are still open."""
-        return sum(1 for relayed in self._connections if relayed.subscribed)
+        return sum(1 for relayed in self._relaying if relayed.subscribed)
 
     # -- troubles --------------------------------------------------------------------------------------
 
@@ -99,7 +75,7 @@ class RedisLink:
     def drop_channel(self) -> int:
         """Cut every connection that subscribed to a channel (the instance loses its subscription); return how
         many were cut."""
-        cut = [relayed for relayed in self._connections if relayed.subscribed]
+        cut = [relayed for relayed in self._relaying if relayed.subscribed]
         for relayed in cut:
             relayed.cut()
         self.dropped += len(cut)
@@ -122,65 +98,37 @@ class RedisLink:
         """Relay again, what was held first; idempotent."""
         self._speaking.set()
 
+    async def close(self) -> None:
+        """Stop listening and cut every relayed connection (what was held is let go first)."""
+        self.release_channel()
+        self.speak_again()
+        await super().close()
+
     # -- relaying --------------------------------------------------------------------------------------
 
-    async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        try:
-            server_reader, server_writer = await asyncio.open_connection(self._host, self._port)
-        except OSError:
-            client_writer.close()
-            return
-        relayed = _Relayed(client_writer, server_writer)
-        self._connections.add(relayed)
-        relayed.tasks = [asyncio.create_task(self._requests(client_reader, relayed)),
-                         asyncio.create_task(self._answers(server_reader, relayed))]
-        try:
-            await asyncio.wait(relayed.tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in relayed.tasks:
-                task.cancel()
-            await asyncio.gather(*relayed.tasks, return_exceptions=True)
-            self._connections.discard(relayed)
-            relayed.cut()
+    def _connection(self, client: asyncio.StreamWriter, server: asyncio.StreamWriter) -> _Relayed:
+        return _Relayed(client, server)
 
     async def _requests(self, reader: asyncio.StreamReader, relayed: _Relayed) -> None:
         """Client to server: notes subscriptions; loses a ``PUBLISH`` when asked to; waits while silent."""
         tail = b""
-        with contextlib.suppress(OSError):
-            while data := await reader.read(65536):
-                seen = tail + data
-                tail = seen[-OVERLAP:]
-                if not relayed.subscribed and SUBSCRIBE.search(seen):
-                    relayed.subscribed = True
-                if self._lose_publish and PUBLISH.search(seen):
-                    self.publish_lost.set()
-                    return  # the connection is cut with this write unsent
-                await self._speaking.wait()
-                relayed.server.write(data)
-                await relayed.server.drain()
+        while data := await reader.read(CHUNK):
+            seen = tail + data
+            tail = seen[-OVERLAP:]
+            if not relayed.subscribed and SUBSCRIBE.search(seen):
+                relayed.subscribed = True
+            if self._lose_publish and PUBLISH.search(seen):
+                self.publish_lost.set()
+                return  # the connection is cut with this write unsent
+            await self._speaking.wait()
+            relayed.server.write(data)
+            await relayed.server.drain()
 
     async def _answers(self, reader: asyncio.StreamReader, relayed: _Relayed) -> None:
         """Server to client: held while silent, and on a subscribed connection while the channel is held."""
-        with contextlib.suppress(OSError):
-            while data := await reader.read(65536):
-                await self._speaking.wait()
-                if relayed.subscribed:
-                    await self._channel_flowing.wait()
-                relayed.client.write(data)
-                await relayed.client.drain()
-
-    async def close(self) -> None:
-        """Stop listening and cut every relayed connection."""
-        self.release_channel()
-        self.speak_again()
-        if self._server is not None:
-            self._server.close()
-        for relayed in list(self._connections):
-            relayed.cut()
-            for task in relayed.tasks:
-                task.cancel()
-        await asyncio.gather(*(task for relayed in list(self._connections) for task in relayed.tasks),
-                             return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), ANSWER)
+        while data := await reader.read(CHUNK):
+            await self._speaking.wait()
+            if relayed.subscribed:
+                await self._channel_flowing.wait()
+            relayed.client.write(data)
+            await relayed.client.drain()

@@ -27,13 +27,12 @@ database unreachable for that instance alone (every connection cut, new ones tur
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import struct
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
 
 from ..clock import ANSWER, within
+from .relay import Connection, Relay
 
 #: The first message of a connection that asks for TLS or GSS encryption; the server answers with one byte.
 ENCRYPTION_REQUESTS = {80877103, 80877104}
@@ -52,11 +51,10 @@ WRITES = re.compile(r"\b(insert\s+into|update|delete\s+from)\b")
 
 
 @dataclass(eq=False)
-class Relayed:
+class Relayed(Connection):
     """One relayed connection: its upstream port (``pg_stat_activity.client_port``) and what the relay saw of it."""
 
-    port: int
-    writers: list[asyncio.StreamWriter]
+    port: int = field(init=False)
     #: The start-up message's parameters (``user``, ``database``, and any setting the client sends).
     parameters: dict[str, str] = field(default_factory=dict)
     listens: bool = False
@@ -69,16 +67,14 @@ class Relayed:
     gate: asyncio.Event = field(default_factory=asyncio.Event)
     #: Set once the first held message went on after the gate opened.
     passed: asyncio.Event = field(default_factory=asyncio.Event)
-    #: Set once the relay has closed it (either side ended, or it was cut).
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
     held: bool = False
+    #: Whether the client's first message asked for encryption (the server then answers with one byte first).
+    encrypting: asyncio.Future[bool] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.port = int(self.server.get_extra_info("sockname")[1])
+        self.encrypting = asyncio.get_running_loop().create_future()
         self.gate.set()
-
-    def cut(self) -> None:
-        for writer in self.writers:
-            writer.close()
 
 
 def start_up_parameters(body: bytes) -> dict[str, str]:
@@ -116,19 +112,16 @@ def reads(sql: str, mentioning: str) -> bool:
     return mentioning in sql and not WRITES.search(sql)
 
 
-class SlowLink:
+class SlowLink(Relay[Relayed]):
     """Listens on a free loopback port and relays each connection to ``upstream_url``'s host and port."""
 
+    default_port = 5432
+
     def __init__(self, upstream_url: str) -> None:
-        parts = urlsplit(upstream_url)
-        self._upstream_url = upstream_url
-        self._host = parts.hostname or "127.0.0.1"
-        self._port = parts.port or 5432
-        self._server: asyncio.Server | None = None
+        super().__init__(upstream_url)
         self._holding = False
         self._mentioning = POSITIONS
         self._refusing = False
-        self._tasks: set[asyncio.Task[None]] = set()
         #: Every connection relayed so far, in the order they were opened.
         self.connections: list[Relayed] = []
         #: The connections whose results the relay holds right now, in the order it began holding them.
@@ -136,18 +129,6 @@ class SlowLink:
         #: Every byte the Processor sent PostgreSQL through the relay, in order per connection (what the database
         #: was asked: queries, their parameters).
         self.heard = bytearray()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-
-    @property
-    def url(self) -> str:
-        """``upstream_url`` with the relay's address instead of the server's."""
-        assert self._server is not None, "the link is not started"
-        port = self._server.sockets[0].getsockname()[1]
-        parts = urlsplit(self._upstream_url)
-        credentials = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
-        return urlunsplit((parts.scheme, f"{credentials}127.0.0.1:{port}", parts.path, parts.query, parts.fragment))
 
     @property
     def upstream_ports(self) -> set[int]:
@@ -241,37 +222,30 @@ class SlowLink:
         """Relay new connections again."""
         self.admit()
 
+    async def close(self) -> None:
+        """Stop listening and cut every relayed connection (what was held is let go, refused ones admitted)."""
+        self.release()
+        self.admit()
+        await super().close()
+
     # -- relaying ------------------------------------------------------------------------------------------
 
-    async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        if self._refusing:
-            client_writer.close()
-            return
-        try:
-            server_reader, server_writer = await asyncio.open_connection(self._host, self._port)
-        except OSError:
-            client_writer.close()
-            return
-        connection = Relayed(server_writer.get_extra_info("sockname")[1], [client_writer, server_writer])
+    def _admits(self) -> bool:
+        return not self._refusing
+
+    def _connection(self, client: asyncio.StreamWriter, server: asyncio.StreamWriter) -> Relayed:
+        connection = Relayed(client, server)
         self.connections.append(connection)
-        first = asyncio.get_running_loop().create_future()
-        pumps = [asyncio.create_task(self._requests(connection, client_reader, server_writer, first)),
-                 asyncio.create_task(self._answers(connection, server_reader, client_writer, first))]
-        self._tasks.update(pumps)
-        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-        for task in pumps:
-            task.cancel()
-        await asyncio.gather(*pumps, return_exceptions=True)
-        self._tasks.difference_update(pumps)
-        connection.cut()
-        connection.closed.set()
+        return connection
+
+    def _ended(self, connection: Relayed) -> None:
         if connection in self.held:
             self.held.remove(connection)
 
-    async def _requests(self, connection: Relayed, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        first: asyncio.Future[bool]) -> None:
+    async def _requests(self, reader: asyncio.StreamReader, connection: Relayed) -> None:
         """Client to server, message by message, noting the start-up parameters and what the SQL does."""
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+        writer, first = connection.server, connection.encrypting
+        try:
             head = await reader.readexactly(8)
             length, code = struct.unpack("!II", head)
             first.set_result(code in ENCRYPTION_REQUESTS)
@@ -294,51 +268,36 @@ class SlowLink:
                     continue
                 writer.write(head + body)
                 await writer.drain()
-        if not first.done():
-            first.set_result(False)
+        finally:
+            if not first.done():
+                first.set_result(False)
 
-    async def _answers(self, connection: Relayed, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                       first: asyncio.Future[bool]) -> None:
+    async def _answers(self, reader: asyncio.StreamReader, connection: Relayed) -> None:
         """Server to client, message by message, holding results while :meth:`hold` is in force."""
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            if await first:
-                answer = await reader.readexactly(1)  # b"N": no encryption (b"S" would start TLS: not relayed)
-                writer.write(answer)
-                if answer != b"N":
-                    await reader.read(-1)
-                    return
-            while True:
-                head = await reader.readexactly(5)
-                body = await reader.readexactly(struct.unpack("!I", head[1:])[0] - 4)
-                if connection.silenced:
-                    continue
-                if (self._holding and head[0] in RESULTS and not connection.listens and not connection.held
-                        and reads(connection.executing, self._mentioning)):
-                    connection.held = True
-                    connection.passed.clear()
-                    connection.gate.clear()
-                    self.held.append(connection)
-                if connection.held:
-                    await connection.gate.wait()
-                    connection.held = False
-                    writer.write(head + body)
-                    await writer.drain()
-                    connection.passed.set()
-                    continue
+        writer = connection.client
+        if await connection.encrypting:
+            answer = await reader.readexactly(1)  # b"N": no encryption (b"S" would start TLS: not relayed)
+            writer.write(answer)
+            if answer != b"N":
+                await reader.read(-1)
+                return
+        while True:
+            head = await reader.readexactly(5)
+            body = await reader.readexactly(struct.unpack("!I", head[1:])[0] - 4)
+            if connection.silenced:
+                continue
+            if (self._holding and head[0] in RESULTS and not connection.listens and not connection.held
+                    and reads(connection.executing, self._mentioning)):
+                connection.held = True
+                connection.passed.clear()
+                connection.gate.clear()
+                self.held.append(connection)
+            if connection.held:
+                await connection.gate.wait()
+                connection.held = False
                 writer.write(head + body)
                 await writer.drain()
-
-    async def close(self) -> None:
-        """Stop listening and cut every relayed connection."""
-        self.release()
-        self.admit()
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for connection in self.connections:
-            connection.cut()
-        if self._server is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), ANSWER)
+                connection.passed.set()
+                continue
+            writer.write(head + body)
+            await writer.drain()
