@@ -122,3 +122,17 @@ def test_chromium_shows_a_feature_folded_and_opens_a_scenario_on_a_click(dry: Ru
     assert "/dev/" in page.url
     assert LOCATION.search(page.inner_text("body")), "the developer's view shows no file locations"
     page.close()
+
+
+def test_chromium_opens_the_glossary_from_the_index(dry: Run, chromium: Any) -> None:
+    """Owners look the specification's words up while they read it (features/GLOSSARY.md, issue 22)."""
+    page = _open(chromium, dry.out / "html" / "index.html")
+    page.get_by_role("link", name="Glossary").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/glossary.html"), page.url
+    glossary = page.locator("#glossary")
+    terms = glossary.locator("li strong")
+    assert terms.count() >= 20, f"the glossary page shows {terms.count()} defined words"
+    words = {terms.nth(i).inner_text() for i in range(terms.count())}
+    assert {"fan", "race control", "tracker", "orphan", "faulty", "correction"} <= words, sorted(words)
+    page.close()

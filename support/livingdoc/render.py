@@ -14,11 +14,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
+import markupsafe
+from markdown_it import MarkdownIt
 
 from .coverage import Contract
 from .model import FeatureDoc, RunInfo, ScenarioDoc, totals
 
 TEMPLATES = Path(__file__).parent / "templates"
+#: The specification's vocabulary (issue 22): owners reading the report look words up there.
+GLOSSARY = Path(__file__).resolve().parents[2] / "features" / "GLOSSARY.md"
 #: view -> its folder under the report directory, and the way from there to the other view's folder.
 VIEWS = {"owner": ("", "dev/"), "dev": ("dev", "../")}
 
@@ -58,6 +62,15 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def glossary_html(source: Path = GLOSSARY) -> markupsafe.Markup | None:
+    """The glossary rendered from its Markdown (CommonMark, raw HTML in it left escaped), or ``None`` without one."""
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return markupsafe.Markup(MarkdownIt("commonmark", {"html": False}).enable("table").render(text))
+
+
 def _clear(folder: Path) -> None:
     """Remove the pages of an earlier report here, so a renamed feature leaves no stale page behind."""
     for page in folder.glob("*.html"):
@@ -68,15 +81,18 @@ def write_report(directory: Path, run: RunInfo, features: list[FeatureDoc], cont
                  by_tag: dict[str, tuple[FeatureDoc, ScenarioDoc]]) -> list[Path]:
     """Write the index, a page per feature and the contract page, for both views; return the files written."""
     env = _environment()
+    glossary = glossary_html()
     written = []
     for view, (folder, other_view) in VIEWS.items():
         out = directory / folder
         out.mkdir(parents=True, exist_ok=True)
         _clear(out)
         common = {"run": run, "features": features, "totals": totals(features), "dev": view == "dev",
-                  "other_view": other_view, "contract": contract, "by_tag": by_tag}
+                  "other_view": other_view, "contract": contract, "by_tag": by_tag, "glossary": glossary}
         pages: list[tuple[str, str, dict[str, object]]] = [
             ("index.html", "index.html.j2", {}), ("contract.html", "contract.html.j2", {})]
+        if glossary is not None:
+            pages.append(("glossary.html", "glossary.html.j2", {}))
         pages += [(feature.page, "feature.html.j2", {"feature": feature, "number": number})
                   for number, feature in enumerate(features, start=1)]
         for name, template, extra in pages:

@@ -200,3 +200,15 @@ def test_the_owner_view_has_no_locations_or_tags_and_the_developer_view_has_both
     visible = re.sub(r"<[^>]+>", " ", owner)
     assert not re.search(r"\.feature:\d+", visible) and "@slow" not in visible and "@first" not in visible
     assert re.search(r"01_a\.feature:\d+", dev) and "@slow" in dev and "@area-a" in dev
+
+
+def test_the_glossary_page_renders_the_markdown_and_escapes_raw_html(tmp_path: Path) -> None:
+    from support.livingdoc.render import glossary_html
+
+    source = tmp_path / "GLOSSARY.md"
+    source.write_text("# Glossary\n\n- **fan**: anyone who watches. <script>x</script>\n\n"
+                      "| a | b |\n| - | - |\n| 1 | 2 |\n")
+    html = str(glossary_html(source))
+    assert "<li><strong>fan</strong>: anyone who watches." in html and "<table>" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert glossary_html(tmp_path / "missing.md") is None
