@@ -1,0 +1,32 @@
+"""features/GLOSSARY.md and the feature files agree: every word the glossary defines is used by the specification
+(issue 22: "every word of the glossary is used"). A word defined but never used is either a stale entry or a
+sign that the scenarios say it with another word."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+FEATURES = Path(__file__).resolve().parents[2] / "features"
+#: Defined terms the feature files use in another grammatical form only.
+FORMS = {"falls behind": ("fell behind", "falls too far behind")}
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text).lower()
+
+
+def defined_terms() -> list[str]:
+    """The glossary's defined words: its bold phrases."""
+    return [_flat(term) for term in re.findall(r"\*\*([^*]+)\*\*", (FEATURES / "GLOSSARY.md").read_text())]
+
+
+def test_the_glossary_defines_the_words_of_the_story() -> None:
+    assert len(defined_terms()) >= 30
+    assert {"fan", "race control", "orphan", "faulty", "correction", "tracker"} <= set(defined_terms())
+
+
+def test_every_word_of_the_glossary_is_used_by_the_specification() -> None:
+    spec = _flat(" ".join(path.read_text() for path in sorted(FEATURES.glob("*.feature"))))
+    unused = [term for term in defined_terms() if not any(form in spec for form in (term, *FORMS.get(term, ())))]
+    assert not unused, f"the glossary defines words no feature uses: {unused}"
