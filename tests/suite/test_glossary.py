@@ -30,3 +30,22 @@ def test_every_word_of_the_glossary_is_used_by_the_specification() -> None:
     spec = _flat(" ".join(path.read_text() for path in sorted(FEATURES.glob("*.feature"))))
     unused = [term for term in defined_terms() if not any(form in spec for form in (term, *FORMS.get(term, ())))]
     assert not unused, f"the glossary defines words no feature uses: {unused}"
+
+
+#: Words an owner should not meet in a step (issue 22): the services' technical parts, protocol terms, close codes
+#: (docs/processor.md, "Close codes") and units. Services are told apart by their hall, never by a letter.
+TECHNICAL = re.compile(
+    r"\bProcessors? ([PQW]|north|south)\b"
+    r"|\b(redis|streams?|pending|batch(es)?|queues?|consumers?|json|sql|frames?|websockets?|https?|sub-protocols?"
+    r"|healthz|close codes?|KiB|milliseconds?)\b"
+    r"|(?<![\d.,])(1000|1001|1008|1009|1011|1013)(?![\d]|[.,]\d)",  # a code, not part of 19.1011 or 1,013
+    re.IGNORECASE)
+STEP = re.compile(r"^\s*(Given|When|Then|And|But)\b")
+
+
+def test_no_step_speaks_of_the_technical_parts() -> None:
+    found = [f"{path.name}:{number}: {line.strip()}"
+             for path in sorted(FEATURES.glob("*.feature"))
+             for number, line in enumerate(path.read_text().splitlines(), start=1)
+             if STEP.match(line) and TECHNICAL.search(line)]
+    assert not found, "steps with technical words (say it in the glossary's words):\n" + "\n".join(found)
