@@ -39,6 +39,16 @@ def run_units(container: Any) -> list[Any]:
     return [item for item in container.run_items if not _is_rule(item)]
 
 
+def unit_tags(item: Any) -> frozenset[str]:
+    """A unit's tags, inherited ones included, and for an outline also those of each ``Examples`` block: a row
+    tagged ``@needs-service-control`` there needs the services of worker 1 like a tagged scenario (an outline
+    is one unit, so the whole outline goes with it)."""
+    tags = set(item.effective_tags)
+    for examples in getattr(item, "examples", None) or ():
+        tags.update(examples.tags)
+    return frozenset(tags)
+
+
 def units_of(features: Sequence[Any], config: Any) -> list[tuple[Unit, Any]]:
     """Every unit of ``features`` with its model object; ``selected`` as behave will decide (tags, names,
     ``file:line`` locations): ``Scenario.should_run`` covers all three."""
@@ -47,7 +57,7 @@ def units_of(features: Sequence[Any], config: Any) -> list[tuple[Unit, Any]]:
         file = feature_file(feature.filename)
         for container in containers(feature):
             for item in run_units(container):
-                unit = Unit(unit_key(file, item.name), frozenset(item.effective_tags), bool(item.should_run(config)))
+                unit = Unit(unit_key(file, item.name), unit_tags(item), bool(item.should_run(config)))
                 found.append((unit, item))
     return found
 

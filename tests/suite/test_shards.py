@@ -167,3 +167,15 @@ def test_a_rule_left_without_scenarios_goes_too(tmp_path: Path):
     assert [unit.key.split("::")[1] for unit, _ in units] == ["A", "B"]
     keep_only(features, {id(item) for unit, item in units if unit.key.endswith("::B")})
     assert [rule.name for rule in features[0].run_items] == ["Second"]
+
+
+def test_an_outline_whose_examples_need_service_control_goes_to_the_first_shard(tmp_path):
+    """The tag on an ``Examples`` block counts: its rows stop the services, which only worker 1 may do."""
+    from support.run.shard_model import unit_tags
+
+    path = tmp_path / "rows.feature"
+    path.write_text("Feature: Rows\n  @outline\n  Scenario Outline: Trouble <n>\n    Given a step\n\n"
+                    "    Examples: calm\n      | n |\n      | 1 |\n\n"
+                    "    @needs-service-control\n    Examples: restarts\n      | n |\n      | 2 |\n")
+    (outline,) = parse_file(str(path)).run_items
+    assert unit_tags(outline) == {"outline", "needs-service-control"}
