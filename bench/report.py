@@ -299,7 +299,7 @@ def markdown(results: dict[str, Any]) -> str:
         f" measuring commit `{m.get('commit') or '?'}`"
         + (" (**quick**: shorter cells, fewer repeats)" if results.get("quick") else "") + ". Raw figures: "
         "`bench/results.json`; Processor logs and py-spy profiles: `bench/out/` (not committed). Re-run:"
-        " `.venv/bin/python -m bench` (about 11 minutes; `--quick` about 4).",
+        " `.venv/bin/python -m bench` (`--quick`: fewer repeats, shorter cells).",
         "",
         "## Machine",
         "",

@@ -121,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     (out / "RESULTS.md").write_text(report.markdown(results))
     say(f"done in {results['seconds']:.0f} s: {out / 'RESULTS.md'}, {out / 'results.json'}")
     for goal in results["goals"]:
-        say(f"  {'MET   ' if goal['met'] else 'missed' if goal['met'] is False else 'n/a   '} {goal['goal']}: "
+        mark = ("OUT OF REACH" if goal["met"] == report.OUT_OF_REACH else "MET   " if goal["met"]
+                else "missed" if goal["met"] is False else "n/a   ")
+        say(f"  {mark} {goal['goal']}: "
             f"{goal['measured']}")
     return 0
 
