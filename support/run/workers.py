@@ -13,6 +13,7 @@ another child of the runner (the shared services are its children too).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import selectors
@@ -86,13 +87,12 @@ class Worker:
 
     def signal(self, signum: int, *, group: bool = False) -> None:
         if self.process is not None and self.process.poll() is None:
-            try:
+            # The worker may end between poll() and the signal: then there is nothing left to signal.
+            with contextlib.suppress(ProcessLookupError):
                 if group:
                     os.killpg(self.process.pid, signum)
                 else:
                     self.process.send_signal(signum)
-            except ProcessLookupError:
-                pass
 
 
 def wait_any(workers: Sequence[Worker], deadline: float) -> list[Worker]:
