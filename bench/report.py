@@ -358,6 +358,27 @@ def _slowest_md(slowest: list[dict[str, Any]] | None) -> list[str]:
     return lines
 
 
+def _cpu_by_kind_md(suite: dict[str, Any]) -> list[str]:
+    """Where each whole-suite run's CPU went, by kind of process (median of the runs; bench/cpu_account.py)."""
+    rows = [(name, _get(suite, "whole", temp)) for temp, name in (
+        ("cold", "whole suite, cold"), ("warm", "whole suite, warm"), ("parallel", "whole suite, warm, parallel"))]
+    rows = [(name, r["cpu_by_kind"]) for name, r in rows if r and r.get("cpu_by_kind")]
+    if not rows:
+        return []
+    kinds = list(rows[0][1])
+    lines = ["", "### Where the suite's CPU goes", "",
+             "Each process of a run is sorted, once its command line says what it is, into a control group of its"
+             " kind (`bench/cpu_account.py`, `Split`); the rest is behave itself with the suite's steps, WebSocket"
+             " clients, CMS stand-in and relays. Median CPU seconds of the runs:", "",
+             "| run | " + " | ".join(kinds) + " | total |", "| --- |" + " --- |" * (len(kinds) + 1)]
+    for name, by_kind in rows:
+        total = sum(by_kind.values())
+        lines.append(f"| {name} | " + " | ".join(
+            f"{_n(by_kind.get(kind), 1)} s ({100 * by_kind.get(kind, 0.0) / total:.0f}%)" if total else "–"
+            for kind in kinds) + f" | {_n(total, 1)} s |")
+    return lines
+
+
 def _suite_md(suite: dict[str, Any] | None) -> list[str]:
     if not suite:
         return []
@@ -393,6 +414,7 @@ def _suite_md(suite: dict[str, Any] | None) -> list[str]:
     walls = [f"{label} {temp}: " + ", ".join(f"{w:.2f}" for w in _get(suite, label, temp, "wall_all") or [])
              for label in ("live", "whole") for temp in ("cold", "warm", "parallel") if _get(suite, label, temp)]
     lines += ["", "Every run's wall time (s): " + "; ".join(walls) + "."]
+    lines += _cpu_by_kind_md(suite)
     lines += _slowest_md(_get(suite, "whole", "slowest"))
     x = suite.get("services_experiment")
     if isinstance(x, dict) and "disk_median" in x:

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-rows", default=None,
                         help="with load 'peers': rows as FANSxRATE, comma-separated (default 500x100,500x400,"
                              "1000x100,1000x400; --quick 500x100,1000x100)")
-    parser.add_argument("--peer-rounds", type=int, default=None, help="with load 'peers': rounds (default 3, quick 1)")
+    parser.add_argument("--peer-rounds", type=int, default=None, help="with load 'peers': rounds (default 5, quick 1)")
     parser.add_argument("--peer-seconds", type=float, default=None, help="with load 'peers': seconds per cell")
     parser.add_argument("--no-pin", action="store_true", help="with load 'peers': do not pin the target to a core")
     parser.add_argument("--report-only", action="store_true",

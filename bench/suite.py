@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cpu_account import account
+from .cpu_account import Split, account, split
 
 REPO = Path(__file__).resolve().parent.parent
 BEHAVE = REPO / ".venv" / "bin" / "behave"
@@ -57,7 +57,7 @@ def behave_once(tags: str | None, cache: Path, timeout: float = 300.0) -> dict[s
         if tags:
             argv.append(f"--tags={tags}")
         env = dict(os.environ, SUITE_CACHE_DIR=str(cache))
-        with account() as group:
+        with account() as group, split(group) as kinds:
             began = time.monotonic()
             try:
                 proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
@@ -68,13 +68,15 @@ def behave_once(tags: str | None, cache: Path, timeout: float = 300.0) -> dict[s
                     else str(exc.stdout)
                 status = -1
             wall = time.monotonic() - began
-            cpu = _cpu(group)
+            cpu, by_kind = _cpu(group), _by_kind(kinds)
         bodies, scenarios, statuses = _bodies(report)
         slowest = slowest_scenarios(report)
     run: dict[str, Any] = {"wall": wall, "status": status, "scenarios": scenarios, "statuses": statuses,
                            "bodies": bodies, "slowest": slowest}
     if cpu is not None:
         run["cpu"] = cpu
+    if by_kind is not None:
+        run["cpu_by_kind"] = by_kind
     started = STARTED.search(output)
     if started:
         run.update({name: float(seconds) for name, seconds in PHASE.findall(started.group(1))})
@@ -126,6 +128,16 @@ def _cpu(group: Any) -> float | None:
         return None
 
 
+def _by_kind(kinds: Split | None) -> dict[str, float] | None:
+    """CPU seconds by kind of process (:class:`bench.cpu_account.Split`), or ``None`` if they were not sorted."""
+    if kinds is None:
+        return None
+    try:
+        return kinds.seconds()
+    except (OSError, ValueError):
+        return None
+
+
 #: How many of the slowest scenarios the report names.
 SLOWEST = 15
 
@@ -158,7 +170,7 @@ def parallel_once(jobs: int, cache: Path, timeout: float = 600.0) -> dict[str, A
     with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:
         argv = [str(PYTHON), "-m", "support.run.parallel", "-j", str(jobs), "--reports", tmp,
                 "-D", "services=embedded", "-D", "require_services=true"]
-        with account() as group:
+        with account() as group, split(group) as kinds:
             began = time.monotonic()
             try:
                 proc = subprocess.run(argv, cwd=REPO, env=dict(os.environ, SUITE_CACHE_DIR=str(cache)),
@@ -168,12 +180,14 @@ def parallel_once(jobs: int, cache: Path, timeout: float = 600.0) -> dict[str, A
             except subprocess.TimeoutExpired:
                 output, status = "", -1
             wall = time.monotonic() - began
-            cpu = _cpu(group)
+            cpu, by_kind = _cpu(group), _by_kind(kinds)
     totals = SUMMARY.findall(output)
     passed, failed, _skipped = (int(n) for n in totals[-1]) if totals else (0, 0, 0)
     run: dict[str, Any] = {"wall": wall, "status": status, "scenarios": passed + failed, "jobs": jobs}
     if cpu is not None:
         run["cpu"] = cpu
+    if by_kind is not None:
+        run["cpu_by_kind"] = by_kind
     if status != 0:
         run["tail"] = "\n".join(output.splitlines()[-25:])
     return run
@@ -190,6 +204,10 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
             out[key] = statistics.median(values)
             out[f"{key}_all"] = values
     out["scenarios"] = max((r["scenarios"] for r in runs), default=0)
+    split_runs = [r["cpu_by_kind"] for r in runs if "cpu_by_kind" in r]
+    if split_runs:
+        out["cpu_by_kind"] = {kind: statistics.median(run.get(kind, 0.0) for run in split_runs)
+                              for kind in split_runs[0]}
     return out
 
 

