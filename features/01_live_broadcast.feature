@@ -175,7 +175,7 @@ Feature: Live broadcast of the cars' positions
   @map-not-opened
   Scenario: A fan whose map could not be read is not left following the event, and the operator sees the maps open
     Given Carol may watch the "Rally of Tirana"
-    And the service in the north hall reaches the database over a line the suite can cut
+    And the service in the north hall reaches the database over a line that can be cut
     And Carol follows the "Rally of Tirana" through the service in the north hall
     When the line between the service in the north hall and the database is cut
     And Alice opens the live map of the "Rally of Tirana" through the service in the north hall

@@ -269,7 +269,7 @@ Feature: From the trackers to the database and the live map
 
   @counted-before-passed-on
   Scenario: Every position is counted before it is passed on to the other instances
-    Given a service of this scenario's own, which the suite can keep waiting right after it passes positions on
+    Given a service of this scenario's own, which can be kept waiting right after it passes positions on
     And tracker-Z is on no car
     And another instance listens to what the service passes on
     When the service will be kept waiting as soon as it has passed positions on

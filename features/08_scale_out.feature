@@ -115,7 +115,7 @@ Feature: Several services share the work
 
   @redelivered
   Scenario: Positions a service must store again, because its connection failed just after it stored them, reach nobody twice
-    Given the service in the north hall stores the trackers' reports over a connection the suite can cut
+    Given the service in the north hall stores the trackers' reports over a connection that can be cut
     And Alice follows the "Rally of Tirana" through the service in the north hall
     When the connection of the service in the north hall fails whenever it tells the others what it stored
     And the trackers of the "Rally of Tirana" report 40 positions in a burst

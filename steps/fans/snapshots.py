@@ -208,7 +208,7 @@ def step_two_queries(context: StepContext) -> None:
 
 # -- a map that could not be read ---------------------------------------------------------------------------------
 
-@given("the service in the {hall} hall reaches the database over a line the suite can cut")
+@given("the service in the {hall} hall reaches the database over a line that can be cut")
 def step_cuttable_database(context: StepContext, hall: str) -> None:
     endpoints = context.suite.endpoints
     assert endpoints is not None

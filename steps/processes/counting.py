@@ -29,7 +29,7 @@ class Counting:
     baseline: MetricsSnapshot | None = None
 
 
-@given("a service of this scenario's own, which the suite can keep waiting right after it passes positions on")
+@given("a service of this scenario's own, which can be kept waiting right after it passes positions on")
 def step_service_behind_link(context: StepContext) -> None:
     """The service reaches Redis through a :class:`PublishHold`; nothing is held until a step arms it."""
     world, endpoints = context.world, context.suite.endpoints

@@ -65,7 +65,7 @@ def step_pair_bounded(context: StepContext, first: str, second: str) -> None:
     _start_pair(context, first, second, PROCESSOR_LIVE_LAG_LIMIT_MS=str(LAG_BOUND_MS))
 
 
-@given("the service in the {hall} hall stores the trackers' reports over a connection the suite can cut")
+@given("the service in the {hall} hall stores the trackers' reports over a connection that can be cut")
 def step_storing_linked(context: StepContext, hall: str) -> None:
     instances_of(context.world).start(hall, linked=True)
     _halls(context).storing = hall
