@@ -26,7 +26,7 @@ from .client import Client
 from .config import Config
 from .directus import Directus, Outcome
 from .health import Health
-from .hub import Hub
+from .hub import Hub, Subscription
 from .metrics import CONTENT_TYPE, Metrics
 from .origins import AllowList
 from .snapshots import SnapshotQueries
@@ -37,6 +37,11 @@ __all__ = ["Server", "TokenBucket", "ViewerConnection"]
 logger = logging.getLogger("processor.ws")
 
 SNAPSHOT_TIMEOUT = 5.0
+#: Seconds a subscribe's snapshot query may run ahead of its Directus check while the fan's live positions are held
+#: for it: enough for a CMS that answers in milliseconds (the round trip then costs the longer of the check and the
+#: query, bench/ANALYSIS.md), short enough that a slow CMS makes no busy event's positions pile up for a fan who
+#: may yet be refused (past ``PROCESSOR_CLIENT_QUEUE`` held, a fan is closed with 1013).
+CHECK_AHEAD = 0.05
 SESSION_PATH = "/live/session"
 CHALLENGE = 'Cookie realm="live"'
 #: ``/live/session`` answers: the HTTP status a refused upgrade would have had, named for a page's code.
@@ -342,12 +347,33 @@ class Server:
                 inbox.worker = None  # a frame accepted from now on starts a new worker
 
     async def _subscribe(self, client: Client, cookie: str, event_id: str) -> None:
+        """Ask Directus and, meanwhile, run the snapshot query (docs/processor.md section 4, "Snapshot/live
+        boundary"): the fan waits for the longer of the two, not their sum. Nothing of the query reaches a fan
+        Directus refuses, and a check slower than :data:`CHECK_AHEAD` holds no live positions for the fan while it
+        runs: that early start is dropped and the query runs once Directus has said yes."""
         subscriptions = self.hub.subscriptions(client)
         if event_id not in subscriptions and len(subscriptions) >= self.config.max_subscriptions:
             client.send(protocol.error("too_many_subscriptions", event_id), "error")
             return
-        outcome = await self.directus.may_watch(cookie, event_id)
+        check = asyncio.ensure_future(self.directus.may_watch(cookie, event_id))
+        early = self.hub.begin(client, event_id)  # buffering starts before the snapshot query
+        pending = self.snapshots.get(event_id)
+        sub: Subscription | None = early
+        try:
+            if not check.done():
+                await asyncio.wait((check,), timeout=CHECK_AHEAD)
+            if not check.done():
+                self.hub.abort(early)
+                sub = None
+            outcome = await check
+        except BaseException:
+            check.cancel()
+            if sub is not None:
+                self.hub.abort(sub)
+            raise
         if outcome is not Outcome.OK:
+            if sub is not None:
+                self.hub.abort(sub)  # a new subscription is not made; one the fan already had carries on as it was
             code, reason = SUBSCRIBE_ERRORS[outcome]
             self.metrics.auth_failures.labels(reason).inc()
             if outcome is Outcome.RATE_LIMITED:
@@ -357,10 +383,12 @@ class Server:
             if outcome is Outcome.UNAUTHORIZED:
                 client.close_after_flush(1008, "session revoked")
             return
-        sub = self.hub.begin(client, event_id)  # buffering starts before the snapshot query
+        if sub is None:  # the check was slow: start holding now, and ask for a snapshot that starts after this
+            sub = self.hub.begin(client, event_id)
+            pending = self.snapshots.get(event_id)
         try:
             async with asyncio.timeout(SNAPSHOT_TIMEOUT):  # no extra task and waiter per subscriber, as wait_for
-                snapshot = await asyncio.shield(self.snapshots.get(event_id))
+                snapshot = await asyncio.shield(pending)
         except asyncio.CancelledError:
             self.hub.abort(sub)
             raise

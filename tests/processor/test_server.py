@@ -301,3 +301,74 @@ async def test_an_idle_viewer_keeps_no_worker(metrics):
     ws.incoming.put_nowait(None)
     await handler
     assert [f["type"] for f in ws.frames] == ["subscribed"] and kept == [(None, [])] and server.working == 0
+
+
+async def _until(condition, what: str) -> None:
+    """Let the loop run until ``condition()`` holds (at most a second of fake time slices)."""
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_the_snapshot_query_runs_while_directus_is_asked_and_nothing_is_sent_before_its_yes(metrics):
+    """The round trip costs the longer of the check and the query, not their sum (bench/ANALYSIS.md)."""
+    directus, store = GatedDirectus(), FakeStore()
+    server = make_server(metrics, directus, store)
+    ws = FakeWebSocket()
+    handler = asyncio.create_task(server.handler(ws))
+    ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
+    await _until(lambda: store.snapshot_calls == 1, "the snapshot query, while Directus is asked")
+    await settle()
+    sent_before_yes = list(ws.sent)
+    directus.gate.set()
+    await _until(lambda: ws.sent, "an answer once Directus said yes")
+    ws.incoming.put_nowait(None)
+    await handler
+    assert sent_before_yes == [] and directus.waiting == 0
+    assert [f["type"] for f in ws.frames] == ["subscribed"] and store.snapshot_calls == 1
+
+
+async def test_a_check_slower_than_the_head_start_holds_nothing_and_the_map_is_read_after_the_yes(metrics, monkeypatch):
+    monkeypatch.setattr("processor.server.CHECK_AHEAD", 0.005)
+    directus, store = GatedDirectus(), FakeStore()
+    server = make_server(metrics, directus, store)
+    ws = FakeWebSocket()
+    handler = asyncio.create_task(server.handler(ws))
+    ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
+    await _until(lambda: store.snapshot_calls == 1, "the early snapshot query")
+    await _until(lambda: not server.hub.events, "the early start dropped once the check outlasted its head start")
+    store.snapshots[EVENT] = [position(EVENT, "dev-1", "2026-12-08T00:00:01.000Z")]  # stored during the check
+    directus.gate.set()
+    await _until(lambda: ws.sent, "an answer once Directus said yes")
+    ws.incoming.put_nowait(None)
+    await handler
+    assert store.snapshot_calls == 2  # read again, after the yes: it shows what was stored during the check
+    assert [(f["type"], len(f["snapshot"])) for f in ws.frames] == [("subscribed", 1)]
+
+
+async def test_a_refused_fan_gets_its_error_alone_though_the_map_was_being_read(metrics):
+    store = FakeStore()
+    store.snapshots[EVENT] = [position(EVENT, "dev-1", "2026-12-08T00:00:01.000Z")]
+    server = make_server(metrics, FakeDirectus(event=Outcome.FORBIDDEN), store)
+    ws = await converse(server, [{"type": "subscribe", "eventId": EVENT}])
+    assert [(f["type"], f.get("code")) for f in ws.frames] == [("error", "forbidden")]
+    assert not server.hub.events and not server.hub.clients
+
+
+async def test_a_refused_subscribe_again_leaves_the_map_the_fan_had(metrics):
+    directus = FakeDirectus()
+    server = make_server(metrics, directus)
+    ws = FakeWebSocket()
+    handler = asyncio.create_task(server.handler(ws))
+    ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
+    await _until(lambda: ws.sent, "the first map")
+    directus.event = Outcome.FORBIDDEN
+    ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
+    await _until(lambda: len(ws.sent) == 2, "the refusal")
+    await server.hub.dispatch([position(EVENT, "dev-1", "2026-12-08T00:00:02.000Z")])
+    await _until(lambda: len(ws.sent) == 3, "the next live position")
+    ws.incoming.put_nowait(None)
+    await handler
+    assert [f["type"] for f in ws.frames] == ["subscribed", "error", "position"]
