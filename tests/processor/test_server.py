@@ -312,13 +312,19 @@ async def _until(condition, what: str) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
+def _subscribing(server):
+    """A fan on ``server`` who has just asked to subscribe to ``EVENT``, and its handler task."""
+    ws = FakeWebSocket()
+    handler = asyncio.create_task(server.handler(ws))
+    ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
+    return ws, handler
+
+
 async def test_the_snapshot_query_runs_while_directus_is_asked_and_nothing_is_sent_before_its_yes(metrics):
     """The round trip costs the longer of the check and the query, not their sum (bench/ANALYSIS.md)."""
     directus, store = GatedDirectus(), FakeStore()
     server = make_server(metrics, directus, store)
-    ws = FakeWebSocket()
-    handler = asyncio.create_task(server.handler(ws))
-    ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
+    ws, handler = _subscribing(server)
     await _until(lambda: store.snapshot_calls == 1, "the snapshot query, while Directus is asked")
     await settle()
     sent_before_yes = list(ws.sent)
@@ -334,9 +340,7 @@ async def test_a_check_slower_than_the_head_start_holds_nothing_and_the_map_is_r
     monkeypatch.setattr("processor.server.CHECK_AHEAD", 0.005)
     directus, store = GatedDirectus(), FakeStore()
     server = make_server(metrics, directus, store)
-    ws = FakeWebSocket()
-    handler = asyncio.create_task(server.handler(ws))
-    ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
+    ws, handler = _subscribing(server)
     await _until(lambda: store.snapshot_calls == 1, "the early snapshot query")
     await _until(lambda: not server.hub.events, "the early start dropped once the check outlasted its head start")
     store.snapshots[EVENT] = [position(EVENT, "dev-1", "2026-12-08T00:00:01.000Z")]  # stored during the check
@@ -360,9 +364,7 @@ async def test_a_refused_fan_gets_its_error_alone_though_the_map_was_being_read(
 async def test_a_refused_subscribe_again_leaves_the_map_the_fan_had(metrics):
     directus = FakeDirectus()
     server = make_server(metrics, directus)
-    ws = FakeWebSocket()
-    handler = asyncio.create_task(server.handler(ws))
-    ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
+    ws, handler = _subscribing(server)
     await _until(lambda: ws.sent, "the first map")
     directus.event = Outcome.FORBIDDEN
     ws.incoming.put_nowait(json.dumps({"type": "subscribe", "eventId": EVENT}))
