@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 #: cgroup v2's unified tree (mounted here alone, or under ``unified`` beside v1 controllers), then v1's cpuacct.
 V2_ROOTS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified"))
@@ -92,7 +93,8 @@ def kind_of(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _argv(pid: int) -> list[str]:
+def argv_of(pid: int) -> list[str]:
+    """``/proc/<pid>/cmdline`` split at its NULs (empty once the process is gone)."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
@@ -100,24 +102,21 @@ def _argv(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-class Split:
-    """While a run goes, moves its processes into one child group per kind (:data:`KINDS`); :meth:`seconds` then
-    says how much CPU each kind used, and the suite's own share (the rest)."""
+class Sampler:
+    """Calls :meth:`sample` every ``interval`` seconds on a thread of its own while a run goes (``with``, or
+    :meth:`start` and :meth:`stop`): how :class:`Split` and ``bench.processor_starts`` watch a run's group."""
 
-    def __init__(self, group: Group, interval: float = 0.01) -> None:
-        self.group = group
+    def __init__(self, interval: float) -> None:
         self.interval = interval
-        self.kinds = {kind: group.child(kind) for kind in KINDS}
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="cpu-split", daemon=True)
+        self._thread = threading.Thread(target=self._watch, name=type(self).__name__, daemon=True)
+
+    def sample(self) -> None:
+        raise NotImplementedError
 
     def _watch(self) -> None:
         while not self._stop.wait(self.interval):  # the sampling period, not a wait for an outcome
-            for pid in self.group.pids():
-                kind = kind_of(_argv(pid))
-                if kind is not None:
-                    with contextlib.suppress(OSError):  # it may have exited meanwhile
-                        self.kinds[kind].adopt(pid)
+            self.sample()
 
     def start(self) -> None:
         self._thread.start()
@@ -125,6 +124,30 @@ class Split:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Split(Sampler):
+    """While a run goes, moves its processes into one child group per kind (:data:`KINDS`); :meth:`seconds` then
+    says how much CPU each kind used, and the suite's own share (the rest)."""
+
+    def __init__(self, group: Group, interval: float = 0.01) -> None:
+        super().__init__(interval)
+        self.group = group
+        self.kinds = {kind: group.child(kind) for kind in KINDS}
+
+    def sample(self) -> None:
+        for pid in self.group.pids():
+            kind = kind_of(argv_of(pid))
+            if kind is not None:
+                with contextlib.suppress(OSError):  # it may have exited meanwhile
+                    self.kinds[kind].adopt(pid)
 
     def seconds(self) -> dict[str, float]:
         """CPU seconds by kind, and :data:`SUITE_OWN`: the run's total less the kinds'."""
@@ -190,8 +213,5 @@ def split(group: Group | None) -> Iterator[Split | None]:
     except OSError:
         yield None
         return
-    splitter.start()
-    try:
+    with splitter:
         yield splitter
-    finally:
-        splitter.stop()

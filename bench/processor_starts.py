@@ -14,11 +14,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from .cpu_account import Group, _argv, account, kind_of
+from .cpu_account import Group, Sampler, account, argv_of, kind_of
 
 REPO = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -33,32 +32,22 @@ def _cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-class Starts:
+class Starts(Sampler):
     """Every Processor seen in ``group``: its last CPU reading, when it was first and last seen."""
 
     def __init__(self, group: Group) -> None:
+        super().__init__(PERIOD)
         self.group = group
         self.seen: dict[int, tuple[float, float, float]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="processor-starts", daemon=True)
 
-    def _watch(self) -> None:
-        while not self._stop.wait(PERIOD):  # the sampling period, not a wait for an outcome
-            now = time.monotonic()
-            for pid in self.group.pids():
-                if kind_of(_argv(pid)) == "Processor":
-                    cpu = _cpu(pid)
-                    if cpu is not None:
-                        first = self.seen[pid][1] if pid in self.seen else now
-                        self.seen[pid] = (cpu, first, now)
-
-    def __enter__(self) -> Starts:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        now = time.monotonic()
+        for pid in self.group.pids():
+            if kind_of(argv_of(pid)) == "Processor":
+                cpu = _cpu(pid)
+                if cpu is not None:
+                    first = self.seen[pid][1] if pid in self.seen else now
+                    self.seen[pid] = (cpu, first, now)
 
 
 def main(argv: list[str]) -> int:
